@@ -1,0 +1,104 @@
+// Package ops is the operations listener every trackstream process runs:
+// /metrics (Prometheus, from the process's one registry), /healthz (the
+// process is alive) and /readyz (the process can do its job now). It is kept
+// apart from the public and admin listeners.
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one readiness condition; nil means ready.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Server is a running ops listener.
+type Server struct {
+	srv      *http.Server
+	ln       net.Listener
+	checks   []Check
+	draining atomic.Bool
+	log      *slog.Logger
+}
+
+// Listen binds addr and serves the ops endpoints in the background.
+func Listen(addr string, reg *prometheus.Registry, log *slog.Logger, checks ...Check) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("ops listener on %s: %w (set TRACKSTREAM_OPS_ADDR to a free address)", addr, err)
+	}
+	s := &Server{ln: ln, checks: checks, log: log}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("ops listener stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Drain makes /readyz fail from now on, so load balancers stop sending
+// traffic before the process stops.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Ready runs every check and returns the failures by name.
+func (s *Server) Ready(ctx context.Context) map[string]string {
+	failed := map[string]string{}
+	if s.draining.Load() {
+		failed["shutdown"] = "the process is stopping"
+	}
+	for _, c := range s.checks {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := c.Fn(cctx); err != nil {
+			failed[c.Name] = err.Error()
+		}
+		cancel()
+	}
+	return failed
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	failed := s.Ready(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": false, "failed": failed})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ready": true})
+}
+
+// Close stops the listener, waiting up to ctx for scrapes in flight.
+func (s *Server) Close(ctx context.Context) error {
+	return s.srv.Shutdown(ctx)
+}
