@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/chdb"
 )
 
 // Role names a way to run the trackstream binary.
@@ -141,7 +141,7 @@ func Default() Config {
 			ReplicationFactor: 1,
 		},
 		ClickHouse: ClickHouse{
-			CHDBLib:      DefaultCHDBLib(),
+			CHDBLib:      chdb.DefaultLibPath(),
 			QueryTimeout: 10 * time.Second,
 		},
 		Ingest: Ingest{
@@ -161,19 +161,6 @@ func Default() Config {
 			SessionTTL: 12 * time.Hour,
 		},
 	}
-}
-
-// CHDBVersion is the libchdb release the project fetches and tests with.
-const CHDBVersion = "26.7.3-stable.1"
-
-// DefaultCHDBLib is where `task chdb:fetch` puts libchdb.so:
-// $XDG_CACHE_HOME/trackstream/chdb/<version>/libchdb.so.
-func DefaultCHDBLib() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "trackstream", "chdb", CHDBVersion, "libchdb.so")
 }
 
 // section is a part of Config a role may use.

@@ -72,7 +72,9 @@ func Load(role Role, args []string, lookup func(string) (string, bool)) (Config,
 				errs = append(errs, fmt.Errorf("%s: %w", f.env(), err))
 			}
 		}
-		fs.Var(f.value, f.flag, f.help)
+		if !f.secret { // secrets stay out of the process's argument list
+			fs.Var(f.value, f.flag, f.help)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -108,6 +110,10 @@ func roleFields(role Role, cfg *Config) []field {
 func Usage(w io.Writer, role Role) {
 	def := Default()
 	for _, f := range roleFields(role, &def) {
+		if f.secret {
+			fmt.Fprintf(w, "  %s (environment only)\n      %s\n", f.env(), f.help)
+			continue
+		}
 		fmt.Fprintf(w, "  -%s (%s)\n      %s (default %q)\n", f.flag, f.env(), f.help, f.value.String())
 	}
 }

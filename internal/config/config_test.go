@@ -1,0 +1,117 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsValidForAll(t *testing.T) {
+	if _, err := Load(RoleAll, nil, env(nil)); err != nil {
+		t.Fatalf("defaults of the all role are invalid: %v", err)
+	}
+}
+
+func TestDistributedRolesNeedBrokers(t *testing.T) {
+	for _, r := range []Role{RoleIngest, RoleProcessor, RoleAdmin} {
+		_, err := Load(r, nil, env(nil))
+		if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_KAFKA_BROKERS: required") {
+			t.Errorf("%s without brokers: got %v", r, err)
+		}
+		if _, err := Load(r, []string{"-kafka-brokers", "127.0.0.1:9092"}, env(nil)); err != nil {
+			t.Errorf("%s with brokers: %v", r, err)
+		}
+	}
+}
+
+func TestEnvThenFlags(t *testing.T) {
+	cfg, err := Load(RoleIngest, []string{"-ingest-produce-timeout", "2s"}, env(map[string]string{
+		"TRACKSTREAM_KAFKA_BROKERS":          "a:1, b:2",
+		"TRACKSTREAM_INGEST_PRODUCE_TIMEOUT": "9s",
+		"TRACKSTREAM_INGEST_MAX_EVENTS":      "50",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingest.ProduceTimeout != 2*time.Second {
+		t.Errorf("flag did not override env: %s", cfg.Ingest.ProduceTimeout)
+	}
+	if cfg.Ingest.MaxEvents != 50 || strings.Join(cfg.Kafka.Brokers, "|") != "a:1|b:2" {
+		t.Errorf("env not applied: %+v %v", cfg.Ingest, cfg.Kafka.Brokers)
+	}
+}
+
+func TestEveryErrorReportedAtOnce(t *testing.T) {
+	_, err := Load(RoleAll, nil, env(map[string]string{
+		"TRACKSTREAM_LOG_FORMAT":             "xml",
+		"TRACKSTREAM_INGEST_MAX_EVENTS":      "0",
+		"TRACKSTREAM_PROCESSOR_BATCH_AGE":    "-1s",
+		"TRACKSTREAM_ADMIN_ADDR":             "nonsense",
+		"TRACKSTREAM_INGEST_PRODUCE_TIMEOUT": "soon",
+	}))
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	// The malformed duration stops Load before Validate; check it alone.
+	if !strings.Contains(err.Error(), `TRACKSTREAM_INGEST_PRODUCE_TIMEOUT: "soon" is not a duration`) {
+		t.Errorf("missing parse error: %v", err)
+	}
+	_, err = Load(RoleAll, nil, env(map[string]string{
+		"TRACKSTREAM_LOG_FORMAT":          "xml",
+		"TRACKSTREAM_INGEST_MAX_EVENTS":   "0",
+		"TRACKSTREAM_PROCESSOR_BATCH_AGE": "-1s",
+		"TRACKSTREAM_ADMIN_ADDR":          "nonsense",
+	}))
+	for _, want := range []string{"TRACKSTREAM_LOG_FORMAT", "TRACKSTREAM_INGEST_MAX_EVENTS", "TRACKSTREAM_PROCESSOR_BATCH_AGE", "TRACKSTREAM_ADMIN_ADDR"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}
+
+func TestPortClashInAll(t *testing.T) {
+	_, err := Load(RoleAll, []string{"-admin-addr", "127.0.0.1:8080"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "both use port 8080") {
+		t.Fatalf("clash not reported: %v", err)
+	}
+}
+
+func TestRoleSeesOnlyItsSections(t *testing.T) {
+	// An ingest replica has no admin settings: the flag is unknown there.
+	if _, err := Load(RoleIngest, []string{"-kafka-brokers", "a:1", "-admin-addr", "x:1"}, env(nil)); err == nil {
+		t.Fatal("ingest accepted an admin flag")
+	}
+	// ...and a broken admin setting in the environment does not stop it.
+	if _, err := Load(RoleIngest, []string{"-kafka-brokers", "a:1"}, env(map[string]string{"TRACKSTREAM_ADMIN_SESSION_TTL": "0s"})); err != nil {
+		t.Fatalf("ingest validated admin settings: %v", err)
+	}
+}
+
+func TestSecretsAreEnvOnlyAndRedacted(t *testing.T) {
+	if _, err := Load(RoleAll, []string{"-admin-password", "x"}, env(nil)); err == nil {
+		t.Fatal("the admin password was accepted as a flag")
+	}
+	cfg, err := Load(RoleAll, nil, env(map[string]string{"TRACKSTREAM_ADMIN_PASSWORD": "correct horse battery staple"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cfg.Describe(&out, RoleAll)
+	if strings.Contains(out.String(), "horse") || !strings.Contains(out.String(), "TRACKSTREAM_ADMIN_PASSWORD") {
+		t.Fatalf("secret shown or missing in:\n%s", out.String())
+	}
+}
+
+func TestParseRole(t *testing.T) {
+	if r, err := ParseRole("admin-api"); err != nil || r != RoleAdmin {
+		t.Fatalf("admin-api: %v %v", r, err)
+	}
+	if _, err := ParseRole("admin"); err == nil {
+		t.Fatal("unknown role accepted")
+	}
+}
