@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/trackstream/trackstream/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `trackstream: website event collection into your own ClickHouse
+
+usage:
+  trackstream all         [flags]   ingest + processor + admin-api in one process, embedded Kafka and ClickHouse
+  trackstream ingest      [flags]   the public collector (needs Kafka)
+  trackstream processor   [flags]   Kafka to ClickHouse workers (needs Kafka and ClickHouse)
+  trackstream admin-api   [flags]   the internal admin API (needs Kafka and ClickHouse)
+  trackstream check-config <role> [flags]   validate a role's configuration and print it
+  trackstream version
+  trackstream help [role]           flags and TRACKSTREAM_* variables of a role
+`
+
+// run dispatches the command line; it returns when the command is done or
+// ctx ends.
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version":
+		fmt.Fprintf(stdout, "trackstream %s (%s)\n", version, goVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		if len(rest) > 0 {
+			role, err := config.ParseRole(rest[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nflags and environment of %s:\n", role)
+			config.Usage(stdout, role)
+		}
+		return nil
+	case "check-config":
+		if len(rest) == 0 {
+			return errors.New("check-config needs a role: all, ingest, processor or admin-api")
+		}
+		role, err := config.ParseRole(rest[0])
+		if err != nil {
+			return err
+		}
+		cfg, err := config.Load(role, rest[1:], lookup)
+		if err != nil {
+			return fmt.Errorf("configuration of %s is invalid:\n%w", role, err)
+		}
+		cfg.Describe(stdout, role)
+		fmt.Fprintf(stdout, "configuration of %s is valid\n", role)
+		return nil
+	}
+	role, err := config.ParseRole(cmd)
+	if err != nil {
+		fmt.Fprint(stderr, usage)
+		return err
+	}
+	cfg, err := config.Load(role, rest, lookup)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Usage(stdout, role)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("configuration of %s is invalid:\n%w", role, err)
+	}
+	log := newLogger(cfg, stderr)
+	return serve(ctx, role, cfg, log, stdout)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown go"
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	adminapi "github.com/trackstream/trackstream/admin-api"
+	"github.com/trackstream/trackstream/ingest"
+	"github.com/trackstream/trackstream/internal/broker"
+	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/ops"
+	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/processor"
+)
+
+// serve runs role until ctx ends or a part fails, then stops in order.
+func serve(ctx context.Context, role config.Role, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	n, err := start(ctx, role, cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	printBanner(stdout, role, cfg, n)
+	var failure error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "role", role)
+	case failure = <-n.failed:
+		log.Error("a part failed; stopping", "role", role, "error", failure)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(failure, n.stop(stopCtx))
+}
+
+// node is a running process of some role: what it listens on and how to
+// stop its parts in reverse order of starting them.
+type node struct {
+	log        *slog.Logger
+	ops        *ops.Server
+	ingestAddr string
+	adminAddr  string
+	kafkaAddrs []string
+	failed     chan error
+	stops      []func(ctx context.Context) error
+	checks     []ops.Check
+}
+
+// onStop registers a stop step; steps run last-registered first.
+func (n *node) onStop(f func(ctx context.Context) error) { n.stops = append(n.stops, f) }
+
+// fail reports a part's failure without blocking.
+func (n *node) fail(err error) {
+	select {
+	case n.failed <- err:
+	default:
+	}
+}
+
+// goRun runs f in the background; its stop step cancels it and waits.
+func (n *node) goRun(ctx context.Context, name string, f func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			n.fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+	n.onStop(func(stopCtx context.Context) error {
+		cancel()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-stopCtx.Done():
+			return fmt.Errorf("%s did not stop in time", name)
+		}
+	})
+}
+
+// stop drains readiness, then runs the stop steps in reverse order.
+func (n *node) stop(ctx context.Context) error {
+	if n.ops != nil {
+		n.ops.Drain()
+	}
+	var errs []error
+	for i := len(n.stops) - 1; i >= 0; i-- {
+		if err := n.stops[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// start builds and starts every part of role. On error, what was started is
+// stopped again.
+func start(ctx context.Context, role config.Role, cfg config.Config, log *slog.Logger, stdout io.Writer) (n *node, err error) {
+	n = &node{log: log, failed: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			err = errors.Join(err, n.stop(stopCtx))
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	brokers := cfg.Kafka.Brokers
+	if role == config.RoleAll {
+		b, err := broker.Start(cfg.DataDir, cfg.Kafka.EmbeddedPort, log)
+		if err != nil {
+			return n, err
+		}
+		n.onStop(func(context.Context) error { b.Close(); return nil })
+		brokers = b.Addrs()
+	}
+	n.kafkaAddrs = brokers
+	base := kafka.ClientOpts(brokers, log)
+	if err := ensureTopics(ctx, cfg, base, log); err != nil {
+		return n, err
+	}
+
+	var st store.Store
+	if role != config.RoleIngest {
+		if st, err = openStore(ctx, cfg, log); err != nil {
+			return n, err
+		}
+		n.onStop(func(context.Context) error { return st.Close() })
+		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Fn: st.Ping})
+	}
+	if role == config.RoleProcessor || role == config.RoleAll {
+		if err := startProcessor(ctx, n, cfg, base, st, reg); err != nil {
+			return n, err
+		}
+	}
+	if role == config.RoleAdmin || role == config.RoleAll {
+		if err := startAdmin(ctx, n, cfg, base, st, reg, stdout); err != nil {
+			return n, err
+		}
+	}
+	if role == config.RoleIngest || role == config.RoleAll {
+		if err := startIngest(ctx, n, cfg, base, reg); err != nil {
+			return n, err
+		}
+	}
+	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, log, n.checks...)
+	if err != nil {
+		return n, err
+	}
+	n.ops = opsSrv
+	n.onStop(func(ctx context.Context) error { return opsSrv.Close(ctx) })
+	return n, nil
+}
+
+// ensureTopics creates the topics trackstream needs, waiting for Kafka to
+// answer (a broker may start after trackstream).
+func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, log *slog.Logger) error {
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		attemptCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = kafka.EnsureTopics(attemptCtx, cl, int16(cfg.Kafka.ReplicationFactor), kafka.Topics(int32(cfg.Kafka.Partitions)))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("kafka not ready; retrying", "brokers", cfg.Kafka.Brokers, "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka never became ready: %w", err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.ClickHouse.DSN != "" {
+		return store.OpenServer(ctx, cfg.ClickHouse.DSN, log)
+	}
+	return store.OpenEmbedded(ctx, cfg.ClickHouse.CHDBLib, cfg.DataDir, log)
+}
+
+func kafkaPing(cl *kgo.Client) ops.Check {
+	return ops.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafka.Ping(ctx, cl) }}
+}
+
+// followSources starts a registry following the sources topic.
+func followSources(ctx context.Context, n *node, base []kgo.Opt) *sources.Registry {
+	reg := sources.NewRegistry()
+	n.goRun(ctx, "sources follower", func(ctx context.Context) error { return reg.Follow(ctx, base, n.log) })
+	n.checks = append(n.checks, ops.Check{Name: "sources", Fn: func(context.Context) error {
+		if !reg.Loaded() {
+			return errors.New("sources not loaded yet from " + kafka.SourcesTopic)
+		}
+		return nil
+	}})
+	return reg
+}
+
+func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, reg *prometheus.Registry) error {
+	registry := followSources(ctx, n, base)
+	opts := append(append([]kgo.Opt{}, base...), ingest.ProducerOpts(cfg.Ingest)...)
+	opts = append(opts, kgo.WithHooks(kprom.NewMetrics("trackstream_ingest_kafka", kprom.Registry(reg))))
+	producer, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("ingest producer: %w", err)
+	}
+	n.onStop(func(context.Context) error { producer.Close(); return nil })
+	n.checks = append(n.checks, kafkaPing(producer))
+	srv, err := ingest.New(cfg.Ingest, producer, registry, n.log.With("role", "ingest"), reg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Ingest.Addr)
+	if err != nil {
+		return fmt.Errorf("ingest listener on %s: %w (set TRACKSTREAM_INGEST_ADDR to a free address)", cfg.Ingest.Addr, err)
+	}
+	n.ingestAddr = ln.Addr().String()
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			n.fail(fmt.Errorf("ingest listener: %w", err))
+		}
+	}()
+	n.onStop(srv.Shutdown)
+	return nil
+}
+
+func startProcessor(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
+	opts := append(append([]kgo.Opt{}, base...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka", kprom.Registry(reg))))
+	p, err := processor.New(cfg.Processor, opts, st, n.log.With("role", "processor"), reg)
+	if err != nil {
+		return err
+	}
+	n.goRun(ctx, "processor", func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
+	return nil
+}
+
+func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, st store.Store, reg *prometheus.Registry, stdout io.Writer) error {
+	hash, err := adminapi.AdminPasswordHash(cfg.DataDir, cfg.Admin.Password, stdout)
+	if err != nil {
+		return err
+	}
+	publisher, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		return fmt.Errorf("admin kafka client: %w", err)
+	}
+	n.onStop(func(context.Context) error { publisher.Close(); return nil })
+	registry := followSources(ctx, n, base)
+	if cfg.ClickHouse.DSN != "" || n.ingestAddr == "" {
+		n.checks = append(n.checks, kafkaPing(publisher))
+	}
+	srv, err := adminapi.New(cfg.Admin, cfg.ClickHouse.QueryTimeout, adminapi.Deps{
+		AdminHash: hash, Events: st, Kafka: publisher, Sources: registry,
+	}, n.log.With("role", "admin-api"), reg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Addr)
+	if err != nil {
+		return fmt.Errorf("admin listener on %s: %w (set TRACKSTREAM_ADMIN_ADDR to a free address)", cfg.Admin.Addr, err)
+	}
+	n.adminAddr = ln.Addr().String()
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			n.fail(fmt.Errorf("admin listener: %w", err))
+		}
+	}()
+	n.onStop(srv.Shutdown)
+	return nil
+}
+
+// printBanner tells the user where everything is.
+func printBanner(w io.Writer, role config.Role, cfg config.Config, n *node) {
+	fmt.Fprintf(w, "trackstream %s %s is running\n", role, version)
+	if n.ingestAddr != "" {
+		fmt.Fprintf(w, "  send events:  POST http://%s/track\n", displayAddr(n.ingestAddr))
+	}
+	if n.adminAddr != "" {
+		fmt.Fprintf(w, "  admin API:    http://%s/api/v1 (log in: POST /api/v1/auth/login {\"username\":\"admin\",\"password\":\"...\"})\n", displayAddr(n.adminAddr))
+		fmt.Fprintf(w, "                the password is TRACKSTREAM_ADMIN_PASSWORD, or the one printed on first start\n")
+	}
+	fmt.Fprintf(w, "  ops:          http://%s/metrics /healthz /readyz\n", displayAddr(n.ops.Addr()))
+	if role == config.RoleAll {
+		fmt.Fprintf(w, "  kafka:        %v (embedded)\n  data dir:     %s\n", n.kafkaAddrs, cfg.DataDir)
+	}
+}
+
+// displayAddr turns a wildcard listen address into one a user can paste.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
