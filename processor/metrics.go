@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	consumed       prometheus.Counter
 	batchRows      prometheus.Histogram
+	rowsInserted   prometheus.Counter
 	insertDuration prometheus.Histogram
 	insertErrors   prometheus.Counter
 	commitErrors   prometheus.Counter
@@ -25,6 +26,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:    "trackstream_processor_batch_rows",
 			Help:    "Rows per ClickHouse insert.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		rowsInserted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trackstream_processor_rows_inserted_total",
+			Help: "Rows in successful ClickHouse inserts (retried events count each time they are inserted).",
 		}),
 		insertDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "trackstream_processor_insert_duration_seconds",
@@ -45,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.insertDuration, m.insertErrors, m.commitErrors, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.rowsInserted, m.insertDuration, m.insertErrors, m.commitErrors, m.deadLetters} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

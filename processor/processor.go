@@ -8,9 +8,12 @@ package processor
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -76,17 +79,18 @@ func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg 
 }
 
 // batch is the events polled but not yet inserted, and for each partition
-// the first and last offset they cover.
+// the first and last offset they cover and a digest of the record values.
 type batch struct {
 	events  []event.Event
 	bytes   int
 	started time.Time
 	first   map[int32]int64
 	last    map[int32]*kgo.Record
+	values  map[int32]hash.Hash64
 }
 
 func newBatch() *batch {
-	return &batch{first: map[int32]int64{}, last: map[int32]*kgo.Record{}}
+	return &batch{first: map[int32]int64{}, last: map[int32]*kgo.Record{}, values: map[int32]hash.Hash64{}}
 }
 
 func (b *batch) track(r *kgo.Record) {
@@ -97,16 +101,31 @@ func (b *batch) track(r *kgo.Record) {
 		b.first[r.Partition] = r.Offset
 	}
 	b.last[r.Partition] = r
+	h, ok := b.values[r.Partition]
+	if !ok {
+		h = fnv.New64a()
+		b.values[r.Partition] = h
+	}
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(r.Value)))
+	h.Write(n[:])
+	h.Write(r.Value)
 }
 
 func (b *batch) empty() bool { return len(b.last) == 0 }
 
 // Token derives the insert_deduplication_token from the offset ranges the
-// batch covers: the same records always give the same token.
+// batch covers and the digests of their record values: the same records
+// always give the same token. Offsets alone are not enough: after a topic is
+// recreated, the embedded broker's data is wiped while ClickHouse keeps its
+// own, or the processor is pointed at another cluster, the same offsets
+// hold other records, and ClickHouse would silently drop their insert as a
+// duplicate of the earlier one.
 func (b *batch) Token() string {
 	parts := make([]string, 0, len(b.last))
 	for p, r := range b.last {
-		parts = append(parts, r.Topic+"/"+strconv.Itoa(int(p))+":"+strconv.FormatInt(b.first[p], 10)+"-"+strconv.FormatInt(r.Offset, 10))
+		parts = append(parts, r.Topic+"/"+strconv.Itoa(int(p))+":"+strconv.FormatInt(b.first[p], 10)+"-"+strconv.FormatInt(r.Offset, 10)+
+			":"+strconv.FormatUint(b.values[p].Sum64(), 16))
 	}
 	sort.Strings(parts)
 	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))
@@ -185,6 +204,7 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 			err := p.sink.InsertEvents(ctx, token, b.events)
 			p.m.insertDuration.Observe(time.Since(start).Seconds())
 			if err == nil {
+				p.m.rowsInserted.Add(float64(len(b.events)))
 				break
 			}
 			p.m.insertErrors.Inc()
