@@ -6,17 +6,22 @@
 package ingest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/config"
@@ -109,8 +114,12 @@ type trackResponse struct {
 func (s *Server) track(c *fiber.Ctx) error {
 	start := time.Now()
 	receivedAt := start.UTC().Truncate(time.Millisecond)
-	payload, events, rejected, err := decodeTrack(c.Body(), receivedAt, Limits{MaxEvents: s.cfg.MaxEvents})
-	s.m.bodyBytes.Observe(float64(len(c.Body())))
+	body, err := s.requestBody(c)
+	if err != nil {
+		return err
+	}
+	s.m.bodyBytes.Observe(float64(len(body)))
+	payload, events, rejected, err := decodeTrack(body, receivedAt, Limits{MaxEvents: s.cfg.MaxEvents})
 	if err != nil {
 		return err
 	}
@@ -126,6 +135,11 @@ func (s *Server) track(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusBadRequest).JSON(trackResponse{IDs: []string{}, Rejected: rejected})
 	}
 	if err := s.produce(events); err != nil {
+		// Too large for Kafka is permanent: a 503 would have the client
+		// retry it forever.
+		if errors.Is(err, kerr.MessageTooLarge) {
+			return &requestError{fiber.StatusRequestEntityTooLarge, "event_too_large", "an event is larger than Kafka accepts; send smaller events"}
+		}
 		s.log.Warn("produce failed; answering 503", "source", src.ID, "events", len(events), "error", err)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
 		return &requestError{fiber.StatusServiceUnavailable, "kafka_unavailable", "the events could not be stored durably; retry later"}
@@ -142,6 +156,33 @@ func (s *Server) track(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusOK).JSON(trackResponse{Accepted: len(events), IDs: ids, Rejected: rejected})
 }
 
+// requestBody returns the request body, gunzipped when it was sent with
+// Content-Encoding: gzip. Fiber's c.Body() decompresses with no size limit
+// (BodyLimit applies to the compressed bytes), so the raw body is read and
+// decompressed here through a reader capped at MaxBodyBytes.
+func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
+	raw := c.BodyRaw()
+	switch strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding))) {
+	case "", "identity":
+		return raw, nil
+	case "gzip", "x-gzip":
+	default:
+		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding must be gzip or absent"}
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, &requestError{fiber.StatusBadRequest, "invalid_encoding", "the body is not valid gzip"}
+	}
+	body, err := io.ReadAll(io.LimitReader(zr, int64(s.cfg.MaxBodyBytes)+1))
+	if err != nil {
+		return nil, &requestError{fiber.StatusBadRequest, "invalid_encoding", "the body is not valid gzip"}
+	}
+	if len(body) > s.cfg.MaxBodyBytes {
+		return nil, &requestError{fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes once decompressed", s.cfg.MaxBodyBytes)}
+	}
+	return body, nil
+}
+
 // produce hands every event to the producer without blocking (TryProduce)
 // and waits for all acknowledgements, bounded by the produce timeout.
 func (s *Server) produce(events []event.Event) error {
@@ -149,6 +190,16 @@ func (s *Server) produce(events []event.Event) error {
 	defer func() { s.m.produceDuration.Observe(time.Since(start).Seconds()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ProduceTimeout)
 	defer cancel()
+	// Encode every event before producing any, so an event that cannot
+	// be encoded never leaves the others of its request half written.
+	values := make([][]byte, len(events))
+	for i := range events {
+		v, err := events[i].Marshal()
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", events[i].ID, err)
+		}
+		values[i] = v
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -165,15 +216,11 @@ func (s *Server) produce(events []event.Event) error {
 		wg.Done()
 	}
 	for i := range events {
-		v, err := events[i].Marshal()
-		if err != nil {
-			return fmt.Errorf("encode event %s: %w", events[i].ID, err)
-		}
 		wg.Add(1)
 		s.producer.TryProduce(ctx, &kgo.Record{
 			Topic:   kafka.EventsTopic,
 			Key:     events[i].Key(),
-			Value:   v,
+			Value:   values[i],
 			Headers: []kgo.RecordHeader{{Key: event.FormatHeader, Value: []byte(event.FormatVersion)}},
 		}, done)
 	}
@@ -182,6 +229,7 @@ func (s *Server) produce(events []event.Event) error {
 	select {
 	case <-acked:
 	case <-time.After(s.cfg.ProduceTimeout + time.Second):
+		s.m.produceErrors.Inc()
 		return errors.New("no acknowledgement within the produce timeout")
 	}
 	if firstErr != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"time"
 	"unicode/utf8"
@@ -80,7 +81,9 @@ func decodeTrack(body []byte, receivedAt time.Time, lim Limits) (trackPayload, [
 	if err := dec.Decode(&p); err != nil {
 		return p, nil, nil, &requestError{400, "invalid_json", describeJSONError(err)}
 	}
-	if dec.More() {
+	// dec.More would miss a trailing '}' or ']': anything but JSON
+	// whitespace after the object is refused.
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return p, nil, nil, &requestError{400, "invalid_json", "unexpected data after the JSON object"}
 	}
 	if p.Source.ID == "" {
@@ -92,9 +95,13 @@ func decodeTrack(body []byte, receivedAt time.Time, lim Limits) (trackPayload, [
 	if len(p.Events) > lim.MaxEvents {
 		return p, nil, nil, &requestError{413, "too_many_events", fmt.Sprintf("events holds %d events; the limit is %d", len(p.Events), lim.MaxEvents)}
 	}
-	for name, raw := range map[string]json.RawMessage{"context": p.Context, "properties": p.Properties} {
-		if !isObjectOrAbsent(raw) {
-			return p, nil, nil, &requestError{400, "invalid_field", name + " must be a JSON object"}
+	// A slice, not a map, so the error named is always the same one.
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"context", p.Context}, {"properties", p.Properties}} {
+		if !isObjectOrAbsent(f.raw) {
+			return p, nil, nil, &requestError{400, "invalid_field", f.name + " must be a JSON object"}
 		}
 	}
 	var events []event.Event
@@ -118,6 +125,8 @@ func validateEvent(i int, te *trackEvent) *Rejection {
 		return &Rejection{i, path("type"), fmt.Sprintf("is %d bytes; the limit is %d", len(te.Type), maxTypeLen)}
 	case !typePattern.MatchString(te.Type):
 		return &Rejection{i, path("type"), "may hold only letters, digits and _ . : - and must start with a letter or digit"}
+	case te.Time != nil && !timeEncodable(*te.Time):
+		return &Rejection{i, path("time"), "must be between years 0000 and 9999 once converted to UTC"}
 	case len(te.ID) > maxIDLen:
 		return &Rejection{i, path("id"), fmt.Sprintf("is %d bytes; the limit is %d", len(te.ID), maxIDLen)}
 	case !isObjectOrAbsent(te.Properties):
@@ -158,6 +167,13 @@ func normalise(p *trackPayload, te *trackEvent, receivedAt time.Time) event.Even
 	}
 }
 
+// timeEncodable reports whether t, converted to UTC, can be encoded in a
+// record (RFC 3339 allows years 0000-9999 only).
+func timeEncodable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
 func isObjectOrAbsent(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) == 0 || bytes.Equal(raw, []byte("null")) || raw[0] == '{'
@@ -177,8 +193,37 @@ func describeJSONError(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("%s must be %s, got %s", typ.Field, typ.Type, typ.Value)
+		field := typ.Field
+		if field == "" {
+			field = "the body"
+		}
+		return fmt.Sprintf("%s must be %s, got %s", field, jsonKind(typ.Type), typ.Value)
 	default:
 		return "malformed JSON: " + err.Error()
 	}
+}
+
+// jsonKind names the JSON value a Go type decodes from, so messages do not
+// show the sender Go type names.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "another type"
 }

@@ -224,6 +224,12 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 		recs = append(recs, r)
 	}
 	if err := p.cl.CommitRecords(ctx, recs...); err != nil {
+		if ctx.Err() != nil {
+			// Stopping: keep the batch so the deferred flush inserts it
+			// again (the same token makes that a no-op) and commits it
+			// within the stop timeout.
+			return ctx.Err()
+		}
 		// The rows are stored; a later consumer re-inserts them and the
 		// events table collapses the duplicates.
 		p.m.commitErrors.Inc()

@@ -267,11 +267,16 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	}
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+// waitFor polls ok until it holds; on timeout it fails, showing logs if
+// given.
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool, logs ...fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !ok() {
 		if time.Now().After(deadline) {
+			for _, l := range logs {
+				t.Log(l.String())
+			}
 			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
 		time.Sleep(100 * time.Millisecond)

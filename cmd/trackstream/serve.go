@@ -145,7 +145,7 @@ func start(ctx context.Context, role config.Role, cfg config.Config, log *slog.L
 		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Fn: st.Ping})
 	}
 	if role == config.RoleProcessor || role == config.RoleAll {
-		if err := startProcessor(ctx, n, cfg, base, st, reg); err != nil {
+		if err := startProcessor(ctx, n, cfg, role, base, st, reg); err != nil {
 			return n, err
 		}
 	}
@@ -244,8 +244,14 @@ func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt
 	return nil
 }
 
-func startProcessor(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
+func startProcessor(ctx context.Context, n *node, cfg config.Config, role config.Role, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
 	opts := append(append([]kgo.Opt{}, base...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka", kprom.Registry(reg))))
+	if role == config.RoleAll {
+		// The single node is always the same group member: static
+		// membership lets it take its partitions back at once after a
+		// crash instead of waiting out the dead member's session.
+		opts = append(opts, kgo.InstanceID("trackstream-all"))
+	}
 	p, err := processor.New(cfg.Processor, opts, st, n.log.With("role", "processor"), reg)
 	if err != nil {
 		return err
