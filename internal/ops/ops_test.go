@@ -1,0 +1,75 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestOpsEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "trackstream_test_things_total", Help: "x"})
+	reg.MustRegister(c)
+	c.Add(3)
+	var kafkaDown atomic.Bool
+	s, err := Listen("127.0.0.1:0", reg, slog.New(slog.NewTextHandler(io.Discard, nil)), Check{
+		Name: "kafka", Fn: func(context.Context) error {
+			if kafkaDown.Load() {
+				return errors.New("no broker answers")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	base := "http://" + s.Addr()
+
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "trackstream_test_things_total 3") {
+		t.Fatalf("metrics: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	kafkaDown.Store(true)
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "no broker answers") {
+		t.Fatalf("readyz with kafka down: %d %s", code, body)
+	}
+	kafkaDown.Store(false)
+	s.Drain()
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "stopping") {
+		t.Fatalf("readyz while draining: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("healthz while draining %d, want 200 (alive)", code)
+	}
+}
+
+func TestListenErrorNamesTheSetting(t *testing.T) {
+	_, err := Listen("256.0.0.1:1", prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_OPS_ADDR") {
+		t.Fatalf("got %v", err)
+	}
+}
