@@ -203,8 +203,8 @@ func describeJSONError(err error) string {
 	}
 }
 
-// jsonKind names the JSON value a Go type decodes from, so messages do not
-// show the sender Go type names.
+// jsonKind names the JSON value a Go type decodes from, so messages name
+// JSON kinds rather than internal Go types.
 func jsonKind(t reflect.Type) string {
 	if t == nil {
 		return "another type"

@@ -49,9 +49,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Records parked in the dead-letter topic.",
 		}),
 	}
+	// Several workers of one process share the metrics: the first
+	// registers them, the others reuse what is registered.
 	var errs []error
-	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.rowsInserted, m.insertDuration, m.insertErrors, m.commitErrors, m.deadLetters} {
-		errs = append(errs, reg.Register(c))
-	}
+	m.consumed = reuse(reg, m.consumed, &errs)
+	m.batchRows = reuse(reg, m.batchRows, &errs)
+	m.rowsInserted = reuse(reg, m.rowsInserted, &errs)
+	m.insertDuration = reuse(reg, m.insertDuration, &errs)
+	m.insertErrors = reuse(reg, m.insertErrors, &errs)
+	m.commitErrors = reuse(reg, m.commitErrors, &errs)
+	m.deadLetters = reuse(reg, m.deadLetters, &errs)
 	return m, errors.Join(errs...)
+}
+
+// reuse registers c, or returns the equal collector already registered.
+func reuse[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	return c
 }

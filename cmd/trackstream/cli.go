@@ -22,6 +22,7 @@ usage:
   trackstream ingest      [flags]   the public collector (needs Kafka)
   trackstream processor   [flags]   Kafka to ClickHouse workers (needs Kafka and ClickHouse)
   trackstream admin-api   [flags]   the internal admin API (needs Kafka and ClickHouse)
+  trackstream processor,admin-api   several distributed roles in one process (they share one embedded ClickHouse path)
   trackstream check-config <role> [flags]   validate a role's configuration and print it
   trackstream version
   trackstream help [role]           flags and TRACKSTREAM_* variables of a role
@@ -42,45 +43,45 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		if len(rest) > 0 {
-			role, err := config.ParseRole(rest[0])
+			roles, err := config.ParseSet(rest[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\nflags and environment of %s:\n", role)
-			config.Usage(stdout, role)
+			fmt.Fprintf(stdout, "\nflags and environment of %s:\n", roles)
+			config.Usage(stdout, roles)
 		}
 		return nil
 	case "check-config":
 		if len(rest) == 0 {
 			return errors.New("check-config needs a role: all, ingest, processor or admin-api")
 		}
-		role, err := config.ParseRole(rest[0])
+		roles, err := config.ParseSet(rest[0])
 		if err != nil {
 			return err
 		}
-		cfg, err := config.Load(role, rest[1:], lookup)
+		cfg, err := config.Load(roles, rest[1:], lookup)
 		if err != nil {
-			return fmt.Errorf("configuration of %s is invalid:\n%w", role, err)
+			return fmt.Errorf("configuration of %s is invalid:\n%w", roles, err)
 		}
-		cfg.Describe(stdout, role)
-		fmt.Fprintf(stdout, "configuration of %s is valid\n", role)
+		cfg.Describe(stdout, roles)
+		fmt.Fprintf(stdout, "configuration of %s is valid\n", roles)
 		return nil
 	}
-	role, err := config.ParseRole(cmd)
+	roles, err := config.ParseSet(cmd)
 	if err != nil {
 		fmt.Fprint(stderr, usage)
 		return err
 	}
-	cfg, err := config.Load(role, rest, lookup)
+	cfg, err := config.Load(roles, rest, lookup)
 	if errors.Is(err, flag.ErrHelp) {
-		config.Usage(stdout, role)
+		config.Usage(stdout, roles)
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("configuration of %s is invalid:\n%w", role, err)
+		return fmt.Errorf("configuration of %s is invalid:\n%w", roles, err)
 	}
 	log := newLogger(cfg, stderr)
-	return serve(ctx, role, cfg, log, stdout)
+	return serve(ctx, roles, cfg, log, stdout)
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

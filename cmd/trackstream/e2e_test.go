@@ -60,7 +60,7 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 func startAll(t *testing.T, cfg config.Config) (*node, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := start(context.Background(), config.RoleAll, cfg, log, io.Discard)
+	n, err := start(context.Background(), config.Set{config.RoleAll}, cfg, log, io.Discard)
 	if err != nil {
 		t.Fatalf("start all: %v", err)
 	}
@@ -307,7 +307,7 @@ func TestIngestRoleNeedsNoClickHouse(t *testing.T) {
 	cfg.ClickHouse.CHDBLib = "/nonexistent/libchdb.so"
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := start(context.Background(), config.RoleIngest, cfg, log, io.Discard)
+	n, err := start(context.Background(), config.Set{config.RoleIngest}, cfg, log, io.Discard)
 	if err != nil {
 		t.Fatalf("ingest role failed to start without libchdb: %v", err)
 	}

@@ -26,26 +26,26 @@ import (
 	"github.com/trackstream/trackstream/processor"
 )
 
-// serve runs role until ctx ends or a part fails, then stops in order.
-func serve(ctx context.Context, role config.Role, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
-	n, err := start(ctx, role, cfg, log, stdout)
+// serve runs the roles until ctx ends or a part fails, then stops in order.
+func serve(ctx context.Context, roles config.Set, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	n, err := start(ctx, roles, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
-	printBanner(stdout, role, cfg, n)
+	printBanner(stdout, roles, cfg, n)
 	var failure error
 	select {
 	case <-ctx.Done():
-		log.Info("stopping", "role", role)
+		log.Info("stopping", "roles", roles.String())
 	case failure = <-n.failed:
-		log.Error("a part failed; stopping", "role", role, "error", failure)
+		log.Error("a part failed; stopping", "roles", roles.String(), "error", failure)
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(failure, n.stop(stopCtx))
 }
 
-// node is a running process of some role: what it listens on and how to
+// node is a running process of some roles: what it listens on and how to
 // stop its parts in reverse order of starting them.
 type node struct {
 	log        *slog.Logger
@@ -107,9 +107,9 @@ func (n *node) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// start builds and starts every part of role. On error, what was started is
-// stopped again.
-func start(ctx context.Context, role config.Role, cfg config.Config, log *slog.Logger, stdout io.Writer) (n *node, err error) {
+// start builds and starts every part of the roles. On error, what was
+// started is stopped again.
+func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.Logger, stdout io.Writer) (n *node, err error) {
 	n = &node{log: log, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -122,7 +122,7 @@ func start(ctx context.Context, role config.Role, cfg config.Config, log *slog.L
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	brokers := cfg.Kafka.Brokers
-	if role == config.RoleAll {
+	if roles.Embedded() {
 		b, err := broker.Start(cfg.DataDir, cfg.Kafka.EmbeddedPort, log)
 		if err != nil {
 			return n, err
@@ -137,24 +137,24 @@ func start(ctx context.Context, role config.Role, cfg config.Config, log *slog.L
 	}
 
 	var st store.Store
-	if role != config.RoleIngest {
+	if roles.Has(config.RoleProcessor) || roles.Has(config.RoleAdmin) {
 		if st, err = openStore(ctx, cfg, log); err != nil {
 			return n, err
 		}
 		n.onStop(func(context.Context) error { return st.Close() })
 		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Fn: st.Ping})
 	}
-	if role == config.RoleProcessor || role == config.RoleAll {
-		if err := startProcessor(ctx, n, cfg, role, base, st, reg); err != nil {
+	if roles.Has(config.RoleProcessor) {
+		if err := startProcessors(ctx, n, cfg, roles, base, st, reg); err != nil {
 			return n, err
 		}
 	}
-	if role == config.RoleAdmin || role == config.RoleAll {
+	if roles.Has(config.RoleAdmin) {
 		if err := startAdmin(ctx, n, cfg, base, st, reg, stdout); err != nil {
 			return n, err
 		}
 	}
-	if role == config.RoleIngest || role == config.RoleAll {
+	if roles.Has(config.RoleIngest) {
 		if err := startIngest(ctx, n, cfg, base, reg); err != nil {
 			return n, err
 		}
@@ -244,19 +244,24 @@ func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt
 	return nil
 }
 
-func startProcessor(ctx context.Context, n *node, cfg config.Config, role config.Role, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
+// startProcessors starts cfg.Processor.Workers consumer group members
+// sharing the store and the metrics.
+func startProcessors(ctx context.Context, n *node, cfg config.Config, roles config.Set, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
 	opts := append(append([]kgo.Opt{}, base...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka", kprom.Registry(reg))))
-	if role == config.RoleAll {
-		// The single node is always the same group member: static
-		// membership lets it take its partitions back at once after a
-		// crash instead of waiting out the dead member's session.
-		opts = append(opts, kgo.InstanceID("trackstream-all"))
+	for w := range cfg.Processor.Workers {
+		wopts := opts
+		if roles.Embedded() {
+			// The single node is always the same group members: static
+			// membership lets them take their partitions back at once
+			// after a crash instead of waiting out the dead session.
+			wopts = append(append([]kgo.Opt{}, opts...), kgo.InstanceID(fmt.Sprintf("trackstream-all-%d", w)))
+		}
+		p, err := processor.New(cfg.Processor, wopts, st, n.log.With("role", "processor", "worker", w), reg)
+		if err != nil {
+			return err
+		}
+		n.goRun(ctx, fmt.Sprintf("processor worker %d", w), func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
 	}
-	p, err := processor.New(cfg.Processor, opts, st, n.log.With("role", "processor"), reg)
-	if err != nil {
-		return err
-	}
-	n.goRun(ctx, "processor", func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
 	return nil
 }
 
@@ -295,8 +300,8 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt,
 }
 
 // printBanner tells the user where everything is.
-func printBanner(w io.Writer, role config.Role, cfg config.Config, n *node) {
-	fmt.Fprintf(w, "trackstream %s %s is running\n", role, version)
+func printBanner(w io.Writer, roles config.Set, cfg config.Config, n *node) {
+	fmt.Fprintf(w, "trackstream %s %s is running\n", roles, version)
 	if n.ingestAddr != "" {
 		fmt.Fprintf(w, "  send events:  POST http://%s/track\n", displayAddr(n.ingestAddr))
 	}
@@ -305,7 +310,7 @@ func printBanner(w io.Writer, role config.Role, cfg config.Config, n *node) {
 		fmt.Fprintf(w, "                the password is TRACKSTREAM_ADMIN_PASSWORD, or the one printed on first start\n")
 	}
 	fmt.Fprintf(w, "  ops:          http://%s/metrics /healthz /readyz\n", displayAddr(n.ops.Addr()))
-	if role == config.RoleAll {
+	if roles.Embedded() {
 		fmt.Fprintf(w, "  kafka:        %v (embedded)\n  data dir:     %s\n", n.kafkaAddrs, cfg.DataDir)
 	}
 }

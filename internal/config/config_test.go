@@ -12,25 +12,25 @@ func env(m map[string]string) func(string) (string, bool) {
 }
 
 func TestDefaultsValidForAll(t *testing.T) {
-	if _, err := Load(RoleAll, nil, env(nil)); err != nil {
+	if _, err := Load(Set{RoleAll}, nil, env(nil)); err != nil {
 		t.Fatalf("defaults of the all role are invalid: %v", err)
 	}
 }
 
 func TestDistributedRolesNeedBrokers(t *testing.T) {
 	for _, r := range []Role{RoleIngest, RoleProcessor, RoleAdmin} {
-		_, err := Load(r, nil, env(nil))
+		_, err := Load(Set{r}, nil, env(nil))
 		if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_KAFKA_BROKERS: required") {
 			t.Errorf("%s without brokers: got %v", r, err)
 		}
-		if _, err := Load(r, []string{"-kafka-brokers", "127.0.0.1:9092"}, env(nil)); err != nil {
+		if _, err := Load(Set{r}, []string{"-kafka-brokers", "127.0.0.1:9092"}, env(nil)); err != nil {
 			t.Errorf("%s with brokers: %v", r, err)
 		}
 	}
 }
 
 func TestEnvThenFlags(t *testing.T) {
-	cfg, err := Load(RoleIngest, []string{"-ingest-produce-timeout", "2s"}, env(map[string]string{
+	cfg, err := Load(Set{RoleIngest}, []string{"-ingest-produce-timeout", "2s"}, env(map[string]string{
 		"TRACKSTREAM_KAFKA_BROKERS":          "a:1, b:2",
 		"TRACKSTREAM_INGEST_PRODUCE_TIMEOUT": "9s",
 		"TRACKSTREAM_INGEST_MAX_EVENTS":      "50",
@@ -47,7 +47,7 @@ func TestEnvThenFlags(t *testing.T) {
 }
 
 func TestEveryErrorReportedAtOnce(t *testing.T) {
-	_, err := Load(RoleAll, nil, env(map[string]string{
+	_, err := Load(Set{RoleAll}, nil, env(map[string]string{
 		"TRACKSTREAM_LOG_FORMAT":             "xml",
 		"TRACKSTREAM_INGEST_MAX_EVENTS":      "0",
 		"TRACKSTREAM_PROCESSOR_BATCH_AGE":    "-1s",
@@ -61,7 +61,7 @@ func TestEveryErrorReportedAtOnce(t *testing.T) {
 	if !strings.Contains(err.Error(), `TRACKSTREAM_INGEST_PRODUCE_TIMEOUT: "soon" is not a duration`) {
 		t.Errorf("missing parse error: %v", err)
 	}
-	_, err = Load(RoleAll, nil, env(map[string]string{
+	_, err = Load(Set{RoleAll}, nil, env(map[string]string{
 		"TRACKSTREAM_LOG_FORMAT":          "xml",
 		"TRACKSTREAM_INGEST_MAX_EVENTS":   "0",
 		"TRACKSTREAM_PROCESSOR_BATCH_AGE": "-1s",
@@ -75,7 +75,7 @@ func TestEveryErrorReportedAtOnce(t *testing.T) {
 }
 
 func TestPortClashInAll(t *testing.T) {
-	_, err := Load(RoleAll, []string{"-admin-addr", "127.0.0.1:8080"}, env(nil))
+	_, err := Load(Set{RoleAll}, []string{"-admin-addr", "127.0.0.1:8080"}, env(nil))
 	if err == nil || !strings.Contains(err.Error(), "both use port 8080") {
 		t.Fatalf("clash not reported: %v", err)
 	}
@@ -83,25 +83,25 @@ func TestPortClashInAll(t *testing.T) {
 
 func TestRoleSeesOnlyItsSections(t *testing.T) {
 	// An ingest replica has no admin settings: the flag is unknown there.
-	if _, err := Load(RoleIngest, []string{"-kafka-brokers", "a:1", "-admin-addr", "x:1"}, env(nil)); err == nil {
+	if _, err := Load(Set{RoleIngest}, []string{"-kafka-brokers", "a:1", "-admin-addr", "x:1"}, env(nil)); err == nil {
 		t.Fatal("ingest accepted an admin flag")
 	}
 	// ...and a broken admin setting in the environment does not stop it.
-	if _, err := Load(RoleIngest, []string{"-kafka-brokers", "a:1"}, env(map[string]string{"TRACKSTREAM_ADMIN_SESSION_TTL": "0s"})); err != nil {
+	if _, err := Load(Set{RoleIngest}, []string{"-kafka-brokers", "a:1"}, env(map[string]string{"TRACKSTREAM_ADMIN_SESSION_TTL": "0s"})); err != nil {
 		t.Fatalf("ingest validated admin settings: %v", err)
 	}
 }
 
 func TestSecretsAreEnvOnlyAndRedacted(t *testing.T) {
-	if _, err := Load(RoleAll, []string{"-admin-password", "x"}, env(nil)); err == nil {
+	if _, err := Load(Set{RoleAll}, []string{"-admin-password", "x"}, env(nil)); err == nil {
 		t.Fatal("the admin password was accepted as a flag")
 	}
-	cfg, err := Load(RoleAll, nil, env(map[string]string{"TRACKSTREAM_ADMIN_PASSWORD": "correct horse battery staple"}))
+	cfg, err := Load(Set{RoleAll}, nil, env(map[string]string{"TRACKSTREAM_ADMIN_PASSWORD": "correct horse battery staple"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	cfg.Describe(&out, RoleAll)
+	cfg.Describe(&out, Set{RoleAll})
 	if strings.Contains(out.String(), "horse") || !strings.Contains(out.String(), "TRACKSTREAM_ADMIN_PASSWORD") {
 		t.Fatalf("secret shown or missing in:\n%s", out.String())
 	}
@@ -113,5 +113,26 @@ func TestParseRole(t *testing.T) {
 	}
 	if _, err := ParseRole("admin"); err == nil {
 		t.Fatal("unknown role accepted")
+	}
+}
+
+func TestParseSet(t *testing.T) {
+	s, err := ParseSet("processor,admin-api")
+	if err != nil || !s.Has(RoleProcessor) || !s.Has(RoleAdmin) || s.Has(RoleIngest) || s.Embedded() {
+		t.Fatalf("processor,admin-api: %v %v", s, err)
+	}
+	all, err := ParseSet("all")
+	if err != nil || !all.Has(RoleIngest) || !all.Has(RoleProcessor) || !all.Has(RoleAdmin) || !all.Embedded() {
+		t.Fatalf("all: %v %v", all, err)
+	}
+	for _, bad := range []string{"all,ingest", "ingest,ingest", "ingest,", "admin"} {
+		if _, err := ParseSet(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	// A combined set validates the union of its sections.
+	_, err = Load(Set{RoleProcessor, RoleAdmin}, []string{"-kafka-brokers", "k:1", "-processor-workers", "0", "-admin-session-ttl", "0s"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_PROCESSOR_WORKERS") || !strings.Contains(err.Error(), "TRACKSTREAM_ADMIN_SESSION_TTL") {
+		t.Fatalf("combined validation: %v", err)
 	}
 }

@@ -26,47 +26,22 @@ func (f field) env() string {
 }
 
 func fields(c *Config) []field {
-	return []field{
-		{"data-dir", secCommon, false, "directory for the embedded broker, embedded ClickHouse and the admin password hash", (*stringValue)(&c.DataDir)},
-		{"log-format", secCommon, false, "log format: json or text", (*stringValue)(&c.LogFormat)},
-		{"log-level", secCommon, false, "log level: debug, info, warn or error", (*stringValue)(&c.LogLevel)},
-		{"ops-addr", secCommon, false, "listener for /metrics, /healthz and /readyz", (*stringValue)(&c.OpsAddr)},
-		{"shutdown-timeout", secCommon, false, "bound on the whole graceful stop", (*durationValue)(&c.ShutdownTimeout)},
-
-		{"kafka-brokers", secKafka, false, "comma-separated Kafka seed brokers (host:port); ignored by the all role", (*listValue)(&c.Kafka.Brokers)},
-		{"kafka-partitions", secKafka, false, "partitions of trackstream.events when trackstream creates it", (*intValue)(&c.Kafka.Partitions)},
-		{"kafka-replication-factor", secKafka, false, "replication factor of the topics trackstream creates", (*intValue)(&c.Kafka.ReplicationFactor)},
-		{"embedded-kafka-port", secEmbedded, false, "loopback port of the embedded Kafka-protocol broker (all role)", (*intValue)(&c.Kafka.EmbeddedPort)},
-
-		{"clickhouse-dsn", secClickHouse, true, "ClickHouse server DSN (clickhouse://user:pass@host:9000); empty uses embedded chDB", (*stringValue)(&c.ClickHouse.DSN)},
-		{"chdb-lib", secClickHouse, false, "path to libchdb.so for the embedded ClickHouse engine", (*stringValue)(&c.ClickHouse.CHDBLib)},
-		{"clickhouse-query-timeout", secClickHouse, false, "bound on every admin query", (*durationValue)(&c.ClickHouse.QueryTimeout)},
-
-		{"ingest-addr", secIngest, false, "public collector listener", (*stringValue)(&c.Ingest.Addr)},
-		{"ingest-produce-timeout", secIngest, false, "how long a request waits for Kafka's ack before 503", (*durationValue)(&c.Ingest.ProduceTimeout)},
-		{"ingest-max-body-bytes", secIngest, false, "maximum request body in bytes", (*intValue)(&c.Ingest.MaxBodyBytes)},
-		{"ingest-max-events", secIngest, false, "maximum events in one request", (*intValue)(&c.Ingest.MaxEvents)},
-		{"ingest-max-buffered-bytes", secIngest, false, "producer buffer bound in bytes; beyond it requests get 503", (*intValue)(&c.Ingest.MaxBufferedBytes)},
-
-		{"processor-group", secProcessor, false, "Kafka consumer group of the processors", (*stringValue)(&c.Processor.Group)},
-		{"processor-batch-rows", secProcessor, false, "rows that flush a ClickHouse insert", (*intValue)(&c.Processor.BatchRows)},
-		{"processor-batch-age", secProcessor, false, "age of a batch's first row that flushes it", (*durationValue)(&c.Processor.BatchAge)},
-
-		{"admin-addr", secAdmin, false, "internal admin API listener (keep it off the internet)", (*stringValue)(&c.Admin.Addr)},
-		{"admin-password", secAdmin, true, "admin password; empty uses the stored hash or generates one on first start", (*stringValue)(&c.Admin.Password)},
-		{"admin-session-ttl", secAdmin, false, "lifetime of a login token", (*durationValue)(&c.Admin.SessionTTL)},
+	var out []field
+	for _, fs := range [][]field{c.Common.fields(), c.Kafka.fields(), c.ClickHouse.fields(), c.Ingest.fields(), c.Processor.fields(), c.Admin.fields()} {
+		out = append(out, fs...)
 	}
+	return out
 }
 
-// Load builds the configuration of role from the defaults, then the
+// Load builds the configuration of roles from the defaults, then the
 // environment (lookup, normally os.LookupEnv), then args as flags. Every
 // malformed value is reported; Validate is called last.
-func Load(role Role, args []string, lookup func(string) (string, bool)) (Config, error) {
+func Load(roles Set, args []string, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Default()
-	fs := flag.NewFlagSet("trackstream "+string(role), flag.ContinueOnError)
+	fs := flag.NewFlagSet("trackstream "+roles.String(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var errs []error
-	for _, f := range roleFields(role, &cfg) {
+	for _, f := range roleFields(roles, &cfg) {
 		if v, ok := lookup(f.env()); ok {
 			if err := f.value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f.env(), err))
@@ -88,14 +63,11 @@ func Load(role Role, args []string, lookup func(string) (string, bool)) (Config,
 	if err := errors.Join(errs...); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate(role)
+	return cfg, cfg.Validate(roles)
 }
 
-func roleFields(role Role, cfg *Config) []field {
-	want := map[section]bool{}
-	for _, s := range sectionsFor(role) {
-		want[s] = true
-	}
+func roleFields(roles Set, cfg *Config) []field {
+	want := roles.sections()
 	var out []field
 	for _, f := range fields(cfg) {
 		if want[f.section] {
@@ -105,11 +77,11 @@ func roleFields(role Role, cfg *Config) []field {
 	return out
 }
 
-// Usage writes the flags and environment variables of role with their
+// Usage writes the flags and environment variables of roles with their
 // defaults.
-func Usage(w io.Writer, role Role) {
+func Usage(w io.Writer, roles Set) {
 	def := Default()
-	for _, f := range roleFields(role, &def) {
+	for _, f := range roleFields(roles, &def) {
 		if f.secret {
 			fmt.Fprintf(w, "  %s (environment only)\n      %s\n", f.env(), f.help)
 			continue
@@ -118,10 +90,10 @@ func Usage(w io.Writer, role Role) {
 	}
 }
 
-// Describe writes the effective configuration of role, one line per field,
+// Describe writes the effective configuration of roles, one line per field,
 // with secrets shown only as set or unset.
-func (c Config) Describe(w io.Writer, role Role) {
-	for _, f := range roleFields(role, &c) {
+func (c Config) Describe(w io.Writer, roles Set) {
+	for _, f := range roleFields(roles, &c) {
 		v := f.value.String()
 		if f.secret {
 			v = "(unset)"
