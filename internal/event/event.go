@@ -29,9 +29,27 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// ReceivedAt is when ingest received the request.
 	ReceivedAt time.Time `json:"received_at"`
-	// SessionID and ProfileID identify the visit and the visitor.
+	// ClientTime is the event time the client stated, unadjusted.
+	ClientTime *time.Time `json:"client_time,omitempty"`
+	// SentAt is when the client sent the request, by its own clock.
+	SentAt *time.Time `json:"sent_at,omitempty"`
+	// Late marks an event whose time is far in the past of ReceivedAt.
+	Late bool `json:"late,omitempty"`
+	// SessionID and ProfileID identify the visit and the visitor
+	// (Tracardi's session.id and profile.id).
 	SessionID string `json:"session_id,omitempty"`
 	ProfileID string `json:"profile_id,omitempty"`
+	// AnonymousID and UserID are Segment's visitor and user ids.
+	AnonymousID string `json:"anonymous_id,omitempty"`
+	UserID      string `json:"user_id,omitempty"`
+	// IP is the client address after the source's IP policy (kept,
+	// truncated or empty); a raw IP the policy forbids is never here.
+	IP string `json:"ip,omitempty"`
+	// UserAgent is the client's User-Agent.
+	UserAgent string `json:"user_agent,omitempty"`
+	// URL and Referrer are the page the event happened on and its referrer.
+	URL      string `json:"url,omitempty"`
+	Referrer string `json:"referrer,omitempty"`
 	// Properties and Context are the event's JSON objects, kept verbatim.
 	Properties json.RawMessage `json:"properties,omitempty"`
 	Context    json.RawMessage `json:"context,omitempty"`
@@ -41,6 +59,12 @@ type Event struct {
 // partition, and so stay in order.
 func (e *Event) Key() []byte {
 	visitor := e.ProfileID
+	if visitor == "" {
+		visitor = e.AnonymousID // stable across a Segment identify, unlike UserID
+	}
+	if visitor == "" {
+		visitor = e.UserID
+	}
 	if visitor == "" {
 		visitor = e.SessionID
 	}

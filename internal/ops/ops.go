@@ -1,7 +1,8 @@
 // Package ops is the operations listener every trackstream process runs:
 // /metrics (Prometheus, from the process's one registry), /healthz (the
-// process is alive) and /readyz (the process can do its job now). It is kept
-// apart from the public and admin listeners.
+// process is alive), /readyz (the process can do its job now) and
+// /debug/pprof/ (Go profiles). It is kept apart from the public and admin
+// listeners and defaults to loopback.
 package ops
 
 import (
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -48,11 +50,16 @@ func Listen(addr string, reg *prometheus.Registry, log *slog.Logger, checks ...C
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
+		WriteTimeout:      90 * time.Second, // a CPU profile runs up to a minute
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}

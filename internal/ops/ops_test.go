@@ -50,6 +50,9 @@ func TestOpsEndpoints(t *testing.T) {
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("healthz %d", code)
 	}
+	if code, body := get(t, base+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Fatalf("pprof heap: %d %.80s", code, body)
+	}
 	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
