@@ -1,8 +1,10 @@
 // Package ingest is trackstream's public collector: it decodes and
-// validates tracking calls, authenticates their source, produces the events
-// to Kafka and answers 2xx only after Kafka acknowledged every accepted
-// event (contract G1). Its router holds collection routes only; admin routes
-// live in another role on another listener.
+// validates tracking calls (Tracardi-style /track, the Segment HTTP
+// Tracking API under /v1/, a GET pixel), authenticates their source,
+// produces the events to Kafka and answers 2xx only after Kafka
+// acknowledged every accepted event (contract G1). Its router holds
+// collection and health routes only; admin routes live in another role on
+// another listener.
 package ingest
 
 import (
@@ -13,10 +15,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"mime"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -28,6 +35,7 @@ import (
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/schemas"
 )
 
 // ProducerOpts are the franz-go options ingest's producer needs on top of
@@ -44,41 +52,129 @@ func ProducerOpts(cfg config.Ingest) []kgo.Opt {
 	}
 }
 
-// retryAfterSeconds is the Retry-After sent with a 503.
-const retryAfterSeconds = 5
+// The collection endpoints. PixelPath answers GET; the others POST.
+const (
+	TrackPath   = "/track"
+	PixelPath   = "/p.gif"
+	SegmentBase = "/v1/"
+	HealthzPath = "/healthz"
+	ReadyzPath  = "/readyz"
+)
+
+// readyCacheFor is how long a Kafka reachability result is reused, so
+// load balancer probes never hammer Kafka.
+const readyCacheFor = time.Second
 
 // Server is the public collector.
 type Server struct {
 	cfg      config.Ingest
+	lim      Limits
 	app      *fiber.App
 	producer *kgo.Client
 	sources  *sources.Registry
+	schemas  *schemaSet
+	ips      ipResolver
+	limiter  *limiter
 	log      *slog.Logger
 	m        *metrics
+
+	draining atomic.Bool
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
 }
 
 // New builds the collector. producer must have been built with
-// ProducerOpts; registry must be followed by the caller.
+// ProducerOpts; registry must be followed by the caller. Every
+// configuration problem (an alias of an unknown endpoint, a bad trusted
+// proxy) is reported here.
 func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
-	m, err := newMetrics(reg)
+	all, err := schemas.EventSchemas()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, producer: producer, sources: registry, log: log, m: m}
+	set, err := compileSchemas(all)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := newIPResolver(cfg.TrustedProxies, cfg.ProxyHeader)
+	if err != nil {
+		return nil, fmt.Errorf("TRACKSTREAM_INGEST_TRUSTED_PROXIES: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, lim: limitsOf(cfg), producer: producer, sources: registry,
+		schemas: set, ips: ips, limiter: newLimiter(), log: log,
+	}
+	if s.m, err = newMetrics(reg, producer); err != nil {
+		return nil, err
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "trackstream-ingest",
 		BodyLimit:             cfg.MaxBodyBytes,
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           60 * time.Second,
-		Concurrency:           16 * 1024,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		Concurrency:           cfg.MaxConns,
 		ReadBufferSize:        8 * 1024,
 		DisableStartupMessage: true,
-		ErrorHandler:          s.errorHandler,
+		// Fiber's own gzip handling has no limit; requestBody decompresses.
+		DisablePreParseMultipartForm: true,
+		ErrorHandler:                 s.errorHandler,
 	})
-	s.app.Use(s.countRequests)
-	s.app.Post("/track", s.track)
+	s.app.Use(s.countRequests, s.cors)
+	if err := s.mount(cfg.PathAliases); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// mount registers every endpoint and its aliases.
+func (s *Server) mount(aliases []string) error {
+	type endpoint struct {
+		method  string
+		handler fiber.Handler
+	}
+	eps := map[string]endpoint{
+		TrackPath: {fiber.MethodPost, s.track},
+		PixelPath: {fiber.MethodGet, s.pixel},
+	}
+	for _, t := range append(slices.Clone(segmentTypes), "batch") {
+		eps[SegmentBase+t] = endpoint{fiber.MethodPost, s.segment(t)}
+	}
+	paths := map[string]endpoint{}
+	for p, ep := range eps {
+		paths[p] = ep
+	}
+	for _, a := range aliases {
+		alias, target, _ := strings.Cut(a, "=")
+		ep, ok := eps[target]
+		if !ok {
+			return fmt.Errorf("TRACKSTREAM_INGEST_PATH_ALIASES: %q aliases %s, which is not a collection endpoint (%s)", a, target, strings.Join(sortedKeys(eps), ", "))
+		}
+		if _, taken := paths[alias]; taken || alias == HealthzPath || alias == ReadyzPath {
+			return fmt.Errorf("TRACKSTREAM_INGEST_PATH_ALIASES: %q: %s is already a route", a, alias)
+		}
+		paths[alias] = ep
+	}
+	for _, p := range sortedKeys(paths) {
+		ep := paths[p]
+		s.app.Add(ep.method, p, ep.handler)
+		if ep.method == fiber.MethodPost {
+			s.app.Options(p, s.preflight)
+		}
+	}
+	s.app.Get(HealthzPath, func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get(ReadyzPath, s.readyz)
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Routes lists the method and path of every route on the public router.
@@ -95,9 +191,54 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.app.Listener(ln)
 }
 
-// Shutdown stops accepting connections, lets requests in flight finish
-// (bounded by ctx) and flushes the producer.
+// Drain makes the public /readyz fail from now on and asks clients to
+// close their connections, so load balancers move traffic away.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Ready reports why the collector cannot take events now, or nil: it is
+// draining, the sources are not loaded, or Kafka is unreachable (checked
+// at most once a second).
+func (s *Server) Ready(ctx context.Context) error {
+	if s.draining.Load() {
+		return errors.New("the collector is stopping")
+	}
+	if !s.sources.Loaded() {
+		return errors.New("sources not loaded yet from " + kafka.SourcesTopic)
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if time.Since(s.readyAt) > readyCacheFor {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s.readyErr = kafka.Ping(pctx, s.producer)
+		cancel()
+		s.readyAt = time.Now()
+	}
+	return s.readyErr
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ready": false, "reason": err.Error()})
+	}
+	return c.JSON(fiber.Map{"ready": true})
+}
+
+// Shutdown stops the collector: readiness fails at once, requests are
+// still served for the drain delay (so load balancers stop sending
+// first), then the listener stops, requests in flight finish (bounded by
+// ctx) and the producer flushes.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
+	if d := s.cfg.DrainDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	err := s.app.ShutdownWithContext(ctx)
 	if ferr := s.producer.Flush(ctx); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("flush producer: %w", ferr))
@@ -105,6 +246,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// trackResponse is the answer to a collection request.
 type trackResponse struct {
 	Accepted int         `json:"accepted"`
 	IDs      []string    `json:"ids"`
@@ -112,58 +254,137 @@ type trackResponse struct {
 }
 
 func (s *Server) track(c *fiber.Ctx) error {
+	return s.collect(c, func(body []byte) (*batch, error) { return decodeTrack(body, s.lim) },
+		badRequest("missing_field", "source.id is required"), replyJSON)
+}
+
+func (s *Server) segment(callType string) fiber.Handler {
+	missing := &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
+	return func(c *fiber.Ctx) error {
+		return s.collect(c, func(body []byte) (*batch, error) { return decodeSegment(body, callType, s.lim) }, missing, replyJSON)
+	}
+}
+
+func (s *Server) pixel(c *fiber.Ctx) error {
+	// string() copies: nothing kept may point into Fiber's buffers.
+	query := string(c.Request().URI().QueryString())
+	return s.collect(c, func([]byte) (*batch, error) { return decodePixel(query, s.lim) },
+		badRequest("missing_field", "the s parameter (source id) is required"), replyGIF)
+}
+
+func replyJSON(c *fiber.Ctx, resp trackResponse) error {
+	return c.Status(fiber.StatusOK).JSON(resp)
+}
+
+func replyGIF(c *fiber.Ctx, _ trackResponse) error {
+	c.Set(fiber.HeaderCacheControl, "no-store, max-age=0")
+	c.Set(fiber.HeaderContentType, "image/gif")
+	return c.Status(fiber.StatusOK).Send(transparentGIF)
+}
+
+// collect is every collection endpoint: read the body, decode it,
+// authenticate the source, rate limit, judge each event, produce the
+// accepted ones and answer once Kafka acknowledged them.
+func (s *Server) collect(c *fiber.Ctx, decode func([]byte) (*batch, error), missing *requestError, reply func(*fiber.Ctx, trackResponse) error) error {
 	start := time.Now()
-	receivedAt := start.UTC().Truncate(time.Millisecond)
-	body, err := s.requestBody(c)
+	meta := s.meta(c, start)
+	var body []byte
+	if c.Method() == fiber.MethodPost {
+		var err error
+		if body, err = s.requestBody(c); err != nil {
+			return err
+		}
+		s.m.bodyBytes.Observe(float64(len(body)))
+	}
+	b, err := decode(body)
 	if err != nil {
 		return err
 	}
-	s.m.bodyBytes.Observe(float64(len(body)))
-	payload, events, rejected, err := decodeTrack(body, receivedAt, Limits{MaxEvents: s.cfg.MaxEvents})
-	if err != nil {
-		return err
+	src, rerr := authenticate(b, meta, s.sources, missing)
+	if rerr != nil {
+		return rerr
 	}
-	src, ok := s.sources.Get(payload.Source.ID)
-	switch {
-	case !ok:
-		return &requestError{fiber.StatusUnauthorized, "unknown_source", "source.id is not a known source; create one with the admin API"}
-	case !src.Enabled:
-		return &requestError{fiber.StatusForbidden, "source_disabled", "the source is disabled"}
+	if len(src.AllowedOrigins) > 0 && meta.origin != "" {
+		c.Set(fiber.HeaderAccessControlAllowOrigin, meta.origin)
+		c.Vary(fiber.HeaderOrigin)
+	}
+	if ok, wait := s.limiter.allow(src.ID, src.RateLimit, start); !ok {
+		s.m.rateLimited.Inc()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return &requestError{fiber.StatusTooManyRequests, "rate_limited", fmt.Sprintf("the source may send %d requests per second to each collector; retry later", src.RateLimit)}
+	}
+	events, rejected := judge(b, src, meta, s.lim, s.schemas)
+	for _, r := range rejected {
+		s.m.rejected.WithLabelValues(r.Code).Inc()
 	}
 	s.m.events.WithLabelValues("rejected").Add(float64(len(rejected)))
+	if rejected == nil {
+		rejected = []Rejection{}
+	}
 	if len(events) == 0 {
 		return c.Status(fiber.StatusBadRequest).JSON(trackResponse{IDs: []string{}, Rejected: rejected})
 	}
 	if err := s.produce(events); err != nil {
-		// Too large for Kafka is permanent: a 503 would have the client
-		// retry it forever.
-		if errors.Is(err, kerr.MessageTooLarge) {
-			return &requestError{fiber.StatusRequestEntityTooLarge, "event_too_large", "an event is larger than Kafka accepts; send smaller events"}
-		}
-		s.log.Warn("produce failed; answering 503", "source", src.ID, "events", len(events), "error", err)
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
-		return &requestError{fiber.StatusServiceUnavailable, "kafka_unavailable", "the events could not be stored durably; retry later"}
+		return s.produceRefusal(c, src, len(events), err)
 	}
 	s.m.events.WithLabelValues("accepted").Add(float64(len(events)))
-	s.m.requestDuration.Observe(time.Since(start).Seconds())
 	ids := make([]string, len(events))
 	for i := range events {
 		ids[i] = events[i].ID
 	}
-	if rejected == nil {
-		rejected = []Rejection{}
+	return reply(c, trackResponse{Accepted: len(events), IDs: ids, Rejected: rejected})
+}
+
+// produceRefusal maps a produce failure to its answer.
+func (s *Server) produceRefusal(c *fiber.Ctx, src sources.Source, n int, err error) error {
+	// Too large for Kafka is permanent: a 503 would have the client retry
+	// it forever.
+	if errors.Is(err, kerr.MessageTooLarge) {
+		return &requestError{fiber.StatusRequestEntityTooLarge, "event_too_large", "an event is larger than Kafka accepts; send smaller events"}
 	}
-	return c.Status(fiber.StatusOK).JSON(trackResponse{Accepted: len(events), IDs: ids, Rejected: rejected})
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter.Seconds())))
+	if errors.Is(err, kgo.ErrMaxBuffered) {
+		s.log.Warn("producer buffer full; answering 503", "source", src.ID, "events", n, "buffered_bytes", s.producer.BufferedProduceBytes())
+		return &requestError{fiber.StatusServiceUnavailable, "overloaded", "the collector's buffer to Kafka is full; retry later"}
+	}
+	s.log.Warn("produce failed; answering 503", "source", src.ID, "events", n, "error", err)
+	return &requestError{fiber.StatusServiceUnavailable, "kafka_unavailable", "the events could not be stored durably; retry later"}
+}
+
+// meta collects what ingest keeps from the request besides the body, all
+// copied out of Fiber's reused buffers.
+func (s *Server) meta(c *fiber.Ctx, now time.Time) requestMeta {
+	m := requestMeta{
+		receivedAt: now.UTC().Truncate(time.Millisecond),
+		userAgent:  strings.Clone(c.Get(fiber.HeaderUserAgent)),
+		origin:     strings.Clone(c.Get(fiber.HeaderOrigin)),
+	}
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	m.clientIP = s.ips.clientIP(peer, c.Get(s.ips.header))
+	if user, _, ok := parseBasicAuth(c.Get(fiber.HeaderAuthorization)); ok {
+		m.writeKey = user
+	}
+	return m
 }
 
 // requestBody returns the request body, gunzipped when it was sent with
 // Content-Encoding: gzip. Fiber's c.Body() decompresses with no size limit
 // (BodyLimit applies to the compressed bytes), so the raw body is read and
-// decompressed here through a reader capped at MaxBodyBytes.
+// decompressed here through a reader capped at MaxDecodedBytes.
 func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
+	if ct := c.Get(fiber.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || mt == "text/plain" || strings.HasSuffix(mt, "+json")) {
+			return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or text/plain (navigator.sendBeacon)"}
+		}
+	}
 	raw := c.BodyRaw()
+	tooLarge := &requestError{fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes once decompressed", s.cfg.MaxDecodedBytes)}
 	switch strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding))) {
 	case "", "identity":
+		if len(raw) > s.cfg.MaxDecodedBytes {
+			return nil, tooLarge
+		}
 		return raw, nil
 	case "gzip", "x-gzip":
 	default:
@@ -173,12 +394,12 @@ func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
 	if err != nil {
 		return nil, &requestError{fiber.StatusBadRequest, "invalid_encoding", "the body is not valid gzip"}
 	}
-	body, err := io.ReadAll(io.LimitReader(zr, int64(s.cfg.MaxBodyBytes)+1))
+	body, err := io.ReadAll(io.LimitReader(zr, int64(s.cfg.MaxDecodedBytes)+1))
 	if err != nil {
 		return nil, &requestError{fiber.StatusBadRequest, "invalid_encoding", "the body is not valid gzip"}
 	}
-	if len(body) > s.cfg.MaxBodyBytes {
-		return nil, &requestError{fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes once decompressed", s.cfg.MaxBodyBytes)}
+	if len(body) > s.cfg.MaxDecodedBytes {
+		return nil, tooLarge
 	}
 	return body, nil
 }
@@ -200,10 +421,22 @@ func (s *Server) produce(events []event.Event) error {
 		}
 		values[i] = v
 	}
+	// Refuse at once when the request cannot fit in the buffer, rather
+	// than buffer part of it.
+	size := 0
+	for i := range events {
+		size += len(values[i]) + len(events[i].SourceID) + len(events[i].ID) + 64
+	}
+	if s.producer.BufferedProduceBytes()+int64(size) > int64(s.cfg.MaxBufferedBytes) {
+		s.m.produceErrors.Inc()
+		return kgo.ErrMaxBuffered
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
+		full     = make(chan struct{})
+		fullOnce sync.Once
 	)
 	done := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -212,6 +445,9 @@ func (s *Server) produce(events []event.Event) error {
 				firstErr = err
 			}
 			mu.Unlock()
+			if errors.Is(err, kgo.ErrMaxBuffered) {
+				fullOnce.Do(func() { close(full) })
+			}
 		}
 		wg.Done()
 	}
@@ -226,9 +462,16 @@ func (s *Server) produce(events []event.Event) error {
 	}
 	acked := make(chan struct{})
 	go func() { wg.Wait(); close(acked) }()
+	t := time.NewTimer(s.cfg.ProduceTimeout + time.Second)
+	defer t.Stop()
 	select {
 	case <-acked:
-	case <-time.After(s.cfg.ProduceTimeout + time.Second):
+	case <-full:
+		// Another request filled the buffer meanwhile: answer now; what
+		// was buffered is delivered or times out on its own.
+		s.m.produceErrors.Inc()
+		return kgo.ErrMaxBuffered
+	case <-t.C:
 		s.m.produceErrors.Inc()
 		return errors.New("no acknowledgement within the produce timeout")
 	}
@@ -241,13 +484,19 @@ func (s *Server) produce(events []event.Event) error {
 // countRequests answers errors itself (so their status is known) and counts
 // every request by route and status class.
 func (s *Server) countRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	if s.draining.Load() {
+		c.Context().SetConnectionClose()
+	}
 	err := c.Next()
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {
 			return herr
 		}
 	}
-	s.m.requests.WithLabelValues(c.Route().Path, strconv.Itoa(c.Response().StatusCode()/100)+"xx").Inc()
+	route := c.Route().Path
+	s.m.requests.WithLabelValues(route, strconv.Itoa(c.Response().StatusCode()/100)+"xx").Inc()
+	s.m.requestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	return nil
 }
 

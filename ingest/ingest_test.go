@@ -33,11 +33,32 @@ import (
 	"github.com/trackstream/trackstream/internal/sources"
 )
 
-// Source ids every test environment publishes.
+// Sources every test environment publishes.
 const (
 	enabledSource  = "src_enabled"
 	disabledSource = "src_disabled"
+	// keepSource keeps client IPs; limitedSource takes 2 requests a
+	// second; shopSource takes browser requests from shopOrigin only;
+	// serverSource authenticates with serverKey.
+	keepSource    = "src_keep"
+	limitedSource = "src_limited"
+	shopSource    = "src_shop"
+	shopOrigin    = "https://shop.example"
+	serverSource  = "src_server"
+	serverKey     = "tswk_test-server-key-0123456789"
 )
+
+// testSources are the sources every test environment publishes.
+func testSources(now time.Time) []sources.Source {
+	return []sources.Source{
+		{ID: enabledSource, Name: "test site", Enabled: true, CreatedAt: now, UpdatedAt: now},
+		{ID: disabledSource, Name: "switched off", Enabled: false, CreatedAt: now, UpdatedAt: now},
+		{ID: keepSource, Name: "keeps ips", Enabled: true, IPPolicy: sources.IPKeep, CreatedAt: now, UpdatedAt: now},
+		{ID: limitedSource, Name: "limited", Enabled: true, RateLimit: 2, CreatedAt: now, UpdatedAt: now},
+		{ID: shopSource, Name: "shop", Enabled: true, AllowedOrigins: []string{shopOrigin}, CreatedAt: now, UpdatedAt: now},
+		{ID: serverSource, Name: "backend", Enabled: true, Kind: sources.KindServer, WriteKeyHash: sources.HashWriteKey(serverKey), IPPolicy: sources.IPKeep, CreatedAt: now, UpdatedAt: now},
+	}
+}
 
 // testEnv is one ingest server on a real socket, in front of its own
 // in-process Kafka (kfake) with the trackstream topics and two sources.
@@ -57,6 +78,7 @@ type testEnv struct {
 func newEnv(t *testing.T, tune func(*config.Ingest)) *testEnv {
 	t.Helper()
 	cfg := config.Default().Ingest
+	cfg.DrainDelay = 0 // tests that drain set their own
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -91,19 +113,14 @@ func newEnv(t *testing.T, tune func(*config.Ingest)) *testEnv {
 			t.Errorf("registry.Follow: %v", err)
 		}
 	})
-	now := time.Now().UTC()
-	for _, s := range []sources.Source{
-		{ID: enabledSource, Name: "test site", Enabled: true, CreatedAt: now, UpdatedAt: now},
-		{ID: disabledSource, Name: "switched off", Enabled: false, CreatedAt: now, UpdatedAt: now},
-	} {
+	all := testSources(time.Now().UTC())
+	for _, s := range all {
 		if err := sources.Publish(ctx, env.admin, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "the registry to load both sources", func() bool {
-		_, a := registry.Get(enabledSource)
-		_, b := registry.Get(disabledSource)
-		return registry.Loaded() && a && b
+	waitFor(t, 10*time.Second, "the registry to load every source", func() bool {
+		return registry.Loaded() && len(registry.List()) == len(all)
 	})
 
 	producer, err := kgo.NewClient(append(kafka.ClientOpts(env.addrs, log), ProducerOpts(cfg)...)...)
@@ -158,6 +175,8 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// closed is set when the server asked to close the connection.
+	closed bool
 }
 
 // post sends body to /track with the given extra headers (name, value
@@ -186,7 +205,7 @@ func (env *testEnv) do(t *testing.T, req *http.Request) response {
 	if err != nil {
 		t.Fatalf("read response: %v", err)
 	}
-	return response{resp.StatusCode, resp.Header, b}
+	return response{resp.StatusCode, resp.Header, b, resp.Close}
 }
 
 // trackJSON encodes a /track request body.
@@ -289,7 +308,7 @@ func (env *testEnv) consumeEvents(t *testing.T, want int) []*kgo.Record {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var recs []*kgo.Record
 	for len(recs) < want {
@@ -471,14 +490,14 @@ func TestTrackRejections(t *testing.T) {
 			"source": map[string]any{"id": enabledSource},
 			"events": []any{
 				map[string]any{"id": "bad-1"},
-				map[string]any{"id": "bad-2", "type": "has space"},
+				map[string]any{"id": "bad-2", "type": "has  two spaces"},
 			},
 		})))
 		wantStatus(t, r, http.StatusBadRequest)
 		tr := decodeTrackResponse(t, r)
 		want := []Rejection{
-			{0, "events[0].type", "is required"},
-			{1, "events[1].type", "may hold only letters, digits and _ . : - and must start with a letter or digit"},
+			{0, "events[0].type", rejectMissing, "is required"},
+			{1, "events[1].type", rejectInvalid, "may hold only letters, digits, single spaces and _ . : - and must start with a letter or digit and not end with a space"},
 		}
 		if tr.Accepted != 0 || len(tr.IDs) != 0 || !reflect.DeepEqual(tr.Rejected, want) {
 			t.Fatalf("answer %s, want nothing accepted and rejections %+v", r.body, want)
@@ -496,7 +515,7 @@ func TestTrackRejections(t *testing.T) {
 		})))
 		wantStatus(t, r, http.StatusOK)
 		tr := decodeTrackResponse(t, r)
-		want := []Rejection{{1, "events[1].properties", "must be a JSON object"}}
+		want := []Rejection{{1, "events[1].properties", rejectInvalid, "must be a JSON object"}}
 		if tr.Accepted != 2 || !slices.Equal(tr.IDs, []string{"good-1", "good-2"}) || !reflect.DeepEqual(tr.Rejected, want) {
 			t.Fatalf("answer %s, want good-1 and good-2 accepted and rejections %+v", r.body, want)
 		}
@@ -582,13 +601,17 @@ func TestTrackBodyLimits(t *testing.T) {
 	}
 }
 
-// TestTrackEventTooLargeForKafka: an event within MaxBodyBytes but over
-// the producer's batch limit (franz-go's default ProducerBatchMaxBytes is
-// 1,000,012 bytes, under the default 1 MiB body limit) can never be
-// stored, so it must not get a 503 that invites endless retries.
+// TestTrackEventTooLargeForKafka: an event within the body and event
+// limits but over the producer's batch limit (franz-go's default
+// ProducerBatchMaxBytes is 1,000,012 bytes) can never be stored, so it
+// must not get a 503 that invites endless retries.
 func TestTrackEventTooLargeForKafka(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, nil)
+	// Limits raised above the producer's batch limit so the event gets
+	// that far.
+	env := newEnv(t, func(c *config.Ingest) {
+		c.MaxBodyBytes, c.MaxDecodedBytes, c.MaxEventBytes, c.MaxStringBytes = 2<<20, 2<<20, 2<<20, 2<<20
+	})
 	body := trackJSON(t, map[string]any{
 		"source": map[string]any{"id": enabledSource},
 		"events": []any{map[string]any{"id": "huge", "type": "t", "properties": map[string]any{"pad": strings.Repeat("x", 1_010_000)}}},
@@ -697,15 +720,23 @@ func TestPublicRouterHasNoAdminRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	routes := srv.Routes()
-	if !slices.Contains(routes, "POST /track") {
-		t.Errorf("routes %v lack POST /track", routes)
+	slices.Sort(routes)
+	var want []string
+	for _, p := range []string{"/track", "/v1/track", "/v1/page", "/v1/screen", "/v1/identify", "/v1/group", "/v1/alias", "/v1/batch"} {
+		want = append(want, "POST "+p, "OPTIONS "+p)
+	}
+	// No HEAD on the pixel: a HEAD must not produce an event.
+	want = append(want, "GET /p.gif", "GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz")
+	slices.Sort(want)
+	if !slices.Equal(routes, want) {
+		t.Errorf("public routes\n %v\nwant exactly\n %v", routes, want)
 	}
 	for _, r := range routes {
 		method, path, _ := strings.Cut(r, " ")
 		if method == "" || !strings.HasPrefix(path, "/") {
 			t.Errorf("route %q is not \"METHOD /path\"", r)
 		}
-		if strings.HasPrefix(path, "/api") {
+		if strings.HasPrefix(path, "/api") || strings.Contains(path, "admin") || strings.HasPrefix(path, "/metrics") || strings.HasPrefix(path, "/debug") {
 			t.Errorf("route %q is an admin route on the public router", r)
 		}
 	}

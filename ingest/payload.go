@@ -6,37 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"time"
-	"unicode/utf8"
 
-	"github.com/google/uuid"
-
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/event"
 )
-
-// trackPayload is a Tracardi-style /track request. Field names follow
-// Tracardi so its trackers can send here unchanged.
-type trackPayload struct {
-	Source     idRef           `json:"source"`
-	Session    idRef           `json:"session"`
-	Profile    idRef           `json:"profile"`
-	Context    json.RawMessage `json:"context"`
-	Properties json.RawMessage `json:"properties"`
-	Events     []trackEvent    `json:"events"`
-}
-
-type idRef struct {
-	ID string `json:"id"`
-}
-
-type trackEvent struct {
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Time       *time.Time      `json:"time"`
-	Properties json.RawMessage `json:"properties"`
-	Context    json.RawMessage `json:"context"`
-}
 
 // requestError is a refusal of the whole request: an HTTP status, a
 // machine-readable code and a message for the sender.
@@ -48,123 +22,262 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.Code + ": " + e.Message }
 
-// Rejection says why one event of a batch was not accepted.
+func badRequest(code, format string, a ...any) *requestError {
+	return &requestError{400, code, fmt.Sprintf(format, a...)}
+}
+
+// Rejection says why one event of a request was not accepted: its index
+// in the request, the JSON path of the offending value, a machine-readable
+// code and the reason.
 type Rejection struct {
 	Index  int    `json:"index"`
 	Path   string `json:"path"`
+	Code   string `json:"code"`
 	Reason string `json:"reason"`
 }
 
-// Limits are the per-request validation limits.
-type Limits struct {
-	MaxEvents int
-}
-
+// The codes of Rejection (and the reason label of the rejected-events
+// metric): a fixed set.
 const (
-	maxTypeLen = 64
-	maxIDLen   = 128
-	// futureSkew is how far ahead of the receive time a client clock may be
-	// before the event time is clamped to the receive time.
-	futureSkew = time.Minute
+	rejectInvalid     = "invalid_field"
+	rejectMissing     = "missing_field"
+	rejectTooLarge    = "too_large"
+	rejectSchema      = "schema"
+	rejectUnknownType = "unknown_type"
 )
 
-var typePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
+// rejectionCodes lists every Rejection code, for the metric.
+var rejectionCodes = []string{rejectInvalid, rejectMissing, rejectTooLarge, rejectSchema, rejectUnknownType}
 
-// decodeTrack parses and validates a /track body, returning the normalised
-// events to produce and the rejections of the rest.
-func decodeTrack(body []byte, receivedAt time.Time, lim Limits) (trackPayload, []event.Event, []Rejection, error) {
+// Limits are the per-request validation limits.
+type Limits struct {
+	MaxEvents      int
+	MaxEventBytes  int
+	MaxDepth       int
+	MaxProperties  int
+	MaxStringBytes int
+	MaxTypeBytes   int
+	MaxIDBytes     int
+	// FutureSkew: corrected event times further ahead of the receive
+	// time are clamped to it. LateAfter: events further behind are
+	// flagged late.
+	FutureSkew time.Duration
+	LateAfter  time.Duration
+}
+
+// limitsOf takes the validation limits from the ingest configuration.
+func limitsOf(c config.Ingest) Limits {
+	return Limits{
+		MaxEvents:      c.MaxEvents,
+		MaxEventBytes:  c.MaxEventBytes,
+		MaxDepth:       c.MaxDepth,
+		MaxProperties:  c.MaxProperties,
+		MaxStringBytes: c.MaxStringBytes,
+		MaxTypeBytes:   c.MaxTypeBytes,
+		MaxIDBytes:     c.MaxIDBytes,
+		FutureSkew:     c.FutureSkew,
+		LateAfter:      c.LateAfter,
+	}
+}
+
+// api is the API an event came through; it decides the names of fields
+// in rejections.
+type api int
+
+const (
+	apiTrack api = iota
+	apiSegment
+	apiPixel
+)
+
+// batch is one decoded tracking request, whatever API it came through,
+// before its source is known.
+type batch struct {
+	// sourceID is the public source id named in the body or query
+	// (Tracardi source.id, pixel s); writeKey a Segment writeKey from the
+	// body. Either may be empty.
+	sourceID string
+	writeKey string
+	items    []item
+}
+
+// item is one event of a batch as decoded: ev holds what the sender
+// said (Type, ID if given, ids, client and sent times, properties,
+// context); the rest is filled once the source is known.
+type item struct {
+	api api
+	// prefix is the JSON path of the event in the request ("events[2].",
+	// "batch[0]." or "" for a single Segment call).
+	prefix string
+	raw    []byte
+	ev     event.Event
+	// props is the object validated against the type's schema.
+	props  json.RawMessage
+	reject *Rejection
+}
+
+// rejectf marks it rejected at field (a path relative to the event).
+func (it *item) rejectf(index int, code, field, format string, a ...any) {
+	if it.reject != nil {
+		return
+	}
+	path := it.prefix + field
+	if field == "" {
+		path = trimDot(it.prefix)
+	}
+	it.reject = &Rejection{Index: index, Path: path, Code: code, Reason: fmt.Sprintf(format, a...)}
+}
+
+func trimDot(s string) string {
+	if n := len(s); n > 0 && s[n-1] == '.' {
+		return s[:n-1]
+	}
+	return s
+}
+
+// trackPayload is a Tracardi-style /track request. Field names follow
+// Tracardi so its trackers can send here unchanged.
+type trackPayload struct {
+	Source     idRef             `json:"source"`
+	Session    idRef             `json:"session"`
+	Profile    idRef             `json:"profile"`
+	Context    json.RawMessage   `json:"context"`
+	Properties json.RawMessage   `json:"properties"`
+	Events     []json.RawMessage `json:"events"`
+}
+
+type idRef struct {
+	ID string `json:"id"`
+}
+
+// trackEvent is one Tracardi event. Tracardi's options and tags are
+// accepted and not stored.
+type trackEvent struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Time       json.RawMessage `json:"time"`
+	Properties json.RawMessage `json:"properties"`
+	Context    json.RawMessage `json:"context"`
+	Options    json.RawMessage `json:"options"`
+	Tags       json.RawMessage `json:"tags"`
+}
+
+// decodeTrack parses a /track body into a batch. Refusals of the whole
+// request are *requestError; problems of one event are left in its
+// item.reject.
+func decodeTrack(body []byte, lim Limits) (*batch, error) {
+	if err := scan(body, lim); err != nil {
+		return nil, err
+	}
 	var p trackPayload
-	if !utf8.Valid(body) {
-		return p, nil, nil, &requestError{400, "invalid_utf8", "the body is not valid UTF-8"}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, badRequest("invalid_json", "%s", describeJSONError(err, ""))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&p); err != nil {
-		return p, nil, nil, &requestError{400, "invalid_json", describeJSONError(err)}
-	}
-	// dec.More would miss a trailing '}' or ']': anything but JSON
-	// whitespace after the object is refused.
-	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
-		return p, nil, nil, &requestError{400, "invalid_json", "unexpected data after the JSON object"}
-	}
-	if p.Source.ID == "" {
-		return p, nil, nil, &requestError{400, "missing_field", "source.id is required"}
+	if p.Events == nil {
+		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
 	if len(p.Events) == 0 {
-		return p, nil, nil, &requestError{400, "missing_field", "events must hold at least one event"}
+		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
 	if len(p.Events) > lim.MaxEvents {
-		return p, nil, nil, &requestError{413, "too_many_events", fmt.Sprintf("events holds %d events; the limit is %d", len(p.Events), lim.MaxEvents)}
+		return nil, &requestError{413, "too_many_events", fmt.Sprintf("events holds %d events; the limit is %d", len(p.Events), lim.MaxEvents)}
 	}
-	// A slice, not a map, so the error named is always the same one.
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
 	}{{"context", p.Context}, {"properties", p.Properties}} {
-		if !isObjectOrAbsent(f.raw) {
-			return p, nil, nil, &requestError{400, "invalid_field", f.name + " must be a JSON object"}
+		if err := checkShared(f.name, f.raw, lim); err != nil {
+			return nil, err
 		}
 	}
-	var events []event.Event
-	var rejected []Rejection
-	for i, te := range p.Events {
-		if r := validateEvent(i, &te); r != nil {
-			rejected = append(rejected, *r)
+	for _, f := range []struct{ name, v string }{{"session.id", p.Session.ID}, {"profile.id", p.Profile.ID}} {
+		if reason := checkID(f.v, lim); reason != "" {
+			return nil, badRequest("invalid_field", "%s %s", f.name, reason)
+		}
+	}
+	b := &batch{sourceID: p.Source.ID, items: make([]item, len(p.Events))}
+	for i, raw := range p.Events {
+		it := &b.items[i]
+		it.prefix = fmt.Sprintf("events[%d].", i)
+		it.raw = raw
+		it.ev.SessionID, it.ev.ProfileID = p.Session.ID, p.Profile.ID
+		if !isObject(raw) {
+			it.rejectf(i, rejectInvalid, "", "must be a JSON object")
 			continue
 		}
-		events = append(events, normalise(&p, &te, receivedAt))
+		var te trackEvent
+		if err := json.Unmarshal(raw, &te); err != nil {
+			field, reason := describeFieldError(err)
+			it.rejectf(i, rejectInvalid, field, "%s", reason)
+			continue
+		}
+		it.ev.ID, it.ev.Type = te.ID, te.Type
+		it.ev.ClientTime = parseTime(it, i, "time", te.Time)
+		for _, f := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"properties", te.Properties}, {"context", te.Context}} {
+			if !isObjectOrAbsent(f.raw) {
+				it.rejectf(i, rejectInvalid, f.name, "must be a JSON object")
+			}
+		}
+		it.ev.Properties = firstPresent(te.Properties, p.Properties)
+		it.ev.Context = firstPresent(te.Context, p.Context)
+		it.props = it.ev.Properties
 	}
-	return p, events, rejected, nil
+	return b, nil
 }
 
-func validateEvent(i int, te *trackEvent) *Rejection {
-	path := func(f string) string { return fmt.Sprintf("events[%d].%s", i, f) }
-	switch {
-	case te.Type == "":
-		return &Rejection{i, path("type"), "is required"}
-	case len(te.Type) > maxTypeLen:
-		return &Rejection{i, path("type"), fmt.Sprintf("is %d bytes; the limit is %d", len(te.Type), maxTypeLen)}
-	case !typePattern.MatchString(te.Type):
-		return &Rejection{i, path("type"), "may hold only letters, digits and _ . : - and must start with a letter or digit"}
-	case te.Time != nil && !timeEncodable(*te.Time):
-		return &Rejection{i, path("time"), "must be between years 0000 and 9999 once converted to UTC"}
-	case len(te.ID) > maxIDLen:
-		return &Rejection{i, path("id"), fmt.Sprintf("is %d bytes; the limit is %d", len(te.ID), maxIDLen)}
-	case !isObjectOrAbsent(te.Properties):
-		return &Rejection{i, path("properties"), "must be a JSON object"}
-	case !isObjectOrAbsent(te.Context):
-		return &Rejection{i, path("context"), "must be a JSON object"}
+// scan runs the JSON hardening checks on a whole body.
+func scan(body []byte, lim Limits) *requestError {
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		return badRequest("invalid_json", "the body is empty; it must be a JSON object")
+	}
+	if err := scanJSON(body, scanLimits{MaxDepth: lim.MaxDepth}); err != nil {
+		return badRequest(err.Code, "%s", err.Error())
+	}
+	if !isObject(body) {
+		return badRequest("invalid_json", "the body must be a JSON object")
 	}
 	return nil
 }
 
-func normalise(p *trackPayload, te *trackEvent, receivedAt time.Time) event.Event {
-	id := te.ID
-	if id == "" {
-		id = uuid.Must(uuid.NewV7()).String()
+// checkShared checks an object the request shares among its events
+// (Tracardi's top-level context and properties, a Segment batch's
+// context): an object within the string limit.
+func checkShared(name string, raw json.RawMessage, lim Limits) *requestError {
+	if !isObjectOrAbsent(raw) {
+		return badRequest("invalid_field", "%s must be a JSON object", name)
 	}
-	t := receivedAt
-	if te.Time != nil && !te.Time.After(receivedAt.Add(futureSkew)) {
-		t = te.Time.UTC()
+	if isNullOrAbsent(raw) {
+		return nil
 	}
-	ctx := te.Context
-	if len(ctx) == 0 {
-		ctx = p.Context
+	if err := scanJSON(raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
+		path := name
+		if err.Path != "" {
+			path += "." + err.Path
+		}
+		return &requestError{413, "too_large", path + " is " + err.Msg}
 	}
-	props := te.Properties
-	if len(props) == 0 {
-		props = p.Properties
+	return nil
+}
+
+// parseTime decodes an optional RFC 3339 time at field of item i.
+func parseTime(it *item, i int, field string, raw json.RawMessage) *time.Time {
+	if isNullOrAbsent(raw) {
+		return nil
 	}
-	return event.Event{
-		SourceID:   p.Source.ID,
-		ID:         id,
-		Type:       te.Type,
-		Time:       t,
-		ReceivedAt: receivedAt,
-		SessionID:  p.Session.ID,
-		ProfileID:  p.Profile.ID,
-		Properties: nullToEmpty(props),
-		Context:    nullToEmpty(ctx),
+	var t time.Time
+	if err := json.Unmarshal(raw, &t); err != nil {
+		it.rejectf(i, rejectInvalid, field, "must be an RFC 3339 time such as 2026-11-25T10:00:00.000Z")
+		return nil
 	}
+	if !timeEncodable(t) {
+		it.rejectf(i, rejectInvalid, field, "must be between years 0000 and 9999 once converted to UTC")
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // timeEncodable reports whether t, converted to UTC, can be encoded in a
@@ -174,32 +287,54 @@ func timeEncodable(t time.Time) bool {
 	return y >= 0 && y <= 9999
 }
 
+func isObject(raw []byte) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
+}
+
 func isObjectOrAbsent(raw json.RawMessage) bool {
+	return isNullOrAbsent(raw) || isObject(raw)
+}
+
+func isNullOrAbsent(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || bytes.Equal(raw, []byte("null")) || raw[0] == '{'
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
 }
 
-func nullToEmpty(raw json.RawMessage) json.RawMessage {
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil
-	}
-	return raw
-}
-
-func describeJSONError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "the body"
+// firstPresent returns the first of raws that is not absent or null.
+func firstPresent(raws ...json.RawMessage) json.RawMessage {
+	for _, r := range raws {
+		if !isNullOrAbsent(r) {
+			return r
 		}
-		return fmt.Sprintf("%s must be %s, got %s", field, jsonKind(typ.Type), typ.Value)
+	}
+	return nil
+}
+
+// describeJSONError names what did not decode; prefix is the JSON path of
+// the value decoded.
+func describeJSONError(err error, prefix string) string {
+	field, reason := describeFieldError(err)
+	if field == "" {
+		field = "the body"
+	} else {
+		field = prefix + field
+	}
+	return field + " " + reason
+}
+
+// describeFieldError returns the field a decoding error is about (empty
+// for the value itself) and what is wrong with it, in JSON terms.
+func describeFieldError(err error) (field, reason string) {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ):
+		return typ.Field, fmt.Sprintf("must be %s, got %s", jsonKind(typ.Type), typ.Value)
+	case errors.As(err, &syn):
+		return "", fmt.Sprintf("is malformed JSON at byte %d: %v", syn.Offset, syn)
 	default:
-		return "malformed JSON: " + err.Error()
+		return "", "is malformed: " + err.Error()
 	}
 }
 
@@ -213,6 +348,9 @@ func jsonKind(t reflect.Type) string {
 	case reflect.Struct, reflect.Map:
 		return "an object"
 	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 { // json.RawMessage
+			return "a JSON value"
+		}
 		return "an array"
 	case reflect.String:
 		return "a string"

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,7 +16,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from the current output")
@@ -24,154 +27,270 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // goldenReceivedAt is the receive time every golden case is decoded with.
 var goldenReceivedAt = time.Date(2026, 11, 25, 10, 0, 0, 123_000_000, time.UTC)
 
-// goldenLimits are the limits every golden case is decoded with.
-var goldenLimits = Limits{MaxEvents: 3}
+// goldenLimits are the limits every golden case is decoded with: the
+// defaults, with small counts so the limits are easy to reach.
+func goldenLimits() Limits {
+	lim := limitsOf(config.Default().Ingest)
+	lim.MaxEvents = 3
+	lim.MaxProperties = 4
+	lim.MaxEventBytes = 2048
+	lim.MaxStringBytes = 256
+	lim.MaxDepth = 8
+	return lim
+}
+
+// goldenWriteKey is the write key of the golden server source.
+const goldenWriteKey = "tswk_golden-server-key"
+
+// goldenSources is the source table every golden case is judged against.
+func goldenSources() tableSources {
+	return tableSources{
+		{ID: "src_test", Name: "browser", Enabled: true},
+		{ID: "src_keep", Name: "keeps ips", Enabled: true, IPPolicy: sources.IPKeep},
+		{ID: "src_drop", Name: "drops ips", Enabled: true, IPPolicy: sources.IPDrop},
+		{ID: "src_strict", Name: "schemas only", Enabled: true, UnknownEventTypes: sources.UnknownReject},
+		{ID: "src_shop", Name: "shop only", Enabled: true, AllowedOrigins: []string{"https://shop.example"}},
+		{ID: "src_off", Name: "disabled", Enabled: false},
+		{ID: "src_server", Name: "backend", Enabled: true, Kind: sources.KindServer, WriteKeyHash: sources.HashWriteKey(goldenWriteKey)},
+	}
+}
+
+// goldenMeta is what every golden request says besides its body.
+var goldenMeta = requestMeta{
+	receivedAt: goldenReceivedAt,
+	clientIP:   netip.MustParseAddr("203.0.113.77"),
+	userAgent:  "golden-agent/1.0",
+	origin:     "https://www.example.org",
+}
+
+// tableSources is a fixed source table standing in for the registry in
+// pure tests (the registry itself is tested against Kafka).
+type tableSources []sources.Source
+
+func (ts tableSources) Get(id string) (sources.Source, bool) {
+	for _, s := range ts {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return sources.Source{}, false
+}
+
+func (ts tableSources) ByWriteKey(plain string) (sources.Source, bool) {
+	for _, s := range ts {
+		if s.WriteKeyHash != "" && s.WriteKeyHash == sources.HashWriteKey(plain) {
+			return s, true
+		}
+	}
+	return sources.Source{}, false
+}
 
 // generatedID stands in the golden files for a server-made UUIDv7, which
 // differs on every run.
 const generatedID = "<generated uuidv7>"
 
-// goldenError is the golden form of a refused request.
-type goldenError struct {
-	Error struct {
-		Status  int    `json:"status"`
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// goldenAccepted is the golden form of a decoded request: the normalised
-// events and the rejections of the rest.
-type goldenAccepted struct {
-	Accepted int           `json:"accepted"`
-	Events   []event.Event `json:"events"`
-	Rejected []Rejection   `json:"rejected"`
+// goldenOutcome is the golden form of one request: the answer's status
+// and body, and the records that would go to Kafka.
+type goldenOutcome struct {
+	Status   int            `json:"status"`
+	Error    *requestError  `json:"error,omitempty"`
+	Response *trackResponse `json:"response,omitempty"`
+	Events   []event.Event  `json:"events,omitempty"`
 }
 
 // requiredCases are the golden cases the test suite must keep.
 var requiredCases = []string{
-	"valid_single", "valid_batch", "client_id_kept", "missing_id_gets_uuidv7",
-	"time_past_kept", "time_future_clamped", "type_missing", "type_too_long",
-	"type_bad_chars", "id_too_long", "properties_not_object", "context_not_object",
-	"invalid_utf8", "trailing_data", "malformed_json", "empty_events",
-	"too_many_events", "source_missing", "events_not_array",
+	"track/valid_single", "track/valid_batch", "track/client_id_kept", "track/missing_id_gets_uuidv7",
+	"track/time_past_kept", "track/time_future_clamped", "track/type_missing", "track/type_too_long",
+	"track/type_bad_chars", "track/id_too_long", "track/properties_not_object", "track/context_not_object",
+	"track/invalid_utf8", "track/trailing_data", "track/malformed_json", "track/empty_events",
+	"track/too_many_events", "track/source_missing", "track/events_not_array",
+	"track/duplicate_key", "track/duplicate_key_escaped", "track/too_deep", "track/number_overflow",
+	"track/lone_surrogate", "track/schema_violation", "track/unknown_type_rejected", "track/source_unknown",
+	"track/source_disabled", "track/origin_not_allowed", "track/server_source_without_key",
+	"track/string_too_long", "track/too_many_properties", "track/event_too_large", "track/ip_kept", "track/ip_dropped",
+	"segment/track__valid", "segment/track__event_missing", "segment/track__no_user", "segment/track__skew_corrected",
+	"segment/page__valid", "segment/screen__valid", "segment/identify__valid", "segment/identify__traits_schema_violation",
+	"segment/group__valid", "segment/group__group_id_missing", "segment/alias__valid", "segment/alias__previous_id_missing",
+	"segment/batch__mixed", "segment/batch__all_rejected", "segment/batch__server_context_ip_truncated",
+	"segment/batch__unknown_write_key", "segment/track__write_key_missing", "segment/track__type_mismatch",
+	"segment/batch__numeric_user_id", "segment/batch__sent_at_invalid",
+	"pixel/valid", "pixel/source_missing", "pixel/ts_invalid", "pixel/duplicate_param",
 }
 
-func TestDecodeTrackGolden(t *testing.T) {
-	bodies, err := filepath.Glob(filepath.Join("testdata", "track", "*.json"))
+// decodeFor returns the decoder and missing-source refusal of a golden
+// case named api/[call__]name.
+func decodeFor(t testing.TB, name string) (func([]byte) (*batch, error), *requestError) {
+	lim := goldenLimits()
+	dir, file, _ := strings.Cut(name, "/")
+	switch dir {
+	case "track":
+		return func(b []byte) (*batch, error) { return decodeTrack(b, lim) }, badRequest("missing_field", "source.id is required")
+	case "segment":
+		call, _, ok := strings.Cut(file, "__")
+		if !ok {
+			t.Fatalf("segment case %s is not named <call>__<name>", name)
+		}
+		return func(b []byte) (*batch, error) { return decodeSegment(b, call, lim) }, &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
+	case "pixel":
+		return func(b []byte) (*batch, error) { return decodePixel(strings.TrimSpace(string(b)), lim) }, badRequest("missing_field", "the s parameter (source id) is required")
+	}
+	t.Fatalf("no decoder for %s", name)
+	return nil, nil
+}
+
+// outcome runs a body through the same steps as the HTTP handler, short
+// of producing: decode, authenticate, judge.
+func outcome(t testing.TB, name string, body []byte, set *schemaSet) (goldenOutcome, *batch) {
+	t.Helper()
+	decode, missing := decodeFor(t, name)
+	lookup, meta := goldenSources(), goldenMeta
+	b, err := decode(body)
+	if err == nil {
+		var src sources.Source
+		var rerr *requestError
+		if src, rerr = authenticate(b, meta, lookup, missing); rerr == nil {
+			events, rejected := judge(b, src, meta, goldenLimits(), set)
+			if rejected == nil {
+				rejected = []Rejection{}
+			}
+			g := goldenOutcome{Status: 200, Events: events, Response: &trackResponse{Accepted: len(events), IDs: []string{}, Rejected: rejected}}
+			if len(events) == 0 {
+				g.Status = 400
+				g.Events = nil
+			}
+			for _, e := range events {
+				g.Response.IDs = append(g.Response.IDs, e.ID)
+			}
+			return g, b
+		}
+		err = rerr
+	}
+	var re *requestError
+	if !errors.As(err, &re) {
+		t.Fatalf("refusal %T %v is not a *requestError", err, err)
+	}
+	return goldenOutcome{Status: re.Status, Error: re}, b
+}
+
+func goldenSchemas(t testing.TB) *schemaSet {
+	t.Helper()
+	all, err := schemas.EventSchemas()
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]bool{}
-	for _, b := range bodies {
-		names[strings.TrimSuffix(filepath.Base(b), ".json")] = true
+	set, err := compileSchemas(all)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, n := range requiredCases {
-		if !names[n] {
-			t.Errorf("golden case testdata/track/%s.json is missing", n)
+	return set
+}
+
+// goldenCases lists the golden request bodies, by case name.
+func goldenCases(t testing.TB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, pattern := range []string{"track/*.json", "segment/*.json", "pixel/*.query"} {
+		paths, err := filepath.Glob(filepath.Join("testdata", pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			rel, _ := filepath.Rel("testdata", p)
+			out[strings.TrimSuffix(rel, filepath.Ext(rel))] = p
 		}
 	}
-	goldens, err := filepath.Glob(filepath.Join("testdata", "track", "*.golden"))
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	cases := goldenCases(t)
+	for _, n := range requiredCases {
+		if _, ok := cases[n]; !ok {
+			t.Errorf("golden case testdata/%s is missing", n)
+		}
+	}
+	goldens, err := filepath.Glob(filepath.Join("testdata", "*", "*.golden"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range goldens {
-		if n := strings.TrimSuffix(filepath.Base(g), ".golden"); !names[n] {
-			t.Errorf("%s has no request body %s.json", g, n)
+		rel, _ := filepath.Rel("testdata", g)
+		if _, ok := cases[strings.TrimSuffix(rel, ".golden")]; !ok {
+			t.Errorf("%s has no request", g)
 		}
 	}
-
-	for _, path := range bodies {
-		name := strings.TrimSuffix(filepath.Base(path), ".json")
+	set := goldenSchemas(t)
+	for _, name := range sortedKeys(cases) {
+		path := cases[name]
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := decodeOutcome(t, body, goldenReceivedAt, goldenLimits)
-			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden", got)
+			g, b := outcome(t, name, body, set)
+			if g.Status == 200 || (g.Status == 400 && g.Error == nil) {
+				checkOutcome(t, b, g)
+			}
+			for i := range g.Events {
+				if b.items[sentIndexes(len(b.items), g.Response.Rejected)[i]].ev.ID == "" {
+					g.Events[i].ID = generatedID
+					g.Response.IDs[i] = generatedID
+				}
+			}
+			checkGolden(t, filepath.Join("testdata", name+".golden"), marshalGolden(t, g))
 		})
 	}
 }
 
-// decodeOutcome runs decodeTrack on body, checks the invariants every
-// outcome must hold, and returns the outcome in its golden form.
-func decodeOutcome(t *testing.T, body []byte, receivedAt time.Time, lim Limits) []byte {
-	t.Helper()
-	p, events, rejected, err := decodeTrack(body, receivedAt, lim)
-	if err != nil {
-		var re *requestError
-		if !errors.As(err, &re) {
-			t.Fatalf("decodeTrack returned %T %v; every refusal must be a *requestError", err, err)
-		}
-		if events != nil || rejected != nil {
-			t.Fatalf("decodeTrack refused the request (%v) but also returned %d events and %d rejections", err, len(events), len(rejected))
-		}
-		var g goldenError
-		g.Error.Status, g.Error.Code, g.Error.Message = re.Status, re.Code, re.Message
-		return marshalGolden(t, g)
-	}
-	checkOutcome(t, p, events, rejected, receivedAt, lim)
-	g := goldenAccepted{Accepted: len(events), Events: []event.Event{}, Rejected: []Rejection{}}
-	sent := sentIndexes(len(p.Events), rejected)
-	for i, e := range events {
-		if p.Events[sent[i]].ID == "" {
-			e.ID = generatedID
-		}
-		g.Events = append(g.Events, e)
-	}
-	g.Rejected = append(g.Rejected, rejected...)
-	return marshalGolden(t, g)
-}
-
-// checkOutcome asserts what holds for every accepted request whatever its
+// checkOutcome asserts what holds for every judged request whatever its
 // content.
-func checkOutcome(t *testing.T, p trackPayload, events []event.Event, rejected []Rejection, receivedAt time.Time, lim Limits) {
+func checkOutcome(t *testing.T, b *batch, g goldenOutcome) {
 	t.Helper()
-	if n := len(events) + len(rejected); n != len(p.Events) {
-		t.Errorf("%d events + %d rejections != %d events sent", len(events), len(rejected), len(p.Events))
+	lim := goldenLimits()
+	rejected := g.Response.Rejected
+	if n := len(g.Events) + len(rejected); n != len(b.items) {
+		t.Errorf("%d events + %d rejections != %d events sent", len(g.Events), len(rejected), len(b.items))
 	}
-	if len(p.Events) == 0 || len(p.Events) > lim.MaxEvents {
-		t.Errorf("accepted a request of %d events (limit %d)", len(p.Events), lim.MaxEvents)
+	if len(b.items) == 0 || len(b.items) > lim.MaxEvents {
+		t.Errorf("judged a request of %d events (limit %d)", len(b.items), lim.MaxEvents)
 	}
 	for i, r := range rejected {
 		if i > 0 && r.Index <= rejected[i-1].Index {
 			t.Errorf("rejections out of order: %+v", rejected)
 		}
-		if !strings.HasPrefix(r.Path, fmt.Sprintf("events[%d].", r.Index)) || r.Reason == "" {
-			t.Errorf("rejection %+v has a path not naming its event or no reason", r)
+		if r.Reason == "" || r.Code == "" || !strings.HasPrefix(r.Path, b.items[r.Index].prefix) && r.Path != trimDot(b.items[r.Index].prefix) {
+			t.Errorf("rejection %+v has a path not naming its event, or no code or reason", r)
 		}
 	}
-	sent := sentIndexes(len(p.Events), rejected)
-	if len(sent) != len(events) {
-		t.Fatalf("%d events accepted, want %d", len(events), len(sent))
+	sent := sentIndexes(len(b.items), rejected)
+	if len(sent) != len(g.Events) {
+		t.Fatalf("%d events accepted, want %d", len(g.Events), len(sent))
 	}
-	for i, e := range events {
-		if e.SourceID != p.Source.ID || e.SourceID == "" {
-			t.Errorf("event %s has source %q, want %q", e.ID, e.SourceID, p.Source.ID)
+	for i, e := range g.Events {
+		if e.SourceID == "" || e.Type == "" || e.ID == "" {
+			t.Errorf("event %+v has an empty source, type or id", e)
 		}
-		if e.Type == "" || e.ID == "" {
-			t.Errorf("event %+v has an empty type or id", e)
+		if !e.ReceivedAt.Equal(goldenReceivedAt) {
+			t.Errorf("event %s received_at = %v, want %v", e.ID, e.ReceivedAt, goldenReceivedAt)
 		}
-		if !e.ReceivedAt.Equal(receivedAt) {
-			t.Errorf("event %s received_at = %v, want %v", e.ID, e.ReceivedAt, receivedAt)
+		if e.Time.After(goldenReceivedAt.Add(lim.FutureSkew)) || e.Time.Location() != time.UTC {
+			t.Errorf("event %s time %v is more than %v after the receive time or not UTC", e.ID, e.Time, lim.FutureSkew)
 		}
-		if e.Time.After(receivedAt.Add(futureSkew)) {
-			t.Errorf("event %s time %v is more than %v after the receive time %v", e.ID, e.Time, futureSkew, receivedAt)
+		if e.IP == goldenMeta.clientIP.String() && e.SourceID != "src_keep" {
+			t.Errorf("event %s carries the raw client IP though its source does not keep IPs", e.ID)
 		}
-		if e.Time.Location() != time.UTC {
-			t.Errorf("event %s time %v is not in UTC", e.ID, e.Time)
+		it := b.items[sent[i]]
+		if it.ev.ID != "" && e.ID != it.ev.ID {
+			t.Errorf("event %s was sent with id %q", e.ID, it.ev.ID)
 		}
-		te := p.Events[sent[i]]
-		if e.Type != te.Type || (te.ID != "" && e.ID != te.ID) {
-			t.Errorf("event %s/%s was made from sent event %d with id %q and type %q", e.ID, e.Type, sent[i], te.ID, te.Type)
-		}
-		if te.ID == "" {
+		if it.ev.ID == "" {
 			u, err := uuid.Parse(e.ID)
 			if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
 				t.Errorf("server-made id %q is not a UUIDv7 (%v)", e.ID, err)
 			}
 		}
+		checkRoundTrip(t, e)
 	}
 }
 
@@ -216,23 +335,20 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./ingest -run TestDecodeTrackGolden -update to create it)", err)
+		t.Fatalf("%v (run go test ./ingest -run TestGolden -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("outcome differs from %s (rerun with -update if the change is intended)\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
 
-func TestDecodeTrackGeneratesDistinctIDs(t *testing.T) {
-	body := []byte(`{"source":{"id":"s"},"events":[{"type":"a"},{"type":"a"},{"type":"a"}]}`)
-	_, events, _, err := decodeTrack(body, goldenReceivedAt, goldenLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestJudgeGeneratesDistinctIDs(t *testing.T) {
+	body := []byte(`{"source":{"id":"src_test"},"events":[{"type":"a"},{"type":"a"},{"type":"a"}]}`)
+	g, _ := outcome(t, "track/x", body, goldenSchemas(t))
 	seen := map[string]bool{}
-	for _, e := range events {
+	for _, e := range g.Events {
 		if seen[e.ID] {
-			t.Fatalf("server-made id %s given twice in %+v", e.ID, events)
+			t.Fatalf("server-made id %s given twice in %+v", e.ID, g.Events)
 		}
 		seen[e.ID] = true
 	}
@@ -241,67 +357,145 @@ func TestDecodeTrackGeneratesDistinctIDs(t *testing.T) {
 	}
 }
 
-// TestDecodeTrackDoesNotAliasBody guards against the Fiber pitfall: the
-// request body is reused once the handler returns, so nothing decodeTrack
-// returns may point into it.
-func TestDecodeTrackDoesNotAliasBody(t *testing.T) {
-	body, err := os.ReadFile(filepath.Join("testdata", "track", "valid_batch.json"))
-	if err != nil {
-		t.Fatal(err)
+// TestDecodeDoesNotAliasBody guards against the Fiber pitfall: the
+// request body is reused once the handler returns, so nothing a decoder
+// returns for Kafka may point into it.
+func TestDecodeDoesNotAliasBody(t *testing.T) {
+	set := goldenSchemas(t)
+	for _, name := range []string{"track/valid_batch", "segment/batch__mixed", "segment/track__valid"} {
+		t.Run(name, func(t *testing.T) {
+			body, err := os.ReadFile(goldenCases(t)[name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := outcome(t, name, body, set)
+			if len(g.Events) == 0 {
+				t.Fatalf("%s accepted nothing", name)
+			}
+			before, err := json.Marshal(g.Events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range body {
+				body[i] = 'X'
+			}
+			after, err := json.Marshal(g.Events)
+			if err != nil {
+				t.Fatalf("events no longer encode once the body is overwritten: %v", err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Fatalf("events changed when the request body was overwritten:\nbefore %s\nafter  %s", before, after)
+			}
+		})
 	}
-	_, events, _, err := decodeTrack(body, goldenReceivedAt, goldenLimits)
-	if err != nil {
-		t.Fatal(err)
+}
+
+func TestEventTime(t *testing.T) {
+	lim := goldenLimits()
+	at := func(s string) *time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tm
 	}
-	before, err := json.Marshal(events)
-	if err != nil {
-		t.Fatal(err)
+	recv := *at("2026-11-25T10:00:00Z")
+	for _, tc := range []struct {
+		name         string
+		client, sent *time.Time
+		want         time.Time
+		late         bool
+	}{
+		{"no client time", nil, nil, recv, false},
+		{"client time kept", at("2026-11-25T09:00:00Z"), nil, *at("2026-11-25T09:00:00Z"), false},
+		{"sent alone ignored", nil, at("2026-11-25T11:00:00Z"), recv, false},
+		{"clock 1h fast corrected", at("2026-11-25T10:59:50Z"), at("2026-11-25T11:00:00Z"), *at("2026-11-25T09:59:50Z"), false},
+		{"clock 1h slow corrected", at("2026-11-25T08:59:50Z"), at("2026-11-25T09:00:00Z"), *at("2026-11-25T09:59:50Z"), false},
+		{"future within skew kept", at("2026-11-25T10:00:30Z"), nil, *at("2026-11-25T10:00:30Z"), false},
+		{"future clamped", at("2026-11-25T10:05:00Z"), nil, recv, false},
+		{"future after correction clamped", at("2026-11-25T12:00:00Z"), at("2026-11-25T10:00:00Z"), recv, false},
+		{"old flagged late", at("2026-11-20T10:00:00Z"), nil, *at("2026-11-20T10:00:00Z"), true},
+		{"just under late", at("2026-11-24T10:00:01Z"), nil, *at("2026-11-24T10:00:01Z"), false},
+		{"huge skew saturates", at("0001-01-01T00:00:00Z"), at("9999-12-31T00:00:00Z"), recv.Add(-time.Duration(1<<63 - 1)), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, late := eventTime(tc.client, tc.sent, recv, lim)
+			if !got.Equal(tc.want) || late != tc.late || got.Location() != time.UTC {
+				t.Fatalf("eventTime = %v late=%v, want %v late=%v", got, late, tc.want, tc.late)
+			}
+			if !timeEncodable(got) {
+				t.Fatalf("eventTime %v cannot be encoded", got)
+			}
+		})
 	}
-	for i := range body {
-		body[i] = 'X'
-	}
-	after, err := json.Marshal(events)
-	if err != nil {
-		t.Fatalf("events no longer encode once the body is overwritten: %v", err)
-	}
-	if !bytes.Equal(before, after) {
-		t.Fatalf("events changed when the request body was overwritten:\nbefore %s\nafter  %s", before, after)
+}
+
+func TestValidType(t *testing.T) {
+	for typ, want := range map[string]bool{
+		"page-view": true, "Order Completed": true, "a": true, "x.y:z_w-1": true,
+		"": false, " a": false, "a ": false, "a  b": false, "-a": false, "a/b": false, "é": false, "a\tb": false,
+	} {
+		if got := validType(typ); got != want {
+			t.Errorf("validType(%q) = %v, want %v", typ, got, want)
+		}
 	}
 }
 
 func FuzzDecodeTrack(f *testing.F) {
-	bodies, err := filepath.Glob(filepath.Join("testdata", "track", "*.json"))
+	addCorpus(f, "track/*.json")
+	f.Add([]byte(`{"source":{"id":"src_test"},"events":[{"type":"t","time":"9999-12-31T23:59:59-23:59"}]}`))
+	f.Add([]byte(`{"source":{"id":"src_test"},"events":[{"type":"t","properties":{"a":"\ud800","a":1}}]}`))
+	fuzzOutcome(f, "track/fuzz")
+}
+
+func FuzzDecodeSegment(f *testing.F) {
+	addCorpus(f, "segment/batch__*.json")
+	f.Add([]byte(`{"writeKey":"src_test","batch":[{"type":"track","event":"E","userId":1e999}]}`))
+	fuzzOutcome(f, "segment/batch__fuzz")
+}
+
+func FuzzDecodePixel(f *testing.F) {
+	addCorpus(f, "pixel/*.query")
+	f.Add([]byte("s=src_test&e=a%20b&p.x=%ff"))
+	fuzzOutcome(f, "pixel/fuzz")
+}
+
+func addCorpus(f *testing.F, pattern string) {
+	paths, err := filepath.Glob(filepath.Join("testdata", pattern))
 	if err != nil {
 		f.Fatal(err)
 	}
-	sort.Strings(bodies)
-	for _, path := range bodies {
-		b, err := os.ReadFile(path)
+	sort.Strings(paths)
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
 	}
-	f.Add([]byte(`{"source":{"id":"s"},"events":[{"type":"t","time":"9999-12-31T23:59:59-23:59"}]}`))
-	f.Add([]byte(`{"source":{"id":"s"},"events":[{"type":"t","properties":{"a":"\ud800","a":1}}]}`))
-	lim := Limits{MaxEvents: 8}
+}
+
+// fuzzOutcome checks, for any input, that a refusal is a 4xx with a code
+// and message, and that a judged request accounts for every event and
+// yields records that survive the Kafka encoding.
+func fuzzOutcome(f *testing.F, name string) {
+	set := goldenSchemas(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, events, rejected, err := decodeTrack(body, goldenReceivedAt, lim)
-		if err != nil {
-			var re *requestError
-			if !errors.As(err, &re) {
-				t.Fatalf("refusal %T %v is not a *requestError", err, err)
-			}
-			if (re.Status != 400 && re.Status != 413) || re.Code == "" || re.Message == "" {
-				t.Fatalf("refusal %+v has an unexpected status or an empty code or message", re)
+		g, b := outcome(t, name, body, set)
+		if g.Error != nil {
+			if g.Status < 400 || g.Status > 499 || g.Error.Code == "" || g.Error.Message == "" {
+				t.Fatalf("refusal %+v has an unexpected status or an empty code or message", g.Error)
 			}
 			return
 		}
-		if n := len(events) + len(rejected); n != len(p.Events) || n == 0 || n > lim.MaxEvents {
-			t.Fatalf("%d events + %d rejections for %d sent (limit %d)", len(events), len(rejected), len(p.Events), lim.MaxEvents)
+		if n := len(g.Events) + len(g.Response.Rejected); n != len(b.items) || n == 0 || n > goldenLimits().MaxEvents {
+			t.Fatalf("%d events + %d rejections for %d sent", len(g.Events), len(g.Response.Rejected), len(b.items))
 		}
-		for _, e := range events {
+		for _, e := range g.Events {
 			checkRoundTrip(t, e)
+			if len(e.Properties) > 0 && scanJSON(e.Properties, scanLimits{MaxDepth: 64}) != nil {
+				t.Fatalf("accepted properties %s are not clean JSON", e.Properties)
+			}
 		}
 	})
 }
@@ -322,7 +516,8 @@ func checkRoundTrip(t *testing.T, e event.Event) {
 		t.Fatalf("record %s does not decode: %v", v, err)
 	}
 	if got.SourceID != e.SourceID || got.ID != e.ID || got.Type != e.Type ||
-		got.SessionID != e.SessionID || got.ProfileID != e.ProfileID ||
+		got.SessionID != e.SessionID || got.ProfileID != e.ProfileID || got.IP != e.IP ||
+		got.AnonymousID != e.AnonymousID || got.UserID != e.UserID || got.Late != e.Late ||
 		!got.Time.Equal(e.Time) || !got.ReceivedAt.Equal(e.ReceivedAt) {
 		t.Fatalf("round trip changed the event:\n in  %+v\n out %+v", e, got)
 	}
@@ -357,70 +552,4 @@ func sameJSON(t *testing.T, a, b json.RawMessage) bool {
 		return v
 	}
 	return reflect.DeepEqual(decode(a), decode(b))
-}
-
-// benchBody builds a request of n events of about 800 bytes each.
-func benchBody(b *testing.B, n int) []byte {
-	b.Helper()
-	type ev struct {
-		ID         string         `json:"id"`
-		Type       string         `json:"type"`
-		Time       time.Time      `json:"time"`
-		Properties map[string]any `json:"properties"`
-		Context    map[string]any `json:"context"`
-	}
-	req := struct {
-		Source  idRef `json:"source"`
-		Session idRef `json:"session"`
-		Profile idRef `json:"profile"`
-		Events  []ev  `json:"events"`
-	}{
-		Source:  idRef{"src_0123456789abcdef0123456789abcdef"},
-		Session: idRef{"0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a77"},
-		Profile: idRef{"0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a78"},
-	}
-	for i := range n {
-		req.Events = append(req.Events, ev{
-			ID:   fmt.Sprintf("0193a5f2-7c1e-7a3b-9f00-%012d", i),
-			Type: "page-view",
-			Time: goldenReceivedAt.Add(-time.Duration(i) * time.Second),
-			Properties: map[string]any{
-				"url":      "https://shop.example.com/products/running-shoes/trail-runner-3000?utm_source=newsletter&utm_medium=email",
-				"title":    "Trail Runner 3000 - Running shoes - Example Shop",
-				"referrer": "https://www.example.org/search?q=trail+running+shoes",
-				"price":    129.95,
-				"currency": "EUR",
-				"tags":     []string{"running", "trail", "outdoor"},
-			},
-			Context: map[string]any{
-				"browser": map[string]any{
-					"userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-					"language":  "de-DE",
-				},
-				"screen": map[string]any{"width": 1920, "height": 1080},
-			},
-		})
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return body
-}
-
-func BenchmarkDecodeTrack(b *testing.B) {
-	for _, n := range []int{1, 50} {
-		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
-			body := benchBody(b, n)
-			lim := Limits{MaxEvents: 500}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				_, events, _, err := decodeTrack(body, goldenReceivedAt, lim)
-				if err != nil || len(events) != n {
-					b.Fatalf("decodeTrack: %d events, %v", len(events), err)
-				}
-			}
-		})
-	}
 }

@@ -53,6 +53,12 @@ type Event struct {
 	// Properties and Context are the event's JSON objects, kept verbatim.
 	Properties json.RawMessage `json:"properties,omitempty"`
 	Context    json.RawMessage `json:"context,omitempty"`
+	// Name is the name of a Segment page or screen call.
+	Name string `json:"name,omitempty"`
+	// GroupID is the group of a Segment group call.
+	GroupID string `json:"group_id,omitempty"`
+	// PreviousID is the former id a Segment alias call merges into UserID.
+	PreviousID string `json:"previous_id,omitempty"`
 }
 
 // Key is the Kafka record key: one visitor's events share a key, and so a

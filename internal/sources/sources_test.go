@@ -127,3 +127,108 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestWriteKeys(t *testing.T) {
+	_, opts, cl := cluster(t)
+	ctx := context.Background()
+	plain, hash := NewWriteKey()
+	if !strings.HasPrefix(plain, writeKeyPrefix) || len(plain) != len(writeKeyPrefix)+43 || HashWriteKey(plain) != hash || len(hash) != 64 {
+		t.Fatalf("NewWriteKey() = %q, %q", plain, hash)
+	}
+	if other, _ := NewWriteKey(); other == plain {
+		t.Fatal("NewWriteKey repeated a key")
+	}
+	server := Source{ID: NewID(), Name: "backend", Enabled: true, Kind: KindServer, WriteKeyHash: hash}
+	browser := Source{ID: NewID(), Name: "site", Enabled: true}
+	for _, s := range []Source{server, browser} {
+		if err := Publish(ctx, cl, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := follow(t, opts)
+	waitFor(t, "both sources", func() bool { return len(r.List()) == 2 })
+	for _, tc := range []struct {
+		key  string
+		want string
+	}{
+		{plain, server.ID},
+		{plain + "x", ""},
+		{hash, ""},       // the stored digest is not a key
+		{browser.ID, ""}, // a browser id is not a write key
+		{"", ""},
+	} {
+		got, ok := r.ByWriteKey(tc.key)
+		if ok != (tc.want != "") || got.ID != tc.want {
+			t.Errorf("ByWriteKey(%q) = %q, %v; want %q", tc.key, got.ID, ok, tc.want)
+		}
+	}
+	// Rotating the key replaces the old one.
+	plain2, hash2 := NewWriteKey()
+	server.WriteKeyHash = hash2
+	if err := Publish(ctx, cl, server); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new key", func() bool { _, ok := r.ByWriteKey(plain2); return ok })
+	if _, ok := r.ByWriteKey(plain); ok {
+		t.Fatal("the rotated-out key still authenticates")
+	}
+}
+
+func TestSourceValidate(t *testing.T) {
+	_, hash := NewWriteKey()
+	for _, tc := range []struct {
+		name string
+		s    Source
+		want string // substring of the error; empty means valid
+	}{
+		{"browser defaults", Source{ID: "a"}, ""},
+		{"server", Source{ID: "a", Kind: KindServer, WriteKeyHash: hash}, ""},
+		{"no id", Source{}, "id is empty"},
+		{"server without hash", Source{ID: "a", Kind: KindServer}, "write_key_hash"},
+		{"bad kind", Source{ID: "a", Kind: "robot"}, "kind"},
+		{"bad ip policy", Source{ID: "a", IPPolicy: "hash"}, "ip_policy"},
+		{"bad unknown policy", Source{ID: "a", UnknownEventTypes: "maybe"}, "unknown_event_types"},
+		{"negative rate", Source{ID: "a", RateLimit: -1}, "rate_limit"},
+		{"bad origin", Source{ID: "a", AllowedOrigins: []string{"example.com"}}, "allowed origin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.s.Validate()
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOriginAllowed(t *testing.T) {
+	s := Source{ID: "a", AllowedOrigins: []string{"https://example.com", "https://*.shop.example", "http://localhost:3000/"}}
+	for origin, want := range map[string]bool{
+		"":                         true,
+		"https://example.com":      true,
+		"HTTPS://EXAMPLE.COM":      true,
+		"http://example.com":       false,
+		"https://example.com.evil": false,
+		"https://a.shop.example":   true,
+		"https://a.b.shop.example": true,
+		"https://shop.example":     false,
+		"https://evilshop.example": false,
+		"http://localhost:3000":    true,
+		"http://localhost:3001":    false,
+		"null":                     false,
+	} {
+		if got := s.OriginAllowed(origin); got != want {
+			t.Errorf("OriginAllowed(%q) = %v, want %v", origin, got, want)
+		}
+	}
+	if open := (Source{ID: "b"}); !open.OriginAllowed("https://anything.example") {
+		t.Error("a source without an allowlist refused an origin")
+	}
+}
+
+func TestPublishRefusesInvalidSource(t *testing.T) {
+	_, _, cl := cluster(t)
+	err := Publish(context.Background(), cl, Source{ID: "x", Kind: KindServer})
+	if err == nil || !strings.Contains(err.Error(), "write_key_hash") {
+		t.Fatalf("Publish of a server source without a key hash = %v, want a refusal", err)
+	}
+}

@@ -1,0 +1,174 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trackstream/trackstream/internal/config"
+)
+
+// benchProps and benchContext make events of about 800 bytes, like a
+// page view from a browser tracker.
+var (
+	benchProps = map[string]any{
+		"url":      "https://shop.example.com/products/running-shoes/trail-runner-3000?utm_source=newsletter&utm_medium=email",
+		"title":    "Trail Runner 3000 - Running shoes - Example Shop",
+		"referrer": "https://www.example.org/search?q=trail+running+shoes",
+		"price":    129.95,
+		"currency": "EUR",
+		"tags":     []string{"running", "trail", "outdoor"},
+	}
+	benchContext = map[string]any{
+		"browser": map[string]any{
+			"userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+			"language":  "de-DE",
+		},
+		"page":   map[string]any{"url": "https://shop.example.com/products/running-shoes/trail-runner-3000", "referrer": "https://www.example.org/"},
+		"screen": map[string]any{"width": 1920, "height": 1080},
+	}
+)
+
+// benchTrackBody is a /track request of n page-view events.
+func benchTrackBody(b *testing.B, n int) []byte {
+	b.Helper()
+	events := make([]any, n)
+	for i := range events {
+		events[i] = map[string]any{
+			"id": fmt.Sprintf("0193a5f2-7c1e-7a3b-9f00-%012d", i), "type": "page-view",
+			"time":       goldenReceivedAt.Add(-time.Duration(i) * time.Second),
+			"properties": benchProps, "context": benchContext,
+		}
+	}
+	body, err := json.Marshal(map[string]any{
+		"source":  map[string]any{"id": "src_test"},
+		"session": map[string]any{"id": "0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a77"},
+		"profile": map[string]any{"id": "0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a78"},
+		"events":  events,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// benchSegmentBody is a /v1/batch request of n track calls.
+func benchSegmentBody(b *testing.B, n int) []byte {
+	b.Helper()
+	calls := make([]any, n)
+	for i := range calls {
+		calls[i] = map[string]any{
+			"type": "track", "messageId": fmt.Sprintf("0193a5f2-7c1e-7a3b-9f00-%012d", i), "anonymousId": "0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a77",
+			"event": "Product Viewed", "properties": benchProps, "context": benchContext,
+			"timestamp": goldenReceivedAt.Add(-time.Duration(i) * time.Second),
+		}
+	}
+	body, err := json.Marshal(map[string]any{"writeKey": "src_test", "sentAt": goldenReceivedAt, "batch": calls})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// BenchmarkPipeline measures the CPU work of one request short of Kafka:
+// harden-scan, decode, authenticate, validate each event (core limits and
+// JSON Schema), normalise and encode each record. It reports events/s on
+// one core and allocations per event.
+func BenchmarkPipeline(b *testing.B) {
+	set := goldenSchemas(b)
+	lim := limitsOf(config.Default().Ingest)
+	lookup := goldenSources()
+	for _, api := range []string{"track", "segment"} {
+		for _, n := range []int{1, 50} {
+			b.Run(fmt.Sprintf("api=%s/events=%d", api, n), func(b *testing.B) {
+				body := benchTrackBody(b, n)
+				decode := func() (*batch, error) { return decodeTrack(body, lim) }
+				if api == "segment" {
+					body = benchSegmentBody(b, n)
+					decode = func() (*batch, error) { return decodeSegment(body, "batch", lim) }
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				var ms0, ms1 runtime.MemStats
+				runtime.ReadMemStats(&ms0)
+				cpu0 := cpuTime(b)
+				for b.Loop() {
+					bt, err := decode()
+					if err != nil {
+						b.Fatal(err)
+					}
+					src, rerr := authenticate(bt, goldenMeta, lookup, nil)
+					if rerr != nil {
+						b.Fatal(rerr)
+					}
+					events, rejected := judge(bt, src, goldenMeta, lim, set)
+					if len(events) != n || len(rejected) != 0 {
+						b.Fatalf("%d events accepted, %v rejected", len(events), rejected)
+					}
+					for i := range events {
+						if _, err := events[i].Marshal(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				cpu := cpuTime(b) - cpu0
+				runtime.ReadMemStats(&ms1)
+				perEvent := float64(b.Elapsed().Nanoseconds()) / float64(b.N*n)
+				b.ReportMetric(1e9/perEvent, "events/s")
+				// Events per second of CPU time (all threads, GC included):
+				// the per-core figure, steady even on a busy machine.
+				b.ReportMetric(float64(b.N*n)/cpu.Seconds(), "events/cpu-s")
+				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N*n), "allocs/event")
+			})
+		}
+	}
+}
+
+// cpuTime is the CPU time this process has used so far (user + system).
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkScanJSON measures the hardening pre-scan against
+// encoding/json's own validity check on the same 50-event body.
+func BenchmarkScanJSON(b *testing.B) {
+	body := benchTrackBody(b, 50)
+	b.Run("scanJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if err := scanJSON(body, scanLimits{MaxDepth: 32}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Valid", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if !json.Valid(body) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+// BenchmarkSchemaValidate measures validating one page-view's properties.
+func BenchmarkSchemaValidate(b *testing.B) {
+	set := goldenSchemas(b)
+	props, _ := json.Marshal(benchProps)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(props)))
+	for b.Loop() {
+		if _, reason, ok := set.validate("page-view", props); !ok {
+			b.Fatal(reason)
+		}
+	}
+}

@@ -1,0 +1,364 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/sources"
+)
+
+// sourceLookup finds sources by public id or by write key;
+// *sources.Registry is the one used in production.
+type sourceLookup interface {
+	Get(id string) (sources.Source, bool)
+	ByWriteKey(plain string) (sources.Source, bool)
+}
+
+// requestMeta is what a request says besides its body.
+type requestMeta struct {
+	receivedAt time.Time
+	// clientIP is the socket peer, or the address a trusted proxy named.
+	clientIP  netip.Addr
+	userAgent string
+	// origin is the browser's Origin header.
+	origin string
+	// writeKey is the username of HTTP Basic authorization.
+	writeKey string
+}
+
+// authenticate finds the request's source: by write key (HTTP Basic
+// username, else the body's writeKey) or by public source id. missing is
+// the refusal when the request names no source at all.
+func authenticate(b *batch, meta requestMeta, lookup sourceLookup, missing *requestError) (sources.Source, *requestError) {
+	key := meta.writeKey
+	if key == "" {
+		key = b.writeKey
+	}
+	var src sources.Source
+	switch {
+	case key != "":
+		var ok bool
+		if src, ok = lookup.ByWriteKey(key); !ok {
+			// A browser source's write key is its public id.
+			if src, ok = lookup.Get(key); !ok || src.EffectiveKind() != sources.KindBrowser {
+				return src, &requestError{401, "unknown_source", "the write key does not belong to any source; create one with the admin API"}
+			}
+		}
+		if b.sourceID != "" && b.sourceID != src.ID {
+			return src, &requestError{401, "unknown_source", "source.id does not belong to the write key"}
+		}
+	case b.sourceID != "":
+		var ok bool
+		if src, ok = lookup.Get(b.sourceID); !ok {
+			return src, &requestError{401, "unknown_source", "source.id is not a known source; create one with the admin API"}
+		}
+		if src.EffectiveKind() == sources.KindServer {
+			return src, &requestError{401, "write_key_required", "the source is a server source: send its write key as the HTTP Basic username"}
+		}
+	default:
+		return src, missing
+	}
+	if !src.Enabled {
+		return src, &requestError{403, "source_disabled", "the source is disabled"}
+	}
+	if !src.OriginAllowed(meta.origin) {
+		return src, &requestError{403, "origin_not_allowed", fmt.Sprintf("origin %q may not send to this source", meta.origin)}
+	}
+	return src, nil
+}
+
+// judge validates every event of b that decoded, for src, and normalises
+// the accepted ones into the records to produce. Accepted events and
+// rejections keep the order of the request.
+func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *schemaSet) ([]event.Event, []Rejection) {
+	events := make([]event.Event, 0, len(b.items))
+	var rejected []Rejection
+	for i := range b.items {
+		it := &b.items[i]
+		if it.reject == nil {
+			check(it, i, src, lim, schemas)
+		}
+		if it.reject != nil {
+			rejected = append(rejected, *it.reject)
+			continue
+		}
+		events = append(events, normalise(it, src, meta, lim))
+	}
+	return events, rejected
+}
+
+// check validates one decoded event, leaving the first problem in
+// it.reject.
+func check(it *item, i int, src sources.Source, lim Limits, schemas *schemaSet) {
+	ev := &it.ev
+	if len(it.raw) > lim.MaxEventBytes {
+		it.rejectf(i, rejectTooLarge, "", "is %d bytes of JSON; the limit is %d", len(it.raw), lim.MaxEventBytes)
+		return
+	}
+	if err := scanJSON(it.raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
+		it.rejectf(i, rejectTooLarge, err.Path, "is %s", err.Msg)
+		return
+	}
+	switch {
+	case ev.Type == "":
+		it.rejectf(i, rejectMissing, typeField(it), "is required")
+	case len(ev.Type) > lim.MaxTypeBytes:
+		it.rejectf(i, rejectTooLarge, typeField(it), "is %d bytes; the limit is %d", len(ev.Type), lim.MaxTypeBytes)
+	case !validType(ev.Type):
+		it.rejectf(i, rejectInvalid, typeField(it), "may hold only letters, digits, single spaces and _ . : - and must start with a letter or digit and not end with a space")
+	}
+	if it.reject != nil {
+		return
+	}
+	if reason := checkID(ev.ID, lim); reason != "" {
+		it.rejectf(i, rejectInvalid, idField(it), "%s", reason)
+		return
+	}
+	if n := objectKeys(it.props, lim.MaxDepth); n > lim.MaxProperties {
+		it.rejectf(i, rejectTooLarge, propsField(it), "has %d keys; the limit is %d", n, lim.MaxProperties)
+		return
+	}
+	if schemas.has(ev.Type) {
+		if path, reason, ok := schemas.validate(ev.Type, it.props); !ok {
+			field := propsField(it)
+			if path != "" {
+				field += "." + path
+				if path[0] == '[' {
+					field = propsField(it) + path
+				}
+			}
+			it.rejectf(i, rejectSchema, field, "%s", reason)
+		}
+		return
+	}
+	if src.RejectsUnknownTypes() {
+		it.rejectf(i, rejectUnknownType, typeField(it), "%q has no schema and the source refuses unknown event types", ev.Type)
+	}
+}
+
+// typeField, idField and propsField name the type, id and properties
+// fields of the API the event came through.
+func typeField(it *item) string {
+	if it.api == apiSegment {
+		return "event" // only a track call's type can be wrong: its event name
+	}
+	return "type"
+}
+
+func idField(it *item) string {
+	if it.api == apiSegment {
+		return "messageId"
+	}
+	return "id"
+}
+
+func propsField(it *item) string {
+	if it.api == apiSegment && (it.ev.Type == segIdentify || it.ev.Type == segGroup) {
+		return "traits"
+	}
+	return "properties"
+}
+
+// validType reports whether t is letters, digits and _ . : - with single
+// spaces between, starting with a letter or digit: what Tracardi types
+// ("page-view") and Segment event names ("Order Completed") look like.
+func validType(t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i == 0:
+			return false
+		case c == '_', c == '.', c == ':', c == '-':
+		case c == ' ':
+			if i == len(t)-1 || t[i-1] == ' ' {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return len(t) > 0
+}
+
+// checkID returns why id is not acceptable as an event, session, profile
+// or user id, or "" if it is.
+func checkID(id string, lim Limits) string {
+	if len(id) > lim.MaxIDBytes {
+		return fmt.Sprintf("is %d bytes; the limit is %d", len(id), lim.MaxIDBytes)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return "must not hold control characters"
+		}
+	}
+	return ""
+}
+
+// objectKeys counts the keys of a JSON object already scanned (0 for
+// absent or null).
+func objectKeys(raw []byte, maxDepth int) int {
+	if !isObject(raw) {
+		return 0
+	}
+	var s scanner
+	s.init(raw, scanLimits{MaxDepth: maxDepth})
+	s.ws()
+	s.countTop = true
+	_ = s.value(0)
+	return s.topKeys
+}
+
+// normalise turns an accepted item into the record to produce: the source,
+// an id, the corrected time, the client IP after the source's policy and
+// the page the event happened on.
+func normalise(it *item, src sources.Source, meta requestMeta, lim Limits) event.Event {
+	ev := it.ev
+	ev.SourceID = src.ID
+	if ev.ID == "" {
+		ev.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	ev.ReceivedAt = meta.receivedAt
+	ev.Time, ev.Late = eventTime(ev.ClientTime, ev.SentAt, meta.receivedAt, lim)
+	ev.Properties = nullToEmpty(ev.Properties)
+	ev.Context = nullToEmpty(ev.Context)
+
+	cf := contextFieldsOf(ev.Context)
+	ip := meta.clientIP
+	ev.UserAgent = meta.userAgent
+	if src.EffectiveKind() == sources.KindServer {
+		// A server sends on behalf of its users: the user's address and
+		// browser are in the context, not on the socket.
+		if a, err := netip.ParseAddr(cf.ip); err == nil {
+			ip = a
+		}
+		if cf.userAgent != "" {
+			ev.UserAgent = cf.userAgent
+		}
+	}
+	policy := src.EffectiveIPPolicy()
+	ev.IP = applyIPPolicy(ip, policy)
+	if cf.hasIP && policy != sources.IPKeep {
+		ev.Context = rewriteContextIP(ev.Context, policy)
+	}
+	ev.UserAgent = clip(ev.UserAgent, lim.MaxStringBytes)
+	ev.URL, ev.Referrer = cf.url, cf.referrer
+	return ev
+}
+
+// eventTime is when the event happened by the server's clock: the
+// client's time corrected for its clock skew the Segment way,
+// receivedAt - (sentAt - timestamp), clamped to receivedAt when further
+// than FutureSkew in the future, flagged late when older than LateAfter.
+// Without a client time it is receivedAt.
+func eventTime(client, sent *time.Time, receivedAt time.Time, lim Limits) (t time.Time, late bool) {
+	t = receivedAt
+	if client != nil {
+		t = *client
+		if sent != nil {
+			t = receivedAt.Add(-sent.Sub(*client))
+		}
+	}
+	if t.After(receivedAt.Add(lim.FutureSkew)) {
+		t = receivedAt
+	}
+	return t.UTC(), receivedAt.Sub(t) > lim.LateAfter
+}
+
+// contextFields are the strings ingest takes from an event's context.
+type contextFields struct {
+	hasIP                        bool
+	ip, userAgent, url, referrer string
+}
+
+// contextFieldsOf reads context.ip, context.userAgent, context.page.url
+// and context.page.referrer where they are strings.
+func contextFieldsOf(ctx json.RawMessage) contextFields {
+	var out contextFields
+	if len(ctx) == 0 {
+		return out
+	}
+	members(ctx, func(key, value []byte) {
+		switch string(key) {
+		case "ip":
+			out.hasIP = true
+			out.ip = jsonString(value)
+		case "userAgent":
+			out.userAgent = jsonString(value)
+		case "page":
+			members(value, func(key, value []byte) {
+				switch string(key) {
+				case "url":
+					out.url = jsonString(value)
+				case "referrer":
+					out.referrer = jsonString(value)
+				}
+			})
+		}
+	})
+	return out
+}
+
+// jsonString decodes a JSON string value, or returns "" for any other
+// value.
+func jsonString(value []byte) string {
+	if len(value) == 0 || value[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(value, '\\') < 0 {
+		return string(value[1 : len(value)-1])
+	}
+	var s string
+	_ = json.Unmarshal(value, &s) // scanned already: cannot fail
+	return s
+}
+
+// rewriteContextIP applies policy to context.ip: truncated or removed.
+func rewriteContextIP(ctx json.RawMessage, policy sources.IPPolicy) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(ctx, &m); err != nil {
+		return ctx
+	}
+	var ipText string
+	_ = json.Unmarshal(m["ip"], &ipText)
+	delete(m, "ip")
+	if policy == sources.IPTruncate {
+		if a, err := netip.ParseAddr(ipText); err == nil {
+			m["ip"] = json.RawMessage(`"` + applyIPPolicy(a, policy) + `"`)
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil // cannot happen for values that decoded; never leak the raw IP
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// clip cuts s to at most n bytes on a rune boundary and makes it valid
+// UTF-8.
+func clip(s string, n int) string {
+	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func nullToEmpty(raw json.RawMessage) json.RawMessage {
+	if isNullOrAbsent(raw) {
+		return nil
+	}
+	return raw
+}

@@ -1,0 +1,171 @@
+package ingest
+
+import (
+	"encoding/base64"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/trackstream/trackstream/internal/sources"
+)
+
+func TestClientIP(t *testing.T) {
+	r, err := newIPResolver([]string{"10.0.0.0/8", "192.0.2.1", "::ffff:172.16.0.1"}, "X-Forwarded-For")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		peer, header, want string
+	}{
+		{"198.51.100.1", "", "198.51.100.1"},
+		{"198.51.100.1", "203.0.113.5", "198.51.100.1"}, // untrusted peer: header ignored
+		{"10.1.1.1", "203.0.113.5", "203.0.113.5"},
+		{"192.0.2.1", "203.0.113.5, 10.2.2.2", "203.0.113.5"},
+		{"192.0.2.1", "6.6.6.6, 203.0.113.5, 10.2.2.2", "203.0.113.5"}, // a forged left part is skipped
+		{"10.1.1.1", "10.2.2.2, 10.3.3.3", "10.2.2.2"},                 // all trusted: the leftmost
+		{"10.1.1.1", "garbage", "10.1.1.1"},
+		{"10.1.1.1", "203.0.113.5, garbage", "10.1.1.1"},
+		{"::ffff:10.1.1.1", "2001:db8::7", "2001:db8::7"},
+		{"172.16.0.1", "203.0.113.9", "203.0.113.9"},
+	} {
+		got := r.clientIP(netip.MustParseAddr(tc.peer), tc.header)
+		if got.String() != tc.want {
+			t.Errorf("clientIP(%s, %q) = %s, want %s", tc.peer, tc.header, got, tc.want)
+		}
+	}
+	if _, err := newIPResolver([]string{"not-an-ip"}, "X-Forwarded-For"); err == nil {
+		t.Error("a malformed trusted proxy was accepted")
+	}
+}
+
+func TestApplyIPPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		ip     string
+		policy sources.IPPolicy
+		want   string
+	}{
+		{"203.0.113.77", sources.IPKeep, "203.0.113.77"},
+		{"203.0.113.77", sources.IPTruncate, "203.0.113.0"},
+		{"203.0.113.77", sources.IPDrop, ""},
+		{"::ffff:203.0.113.77", sources.IPTruncate, "203.0.113.0"},
+		{"2001:db8:abcd:12::1", sources.IPTruncate, "2001:db8:abcd::"},
+		{"2001:db8:abcd:12::1", sources.IPKeep, "2001:db8:abcd:12::1"},
+		{"203.0.113.77", "", ""}, // an unknown policy keeps nothing
+	} {
+		if got := applyIPPolicy(netip.MustParseAddr(tc.ip), tc.policy); got != tc.want {
+			t.Errorf("applyIPPolicy(%s, %q) = %q, want %q", tc.ip, tc.policy, got, tc.want)
+		}
+	}
+	if got := applyIPPolicy(netip.Addr{}, sources.IPKeep); got != "" {
+		t.Errorf("an invalid address became %q", got)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter()
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		if ok, _ := l.allow("a", 3, t0); !ok {
+			t.Fatalf("request %d of a burst of 3 refused", i)
+		}
+	}
+	ok, wait := l.allow("a", 3, t0)
+	if ok || wait <= 0 || wait > time.Second/3+time.Millisecond {
+		t.Fatalf("4th request: ok=%v wait=%v, want refused with a wait up to 1/3 s", ok, wait)
+	}
+	if ok, _ := l.allow("b", 3, t0); !ok {
+		t.Fatal("another source was limited")
+	}
+	if ok, _ := l.allow("a", 3, t0.Add(wait)); !ok {
+		t.Fatal("refused after waiting the returned time")
+	}
+	if ok, _ := l.allow("a", 0, t0); !ok {
+		t.Fatal("rate 0 must be unlimited")
+	}
+	// A changed rate starts a fresh bucket.
+	if ok, _ := l.allow("a", 10, t0); !ok {
+		t.Fatal("a raised rate did not apply")
+	}
+	// Idle time refills up to the burst only.
+	for i := range 10 {
+		if ok, _ := l.allow("c", 2, t0.Add(time.Hour)); ok != (i < 2) {
+			t.Fatalf("after an idle hour, request %d: ok=%v; the burst is 2", i, ok)
+		}
+	}
+}
+
+func TestParseBasicAuth(t *testing.T) {
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		header, user string
+		ok           bool
+	}{
+		{"Basic " + enc("key:"), "key", true},
+		{"basic " + enc("key:secret"), "key", true},
+		{"Basic " + enc("nocolon"), "", false},
+		{"Basic !!!", "", false},
+		{"Bearer " + enc("key:"), "", false},
+		{"", "", false},
+	} {
+		user, _, ok := parseBasicAuth(tc.header)
+		if user != tc.user || ok != tc.ok {
+			t.Errorf("parseBasicAuth(%q) = %q, %v; want %q, %v", tc.header, user, ok, tc.user, tc.ok)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"}, // never cut a rune in half
+		{"a\xffb", 5, "a\uFFFDb"},
+	} {
+		if got := clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseBasicAuth(f *testing.F) {
+	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte("key:")))
+	f.Add("basic !!")
+	f.Fuzz(func(t *testing.T, h string) {
+		user, pass, ok := parseBasicAuth(h)
+		if !ok && (user != "" || pass != "") {
+			t.Fatalf("failed parse returned %q, %q", user, pass)
+		}
+		if ok {
+			again, _, ok2 := parseBasicAuth("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+			if !ok2 || again != user {
+				t.Fatalf("round trip of %q lost the user", user)
+			}
+		}
+	})
+}
+
+func FuzzClientIP(f *testing.F) {
+	r, err := newIPResolver([]string{"10.0.0.0/8"}, "X-Forwarded-For")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("203.0.113.5, 10.1.1.1", true)
+	f.Add(" , ,", false)
+	f.Fuzz(func(t *testing.T, header string, trustedPeer bool) {
+		peer := netip.MustParseAddr("198.51.100.1")
+		if trustedPeer {
+			peer = netip.MustParseAddr("10.9.9.9")
+		}
+		got := r.clientIP(peer, header)
+		if !got.IsValid() {
+			t.Fatalf("clientIP(%s, %q) is invalid", peer, header)
+		}
+		if !trustedPeer && got != peer {
+			t.Fatalf("an untrusted peer's header %q was believed: %s", header, got)
+		}
+	})
+}
