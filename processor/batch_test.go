@@ -4,11 +4,16 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/store"
 )
 
 // tokenPattern is what the stores accept as insert_deduplication_token
@@ -152,7 +157,7 @@ func TestDeadLetterHeaders(t *testing.T) {
 		Value:     []byte("not json"),
 		Headers:   []kgo.RecordHeader{{Key: "trackstream-format", Value: []byte("1")}},
 	}
-	dl := deadLetter(orig, errors.New("undecodable event record: invalid character 'o'"))
+	dl := deadLetter(orig, ReasonUndecodable, errors.New("undecodable event record: invalid character 'o'"))
 
 	if dl.Topic != kafka.DLQTopic {
 		t.Errorf("topic %q, want %q", dl.Topic, kafka.DLQTopic)
@@ -161,11 +166,12 @@ func TestDeadLetterHeaders(t *testing.T) {
 		t.Errorf("key/value %q/%q, want the original src/visitor / not json", dl.Key, dl.Value)
 	}
 	want := map[string]string{
-		"trackstream-format":        "1",
-		"trackstream-dlq-reason":    "undecodable event record: invalid character 'o'",
-		"trackstream-dlq-topic":     kafka.EventsTopic,
-		"trackstream-dlq-partition": "3",
-		"trackstream-dlq-offset":    "1234567890123",
+		"trackstream-format":          "1",
+		"trackstream-dlq-reason":      "undecodable event record: invalid character 'o'",
+		"trackstream-dlq-topic":       kafka.EventsTopic,
+		"trackstream-dlq-partition":   "3",
+		"trackstream-dlq-offset":      "1234567890123",
+		"trackstream-dlq-reason-code": ReasonUndecodable,
 	}
 	got := map[string]string{}
 	for _, h := range dl.Headers {
@@ -174,6 +180,10 @@ func TestDeadLetterHeaders(t *testing.T) {
 		}
 		got[h.Key] = string(h.Value)
 	}
+	if _, err := time.Parse(time.RFC3339, got[HeaderTime]); err != nil {
+		t.Errorf("header %s = %q: %v", HeaderTime, got[HeaderTime], err)
+	}
+	delete(got, HeaderTime)
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("header %s = %q, want %q", k, got[k], v)
@@ -186,5 +196,60 @@ func TestDeadLetterHeaders(t *testing.T) {
 	// original record stays intact.
 	if len(orig.Headers) != 1 {
 		t.Errorf("deadLetter changed the original record's headers: %v", orig.Headers)
+	}
+}
+
+func TestReasonFor(t *testing.T) {
+	for _, tc := range []struct {
+		version, value, want string
+	}{
+		{"1", "not json", ReasonUndecodable},
+		{"1", `{"id":"x"}`, ReasonUndecodable},
+		{"9", `{"source_id":"s","id":"x","type":"t"}`, ReasonUnknownFormat},
+		{"", `{"source_id":"s","id":"x","type":"t"}`, ReasonUnknownFormat},
+	} {
+		_, err := event.Unmarshal(tc.version, []byte(tc.value))
+		if err == nil {
+			t.Fatalf("%s/%s decoded", tc.version, tc.value)
+		}
+		if got := reasonFor(err); got != tc.want {
+			t.Errorf("reasonFor(%v) = %s, want %s", err, got, tc.want)
+		}
+	}
+}
+
+// A long reason is cut to maxReasonBytes without splitting a rune.
+func TestDeadLetterReasonBounded(t *testing.T) {
+	long := errors.New(strings.Repeat("é", maxReasonBytes))
+	dl := deadLetter(&kgo.Record{Topic: kafka.EventsTopic}, ReasonRejected, long)
+	for _, h := range dl.Headers {
+		if h.Key == HeaderReason && (len(h.Value) > maxReasonBytes || !utf8.Valid(h.Value)) {
+			t.Errorf("reason header of %d bytes (valid UTF-8: %t)", len(h.Value), utf8.Valid(h.Value))
+		}
+	}
+}
+
+func TestBatchTracksRowsBytesAndCommits(t *testing.T) {
+	b := newBatch()
+	if !b.empty() {
+		t.Fatal("new batch not empty")
+	}
+	r1 := &kgo.Record{Topic: kafka.EventsTopic, Partition: 0, Offset: 5, Value: []byte("12345")}
+	r2 := &kgo.Record{Topic: kafka.EventsTopic, Partition: 1, Offset: 9, Value: []byte("123")}
+	dead := &kgo.Record{Topic: kafka.EventsTopic, Partition: 0, Offset: 6, Value: []byte("x")}
+	for _, r := range []*kgo.Record{r1, r2, dead} {
+		b.track(r)
+	}
+	b.add(store.Row{}, r1)
+	b.add(store.Row{}, r2)
+	if len(b.rows) != 2 || len(b.recs) != 2 || b.bytes != 8 {
+		t.Errorf("rows %d recs %d bytes %d, want 2, 2, 8", len(b.rows), len(b.recs), b.bytes)
+	}
+	commits := map[int32]int64{}
+	for _, r := range b.commitRecords() {
+		commits[r.Partition] = r.Offset
+	}
+	if len(commits) != 2 || commits[0] != 6 || commits[1] != 9 {
+		t.Errorf("commit records %v, want partition 0 at 6 (the dead letter) and 1 at 9", commits)
 	}
 }

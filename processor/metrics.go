@@ -2,18 +2,28 @@ package processor
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// maxLagPartitions bounds the partition label of the lag gauge.
+const maxLagPartitions = 1024
+
 type metrics struct {
 	consumed       prometheus.Counter
 	batchRows      prometheus.Histogram
+	batchBytes     prometheus.Histogram
 	rowsInserted   prometheus.Counter
 	insertDuration prometheus.Histogram
 	insertErrors   prometheus.Counter
+	retries        prometheus.Counter
+	splits         prometheus.Counter
+	commitDuration prometheus.Histogram
 	commitErrors   prometheus.Counter
-	deadLetters    prometheus.Counter
+	deadLetters    *prometheus.CounterVec
+	lag            *prometheus.GaugeVec
+	freshness      prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -24,8 +34,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "trackstream_processor_batch_rows",
-			Help:    "Rows per ClickHouse insert.",
+			Help:    "Rows per ClickHouse insert batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trackstream_processor_batch_bytes",
+			Help:    "Record bytes per ClickHouse insert batch.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
 		}),
 		rowsInserted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trackstream_processor_rows_inserted_total",
@@ -38,15 +53,37 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trackstream_processor_insert_errors_total",
-			Help: "Failed ClickHouse insert attempts (each is retried).",
+			Help: "Failed ClickHouse insert attempts (retried, or split when ClickHouse rejected rows).",
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trackstream_processor_insert_retries_total",
+			Help: "Inserts retried with the same deduplication token after a failure.",
+		}),
+		splits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trackstream_processor_batch_splits_total",
+			Help: "Batches split in two to isolate rows ClickHouse rejected.",
+		}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trackstream_processor_commit_duration_seconds",
+			Help:    "Time of one offset commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trackstream_processor_commit_errors_total",
 			Help: "Offset commits that failed after a successful insert.",
 		}),
-		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trackstream_processor_dead_letters_total",
-			Help: "Records parked in the dead-letter topic.",
+			Help: "Records parked in the dead-letter topic, by reason (undecodable, unknown_format, rejected_by_clickhouse).",
+		}, []string{"reason"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trackstream_processor_consumer_lag_records",
+			Help: "Records of the events topic not yet committed by the consumer group, by partition (refreshed every processor-lag-interval).",
+		}, []string{"partition"}),
+		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trackstream_processor_freshness_seconds",
+			Help:    "End-to-end delay of stored events: insert time minus ingest receive time.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600},
 		}),
 	}
 	// Several workers of one process share the metrics: the first
@@ -54,12 +91,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var errs []error
 	m.consumed = reuse(reg, m.consumed, &errs)
 	m.batchRows = reuse(reg, m.batchRows, &errs)
+	m.batchBytes = reuse(reg, m.batchBytes, &errs)
 	m.rowsInserted = reuse(reg, m.rowsInserted, &errs)
 	m.insertDuration = reuse(reg, m.insertDuration, &errs)
 	m.insertErrors = reuse(reg, m.insertErrors, &errs)
+	m.retries = reuse(reg, m.retries, &errs)
+	m.splits = reuse(reg, m.splits, &errs)
+	m.commitDuration = reuse(reg, m.commitDuration, &errs)
 	m.commitErrors = reuse(reg, m.commitErrors, &errs)
 	m.deadLetters = reuse(reg, m.deadLetters, &errs)
+	m.lag = reuse(reg, m.lag, &errs)
+	m.freshness = reuse(reg, m.freshness, &errs)
+	for _, r := range Reasons {
+		m.deadLetters.WithLabelValues(r) // export zeros
+	}
 	return m, errors.Join(errs...)
+}
+
+func (m *metrics) setLag(partition int32, lag int64) {
+	if partition < 0 || partition >= maxLagPartitions {
+		return
+	}
+	m.lag.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(max(lag, 0)))
+}
+
+func (m *metrics) forgetPartition(partition int32) {
+	m.lag.DeleteLabelValues(strconv.Itoa(int(partition)))
 }
 
 // reuse registers c, or returns the equal collector already registered.

@@ -1,46 +1,55 @@
 // Package processor moves events from Kafka into ClickHouse: a consumer
-// group member that decodes records, batches them by rows, bytes and age,
-// inserts each batch with a deduplication token derived from its offsets
-// and commits those offsets only after the insert succeeded (contract G2).
-// Records that can never be stored go to the dead-letter topic (G6).
+// group member that decodes records, enriches them, batches them by rows,
+// bytes and age, inserts each batch with a deduplication token derived from
+// its offsets and contents, and commits those offsets only after the insert
+// succeeded (contract G2). Records that can never be stored (undecodable,
+// or rows ClickHouse rejects, isolated by splitting the batch) go to the
+// dead-letter topic with the reason and their origin (G6).
 package processor
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"log/slog"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/store"
 )
 
-// Sink stores a batch of events; a retry with the same token must not
-// store them twice.
+// Sink stores a batch of rows; a retry with the same token must not store
+// them twice. An error wrapping store.ErrRejected means the rows
+// themselves were refused: the processor then splits the batch to find
+// the bad rows and dead-letters them. Any other error is retried.
 type Sink interface {
-	InsertEvents(ctx context.Context, token string, events []event.Event) error
+	InsertRows(ctx context.Context, token string, rows []store.Row) error
 }
 
-// maxBatchBytes bounds a batch's record values in memory.
-const maxBatchBytes = 16 << 20
+// Defaults applied to zero fields of the config the processor is given.
+const (
+	defaultBatchBytes = 16 << 20
+	defaultBackoffMax = 5 * time.Second
+	defaultLagEvery   = 10 * time.Second
+	// maxFetchBytes caps one Kafka fetch response whatever BatchBytes is.
+	maxFetchBytes = 64 << 20
+	// firstBackoff is the first wait after a failed insert.
+	firstBackoff = 100 * time.Millisecond
+)
 
 // ConsumerOpts are the franz-go options the processor needs on top of the
-// shared client options: the group, manual commits, and rebalances held off
-// while a polled batch is not yet committed.
+// shared client options: the group, manual commits, rebalances held off
+// while a polled batch is not yet committed, and fetches bounded by the
+// batch size so that buffered records stay within memory bounds.
 func ConsumerOpts(cfg config.Processor) []kgo.Opt {
+	cfg = withDefaults(cfg)
+	fetch := int32(min(cfg.BatchBytes, maxFetchBytes))
 	return []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(kafka.EventsTopic),
@@ -48,95 +57,105 @@ func ConsumerOpts(cfg config.Processor) []kgo.Opt {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.FetchMaxBytes(fetch),
+		kgo.FetchMaxPartitionBytes(fetch),
+		kgo.MaxConcurrentFetches(2),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
 }
 
+func withDefaults(cfg config.Processor) config.Processor {
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = defaultBatchBytes
+	}
+	if cfg.BatchRows <= 0 {
+		cfg.BatchRows = 50_000
+	}
+	if cfg.BatchAge <= 0 {
+		cfg.BatchAge = time.Second
+	}
+	if cfg.InsertBackoffMax <= 0 {
+		cfg.InsertBackoffMax = defaultBackoffMax
+	}
+	if cfg.LagInterval <= 0 {
+		cfg.LagInterval = defaultLagEvery
+	}
+	return cfg
+}
+
 // Processor is one consumer group member.
 type Processor struct {
-	cfg  config.Processor
-	cl   *kgo.Client
-	sink Sink
-	log  *slog.Logger
-	m    *metrics
+	cfg      config.Processor
+	cl       *kgo.Client
+	sink     Sink
+	enricher *enrich.Enricher
+	faults   *Faults
+	log      *slog.Logger
+	m        *metrics
 	// afterInsert, when set, runs between a batch's insert and its commit;
 	// tests use it to crash there.
 	afterInsert func()
 }
 
+// Option adjusts a Processor at construction.
+type Option func(*Processor)
+
+// WithEnricher sets the enrichment applied to every event (see
+// OpenEnrichment). Without it the processor applies the enrichments cfg
+// switches on, without GeoIP.
+func WithEnricher(e *enrich.Enricher) Option { return func(p *Processor) { p.enricher = e } }
+
+// WithFaults installs test fault hooks (see FaultsFromEnv); nil installs
+// none.
+func WithFaults(f *Faults) Option { return func(p *Processor) { p.faults = f } }
+
 // New builds a processor whose client is built from opts plus
 // ConsumerOpts(cfg).
-func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer) (*Processor, error) {
+func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer, options ...Option) (*Processor, error) {
+	cfg = withDefaults(cfg)
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), ConsumerOpts(cfg)...)...)
+	p := &Processor{cfg: cfg, sink: sink, log: log, m: m}
+	for _, o := range options {
+		o(p)
+	}
+	if p.enricher == nil {
+		p.enricher = enrich.New(enrichOptions(cfg))
+	}
+	if p.faults != nil {
+		p.sink = p.faults.wrap(p.sink)
+	}
+	all := append(append([]kgo.Opt{}, opts...), ConsumerOpts(cfg)...)
+	all = append(all, kgo.OnPartitionsRevoked(p.forget), kgo.OnPartitionsLost(p.forget))
+	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		return nil, fmt.Errorf("processor kafka client: %w", err)
 	}
-	return &Processor{cfg: cfg, cl: cl, sink: sink, log: log, m: m}, nil
+	p.cl = cl
+	return p, nil
 }
 
-// batch is the events polled but not yet inserted, and for each partition
-// the first and last offset they cover and a digest of the record values.
-type batch struct {
-	events  []event.Event
-	bytes   int
-	started time.Time
-	first   map[int32]int64
-	last    map[int32]*kgo.Record
-	values  map[int32]hash.Hash64
-}
-
-func newBatch() *batch {
-	return &batch{first: map[int32]int64{}, last: map[int32]*kgo.Record{}, values: map[int32]hash.Hash64{}}
-}
-
-func (b *batch) track(r *kgo.Record) {
-	if len(b.last) == 0 {
-		b.started = time.Now()
+// forget drops the lag series of partitions this member no longer owns.
+// Rebalances are blocked while a batch is held, so by the time partitions
+// are revoked everything consumed from them is inserted and committed.
+func (p *Processor) forget(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, part := range lost[kafka.EventsTopic] {
+		p.m.forgetPartition(part)
 	}
-	if _, ok := b.first[r.Partition]; !ok {
-		b.first[r.Partition] = r.Offset
-	}
-	b.last[r.Partition] = r
-	h, ok := b.values[r.Partition]
-	if !ok {
-		h = fnv.New64a()
-		b.values[r.Partition] = h
-	}
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(r.Value)))
-	h.Write(n[:])
-	h.Write(r.Value)
-}
-
-func (b *batch) empty() bool { return len(b.last) == 0 }
-
-// Token derives the insert_deduplication_token from the offset ranges the
-// batch covers and the digests of their record values: the same records
-// always give the same token. Offsets alone are not enough: after a topic is
-// recreated, the embedded broker's data is wiped while ClickHouse keeps its
-// own, or the processor is pointed at another cluster, the same offsets
-// hold other records, and ClickHouse would silently drop their insert as a
-// duplicate of the earlier one.
-func (b *batch) Token() string {
-	parts := make([]string, 0, len(b.last))
-	for p, r := range b.last {
-		parts = append(parts, r.Topic+"/"+strconv.Itoa(int(p))+":"+strconv.FormatInt(b.first[p], 10)+"-"+strconv.FormatInt(r.Offset, 10)+
-			":"+strconv.FormatUint(b.values[p].Sum64(), 16))
-	}
-	sort.Strings(parts)
-	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))
-	return "tsp-" + hex.EncodeToString(sum[:16])
 }
 
 // Run consumes until ctx ends, then flushes and commits what it holds
 // (bounded by stopTimeout) and leaves the group.
 func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 	b := newBatch()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); p.reportLag(lagCtx) }()
 	defer func() {
+		stopLag()
+		<-lagDone
 		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancel()
 		if !b.empty() {
@@ -151,7 +170,7 @@ func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 		if !b.empty() {
 			pollCtx, cancel = context.WithDeadline(ctx, b.started.Add(p.cfg.BatchAge))
 		}
-		fs := p.cl.PollRecords(pollCtx, max(1, p.cfg.BatchRows-len(b.events)))
+		fs := p.cl.PollRecords(pollCtx, max(1, p.cfg.BatchRows-len(b.rows)))
 		cancel()
 		if ctx.Err() != nil {
 			return nil
@@ -167,11 +186,10 @@ func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 			b.track(r)
 			e, err := event.Unmarshal(header(r, event.FormatHeader), r.Value)
 			if err != nil {
-				dead = append(dead, deadLetter(r, err))
+				dead = append(dead, deadLetter(r, reasonFor(err), err))
 				return
 			}
-			b.events = append(b.events, e)
-			b.bytes += len(r.Value)
+			b.add(store.Row{Event: e, Fields: p.enricher.Event(&e)}, r)
 		})
 		if len(dead) > 0 {
 			if err := p.park(ctx, dead); err != nil {
@@ -181,7 +199,7 @@ func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 				return nil
 			}
 		}
-		if !b.empty() && (len(b.events) >= p.cfg.BatchRows || b.bytes >= maxBatchBytes || time.Since(b.started) >= p.cfg.BatchAge) {
+		if !b.empty() && (len(b.rows) >= p.cfg.BatchRows || b.bytes >= p.cfg.BatchBytes || time.Since(b.started) >= p.cfg.BatchAge) {
 			if err := p.flush(ctx, b); err != nil {
 				return nil // ctx ended; the deferred flush retries within the stop timeout
 			}
@@ -193,37 +211,28 @@ func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 	}
 }
 
-// flush inserts the batch, retrying with backoff and the same token until it
-// succeeds or ctx ends, then commits its offsets.
+// flush inserts the batch (retrying, splitting out rejected rows), then
+// commits its offsets. It fails only when ctx ends first.
 func (p *Processor) flush(ctx context.Context, b *batch) error {
 	token := b.Token()
-	if len(b.events) > 0 {
-		p.m.batchRows.Observe(float64(len(b.events)))
-		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-			start := time.Now()
-			err := p.sink.InsertEvents(ctx, token, b.events)
-			p.m.insertDuration.Observe(time.Since(start).Seconds())
-			if err == nil {
-				p.m.rowsInserted.Add(float64(len(b.events)))
-				break
-			}
-			p.m.insertErrors.Inc()
-			p.log.Error("insert failed; retrying with the same deduplication token", "rows", len(b.events), "token", token, "retry_in", wait, "error", err)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
+	if len(b.rows) > 0 {
+		p.m.batchRows.Observe(float64(len(b.rows)))
+		p.m.batchBytes.Observe(float64(b.bytes))
+		if err := p.insert(ctx, token, b.rows, b.recs); err != nil {
+			return err
+		}
+		if p.faults != nil {
+			p.faults.inserted(p.log)
 		}
 	}
 	if p.afterInsert != nil {
 		p.afterInsert()
 	}
-	recs := make([]*kgo.Record, 0, len(b.last))
-	for _, r := range b.last {
-		recs = append(recs, r)
-	}
-	if err := p.cl.CommitRecords(ctx, recs...); err != nil {
+	recs := b.commitRecords()
+	start := time.Now()
+	err := p.cl.CommitRecords(ctx, recs...)
+	p.m.commitDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping: keep the batch so the deferred flush inserts it
 			// again (the same token makes that a no-op) and commits it
@@ -231,43 +240,63 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 			return ctx.Err()
 		}
 		// The rows are stored; a later consumer re-inserts them and the
-		// events table collapses the duplicates.
+		// token or the events table collapses the duplicates.
 		p.m.commitErrors.Inc()
 		p.log.Warn("commit failed after insert; the batch will be consumed again and deduplicated", "token", token, "error", err)
 	}
 	return nil
 }
 
-// park produces dead letters to the DLQ topic, retrying until Kafka takes
-// them or ctx ends.
-func (p *Processor) park(ctx context.Context, dead []*kgo.Record) error {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := p.cl.ProduceSync(ctx, dead...).FirstErr()
+// insert stores rows under token. Failures the sink blames on the rows
+// (store.ErrRejected) split the rows in two halves, each inserted under a
+// token derived from this one, until the bad rows are alone and can be
+// dead-lettered; every other failure is retried with backoff and the same
+// token (a failed send may still have inserted), with fetching paused so
+// that nothing piles up in memory while ClickHouse is behind.
+func (p *Processor) insert(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record) error {
+	paused := false
+	defer func() {
+		if paused {
+			p.cl.ResumeFetchTopics(kafka.EventsTopic)
+		}
+	}()
+	for wait := firstBackoff; ; wait = min(2*wait, p.cfg.InsertBackoffMax) {
+		start := time.Now()
+		err := p.sink.InsertRows(ctx, token, rows)
+		p.m.insertDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
-			p.m.deadLetters.Add(float64(len(dead)))
+			p.m.rowsInserted.Add(float64(len(rows)))
+			now := time.Now()
+			for i := range rows {
+				p.m.freshness.Observe(now.Sub(rows[i].Event.ReceivedAt).Seconds())
+			}
 			return nil
 		}
-		p.log.Error("dead-letter produce failed; retrying", "records", len(dead), "error", err)
+		p.m.insertErrors.Inc()
+		if errors.Is(err, store.ErrRejected) {
+			if len(rows) == 1 {
+				p.log.Warn("clickhouse rejected an event; parking it in the dead-letter topic",
+					"source", rows[0].Event.SourceID, "id", rows[0].Event.ID, "partition", recs[0].Partition, "offset", recs[0].Offset, "error", err)
+				return p.park(ctx, []*kgo.Record{deadLetter(recs[0], ReasonRejected, err)})
+			}
+			p.m.splits.Inc()
+			mid := len(rows) / 2
+			if err := p.insert(ctx, token+".0", rows[:mid], recs[:mid]); err != nil {
+				return err
+			}
+			return p.insert(ctx, token+".1", rows[mid:], recs[mid:])
+		}
+		if !paused {
+			p.cl.PauseFetchTopics(kafka.EventsTopic)
+			paused = true
+		}
+		p.m.retries.Inc()
+		p.log.Error("insert failed; retrying with the same deduplication token", "rows", len(rows), "token", token, "retry_in", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-	}
-}
-
-// deadLetter is r as a DLQ record with the reason and origin in headers.
-func deadLetter(r *kgo.Record, reason error) *kgo.Record {
-	return &kgo.Record{
-		Topic: kafka.DLQTopic,
-		Key:   r.Key,
-		Value: r.Value,
-		Headers: append(append([]kgo.RecordHeader{}, r.Headers...),
-			kgo.RecordHeader{Key: "trackstream-dlq-reason", Value: []byte(reason.Error())},
-			kgo.RecordHeader{Key: "trackstream-dlq-topic", Value: []byte(r.Topic)},
-			kgo.RecordHeader{Key: "trackstream-dlq-partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
-			kgo.RecordHeader{Key: "trackstream-dlq-offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		),
 	}
 }
 

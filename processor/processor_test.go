@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -72,7 +73,7 @@ func runTests(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	testStore, err = store.OpenEmbedded(ctx, lib, dir, slog.New(slog.DiscardHandler))
+	testStore, err = store.OpenEmbedded(ctx, lib, dir, slog.New(slog.DiscardHandler), store.Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: open embedded ClickHouse (%s): %v\n", lib, err)
 		return 1
@@ -332,17 +333,48 @@ func (r *runner) wait(t *testing.T, timeout time.Duration) {
 	}
 }
 
-// counter is the value of the processor's counter metric name.
-func (r *runner) counter(t *testing.T, name string) float64 {
+// counter is the value of the processor's counter metric name, summed
+// over its label values (or of the series whose labels include match, as
+// name=value pairs).
+func (r *runner) counter(t *testing.T, name string, match ...string) float64 {
+	t.Helper()
+	return r.metric(t, name, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() }, match...)
+}
+
+// gauge is like counter for a gauge.
+func (r *runner) gauge(t *testing.T, name string, match ...string) float64 {
+	t.Helper()
+	return r.metric(t, name, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() }, match...)
+}
+
+func (r *runner) metric(t *testing.T, name string, value func(*dto.Metric) float64, match ...string) float64 {
 	t.Helper()
 	mfs, err := r.reg.Gather()
 	if err != nil {
 		t.Fatalf("gather metrics: %v", err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
 		}
+		sum := 0.0
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(match); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || l.GetName() == match[i] && l.GetValue() == match[i+1]
+				}
+				if !found {
+					continue series
+				}
+			}
+			sum += value(m)
+		}
+		return sum
+	}
+	if len(match) > 0 {
+		return 0
 	}
 	t.Fatalf("metric %s not registered", name)
 	return 0
@@ -361,19 +393,21 @@ type insertCall struct {
 // took the data.
 type recordingSink struct {
 	failFirst int
+	// down, while set, fails every call without storing anything.
+	down atomic.Bool
 
 	mu    sync.Mutex
 	calls []insertCall
 }
 
-func (s *recordingSink) InsertEvents(ctx context.Context, token string, events []event.Event) error {
+func (s *recordingSink) InsertRows(ctx context.Context, token string, events []store.Row) error {
 	s.mu.Lock()
 	n := len(s.calls)
 	s.mu.Unlock()
-	fail := n < s.failFirst
+	fail := n < s.failFirst || s.down.Load()
 	var err error
-	if !fail || n == 0 {
-		err = testStore.InsertEvents(ctx, token, events)
+	if !fail || (n == 0 && s.failFirst > 0) {
+		err = testStore.InsertRows(ctx, token, events)
 	}
 	if fail && err == nil {
 		err = fmt.Errorf("injected failure of insert call %d", n+1)

@@ -2,6 +2,13 @@
 // binary carries the schema it expects. Migrations live in clickhouse/ as
 // NNNN_name.sql files of ';'-terminated statements and are applied in
 // version order, each once.
+//
+// One set of files serves two variants: a single ClickHouse server (or the
+// embedded engine) and a cluster (ON CLUSTER, Replicated engines, local
+// tables behind Distributed ones). The files carry placeholders that
+// [MigrationsFor] renders: ${ON_CLUSTER}, ${REPLICATED}, ${LOCAL} and
+// ${CLUSTER}; a statement preceded by the comment line "-- @cluster-only"
+// exists only in the cluster variant.
 package schemas
 
 import (
@@ -9,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,10 +35,68 @@ type Migration struct {
 	Statements []string
 }
 
-// Migrations returns the embedded migrations in version order.
-func Migrations() ([]Migration, error) {
-	return parse(files, "clickhouse")
+// Variant selects how migrations are rendered.
+type Variant struct {
+	// Cluster is the ClickHouse cluster name (from the server's
+	// remote_servers configuration). Empty means a single server.
+	Cluster string
 }
+
+// clusterName is what a cluster name may contain; it is written into DDL.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+// Validate checks the cluster name.
+func (v Variant) Validate() error {
+	if v.Cluster != "" && !clusterName.MatchString(v.Cluster) {
+		return fmt.Errorf("cluster name %q: want 1-128 of [A-Za-z0-9_.-]", v.Cluster)
+	}
+	return nil
+}
+
+// Render fills the placeholders of a statement for v.
+func (v Variant) Render(stmt string) string {
+	r := strings.NewReplacer("${ON_CLUSTER}", "", "${REPLICATED}", "", "${LOCAL}", "", "${CLUSTER}", "''")
+	if v.Cluster != "" {
+		r = strings.NewReplacer("${ON_CLUSTER}", "ON CLUSTER '"+v.Cluster+"'", "${REPLICATED}", "Replicated",
+			"${LOCAL}", "_local", "${CLUSTER}", "'"+v.Cluster+"'")
+	}
+	return r.Replace(stmt)
+}
+
+// Migrations returns the embedded migrations in version order, rendered
+// for a single server.
+func Migrations() ([]Migration, error) {
+	return MigrationsFor(Variant{})
+}
+
+// MigrationsFor returns the embedded migrations in version order, rendered
+// for v.
+func MigrationsFor(v Variant) ([]Migration, error) {
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	ms, err := parse(files, "clickhouse")
+	if err != nil {
+		return nil, err
+	}
+	for i := range ms {
+		var stmts []string
+		for _, s := range ms[i].Statements {
+			if rest, ok := strings.CutPrefix(s, clusterOnly); ok {
+				if v.Cluster == "" {
+					continue
+				}
+				s = rest
+			}
+			stmts = append(stmts, strings.TrimSpace(v.Render(s)))
+		}
+		ms[i].Statements = stmts
+	}
+	return ms, nil
+}
+
+// clusterOnly starts a statement that exists only in the cluster variant.
+const clusterOnly = "@cluster-only\n"
 
 func parse(fsys fs.FS, dir string) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
@@ -74,6 +140,10 @@ func splitStatements(body string) []string {
 	var cur strings.Builder
 	for _, line := range strings.Split(body, "\n") {
 		trimmed := strings.TrimSpace(line)
+		if trimmed == "-- @cluster-only" && cur.Len() == 0 {
+			cur.WriteString(clusterOnly)
+			continue
+		}
 		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
 			continue
 		}

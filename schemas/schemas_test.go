@@ -53,3 +53,68 @@ func TestSplitStatements(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// The cluster variant cannot run here (no ClickHouse cluster); its DDL is
+// checked as strings.
+func TestClusterVariant(t *testing.T) {
+	single, err := MigrationsFor(Variant{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := MigrationsFor(Variant{Cluster: "events_cluster"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(ms []Migration) string {
+		var all []string
+		for _, m := range ms {
+			all = append(all, m.Statements...)
+		}
+		return strings.Join(all, ";\n")
+	}
+	s, c := join(single), join(cluster)
+	for _, leftover := range []string{"${", "@cluster-only"} {
+		if strings.Contains(s, leftover) || strings.Contains(c, leftover) {
+			t.Errorf("rendered migrations still contain %q", leftover)
+		}
+	}
+	for _, absent := range []string{"ON CLUSTER", "Replicated", "Distributed", "_local"} {
+		if strings.Contains(s, absent) {
+			t.Errorf("single-server migrations contain %q", absent)
+		}
+	}
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS trackstream.events_local ON CLUSTER 'events_cluster'",
+		"ENGINE = ReplicatedReplacingMergeTree",
+		"CREATE TABLE IF NOT EXISTS trackstream.events ON CLUSTER 'events_cluster'\nAS trackstream.events_local\nENGINE = Distributed('events_cluster', trackstream, events_local, cityHash64(source_id, event_id))",
+		"ENGINE = ReplicatedAggregatingMergeTree",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.events_hourly_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.events_hourly_local",
+		"FROM trackstream.events_local",
+		"ENGINE = Distributed('events_cluster', trackstream, events_hourly_local, cityHash64(source_id))",
+	} {
+		if !strings.Contains(c, want) {
+			t.Errorf("cluster migrations lack %q", want)
+		}
+	}
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS trackstream.events \n(",
+		"ENGINE = ReplacingMergeTree",
+		"non_replicated_deduplication_window",
+		"TO trackstream.events_hourly\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("single-server migrations lack %q", want)
+		}
+	}
+	if len(join(cluster[:1])) <= len(join(single[:1])) {
+		t.Error("the cluster variant of migration 1 has no extra Distributed table")
+	}
+	for _, bad := range []string{"x'; DROP", "a b", ""} {
+		if bad == "" {
+			continue
+		}
+		if _, err := MigrationsFor(Variant{Cluster: bad}); err == nil {
+			t.Errorf("cluster name %q accepted", bad)
+		}
+	}
+}

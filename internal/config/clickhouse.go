@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,6 +17,13 @@ type ClickHouse struct {
 	CHDBLib string
 	// QueryTimeout bounds every admin query. Default 10s.
 	QueryTimeout time.Duration
+	// Cluster, when set, creates the schema for a ClickHouse cluster of
+	// that name (ON CLUSTER, Replicated engines, Distributed tables); it
+	// needs DSN. Every process of a deployment must agree on it.
+	Cluster string
+	// TTL drops events this long after their event time (whole hours);
+	// 0 keeps them. Applied by the processes that migrate the schema.
+	TTL time.Duration
 }
 
 func defaultClickHouse() ClickHouse {
@@ -27,6 +35,8 @@ func (c *ClickHouse) fields() []field {
 		{"clickhouse-dsn", secClickHouse, true, "ClickHouse server DSN (clickhouse://user:pass@host:9000); empty uses embedded chDB", (*stringValue)(&c.DSN)},
 		{"chdb-lib", secClickHouse, false, "path to libchdb.so for the embedded ClickHouse engine", (*stringValue)(&c.CHDBLib)},
 		{"clickhouse-query-timeout", secClickHouse, false, "bound on every admin query", (*durationValue)(&c.QueryTimeout)},
+		{"clickhouse-cluster", secClickHouse, false, "ClickHouse cluster name for an ON CLUSTER/Replicated/Distributed schema; empty: one server", (*stringValue)(&c.Cluster)},
+		{"clickhouse-ttl", secClickHouse, false, "drop events this long after their event time (e.g. 8760h); 0 keeps them", (*durationValue)(&c.TTL)},
 	}
 }
 
@@ -38,4 +48,15 @@ func (c ClickHouse) validate(errs *[]error) {
 		errorf(errs, "TRACKSTREAM_CLICKHOUSE_DSN: must start with clickhouse:// (native protocol)")
 	}
 	checkPositive(errs, "TRACKSTREAM_CLICKHOUSE_QUERY_TIMEOUT", c.QueryTimeout)
+	if c.Cluster != "" && !clusterNamePattern.MatchString(c.Cluster) {
+		errorf(errs, "TRACKSTREAM_CLICKHOUSE_CLUSTER: %q: want 1-128 of [A-Za-z0-9_.-]", c.Cluster)
+	}
+	if c.Cluster != "" && c.DSN == "" {
+		errorf(errs, "TRACKSTREAM_CLICKHOUSE_CLUSTER: needs TRACKSTREAM_CLICKHOUSE_DSN (the embedded engine is a single node)")
+	}
+	if c.TTL != 0 && c.TTL < time.Hour {
+		errorf(errs, "TRACKSTREAM_CLICKHOUSE_TTL: %s must be 0 (keep forever) or at least 1h", c.TTL)
+	}
 }
+
+var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)

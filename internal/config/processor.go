@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Processor configures the Kafka to ClickHouse workers.
 type Processor struct {
@@ -11,12 +14,42 @@ type Processor struct {
 	Workers int
 	// BatchRows flushes a batch at this many rows. Default 50000.
 	BatchRows int
+	// BatchBytes flushes a batch when its record values reach this many
+	// bytes; it also bounds each Kafka fetch. Default 16 MiB.
+	BatchBytes int
 	// BatchAge flushes a batch this long after its first row. Default 1s.
 	BatchAge time.Duration
+	// Enrich lists the enrichments to apply: user-agent (browser, OS,
+	// device, bot flag), url (host, path, query, UTM, click ids), referrer
+	// (host and medium). Default all three; empty or "none" for none.
+	Enrich []string
+	// GeoIPDB is the path of a MaxMind-format database (.mmdb, e.g.
+	// GeoLite2-City) for country, region and city. Empty: no GeoIP.
+	GeoIPDB string
+	// InsertBackoffMax caps the wait between retries of a failed insert.
+	// Default 5s.
+	InsertBackoffMax time.Duration
+	// LagInterval is how often the consumer lag metric is refreshed.
+	// Default 10s.
+	LagInterval time.Duration
 }
 
+// Enrichments a processor can apply (Processor.Enrich).
+const (
+	EnrichUserAgent = "user-agent"
+	EnrichURL       = "url"
+	EnrichReferrer  = "referrer"
+)
+
+// Enabled reports whether the enrichment named e is on.
+func (c Processor) Enabled(e string) bool { return slices.Contains(c.Enrich, e) }
+
 func defaultProcessor() Processor {
-	return Processor{Group: "trackstream-processor", Workers: 1, BatchRows: 50_000, BatchAge: time.Second}
+	return Processor{
+		Group: "trackstream-processor", Workers: 1, BatchRows: 50_000, BatchBytes: 16 << 20, BatchAge: time.Second,
+		Enrich:           []string{EnrichUserAgent, EnrichURL, EnrichReferrer},
+		InsertBackoffMax: 5 * time.Second, LagInterval: 10 * time.Second,
+	}
 }
 
 func (c *Processor) fields() []field {
@@ -24,7 +57,12 @@ func (c *Processor) fields() []field {
 		{"processor-group", secProcessor, false, "Kafka consumer group of the processors", (*stringValue)(&c.Group)},
 		{"processor-workers", secProcessor, false, "consumer group members in this process, sharing one ClickHouse store", (*intValue)(&c.Workers)},
 		{"processor-batch-rows", secProcessor, false, "rows that flush a ClickHouse insert", (*intValue)(&c.BatchRows)},
+		{"processor-batch-bytes", secProcessor, false, "record bytes that flush a ClickHouse insert (also bounds a Kafka fetch)", (*intValue)(&c.BatchBytes)},
 		{"processor-batch-age", secProcessor, false, "age of a batch's first row that flushes it", (*durationValue)(&c.BatchAge)},
+		{"processor-enrich", secProcessor, false, "enrichments: user-agent,url,referrer (empty or none: none)", (*listValue)(&c.Enrich)},
+		{"processor-geoip-db", secProcessor, false, "MaxMind-format .mmdb file for country/region/city; empty: no GeoIP", (*stringValue)(&c.GeoIPDB)},
+		{"processor-insert-backoff-max", secProcessor, false, "longest wait between retries of a failed ClickHouse insert", (*durationValue)(&c.InsertBackoffMax)},
+		{"processor-lag-interval", secProcessor, false, "how often the consumer lag metric is refreshed", (*durationValue)(&c.LagInterval)},
 	}
 }
 
@@ -34,5 +72,13 @@ func (c Processor) validate(errs *[]error) {
 	}
 	checkRange(errs, "TRACKSTREAM_PROCESSOR_WORKERS", c.Workers, 1, 64)
 	checkRange(errs, "TRACKSTREAM_PROCESSOR_BATCH_ROWS", c.BatchRows, 1, 1_000_000)
+	checkRange(errs, "TRACKSTREAM_PROCESSOR_BATCH_BYTES", c.BatchBytes, 1<<10, 256<<20)
 	checkPositive(errs, "TRACKSTREAM_PROCESSOR_BATCH_AGE", c.BatchAge)
+	for _, e := range c.Enrich {
+		if e != EnrichUserAgent && e != EnrichURL && e != EnrichReferrer && e != "none" {
+			errorf(errs, "TRACKSTREAM_PROCESSOR_ENRICH: unknown enrichment %q (want user-agent, url, referrer or none)", e)
+		}
+	}
+	checkPositive(errs, "TRACKSTREAM_PROCESSOR_INSERT_BACKOFF_MAX", c.InsertBackoffMax)
+	checkPositive(errs, "TRACKSTREAM_PROCESSOR_LAG_INTERVAL", c.LagInterval)
 }

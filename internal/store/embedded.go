@@ -1,9 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
-	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -29,70 +27,46 @@ var _ Store = (*Embedded)(nil)
 const embeddedConns = 4
 
 // OpenEmbedded loads libchdb from libPath, opens the database under
-// dataDir/clickhouse and applies the migrations.
-func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger) (*Embedded, error) {
-	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), embeddedConns)
+// dataDir/clickhouse and applies the migrations and the TTL of opts.
+func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger, opts Options) (*Embedded, error) {
+	if opts.Cluster != "" {
+		return nil, fmt.Errorf("clickhouse cluster %q: the embedded engine is a single node; a cluster needs TRACKSTREAM_CLICKHOUSE_DSN", opts.Cluster)
+	}
+	path := filepath.Join(dataDir, "clickhouse")
+	db, err := chdb.Open(libPath, path, embeddedConns)
 	if err != nil {
 		return nil, fmt.Errorf("open embedded clickhouse: %w", err)
 	}
 	s := &Embedded{db: db}
-	if err := migrate(ctx, s, log); err != nil {
+	if err := migrate(ctx, s, opts, "embedded clickhouse "+path, log); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("migrate embedded clickhouse: %w", err)
 	}
 	return s, nil
 }
 
-const insertColumns = "(source_id, event_id, event_type, event_time, received_at, session_id, profile_id, properties, context)"
+// insertPrefix starts every embedded insert; %s is the token.
+const insertPrefix = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
+	" SETTINGS insert_deduplication_token = '%s', type_json_skip_duplicated_paths = 1 FORMAT JSONEachRow\n"
 
-// InsertEvents inserts the events as JSONEachRow in one statement.
-func (s *Embedded) InsertEvents(ctx context.Context, token string, events []event.Event) error {
+// InsertRows inserts the rows as JSONEachRow in one statement.
+func (s *Embedded) InsertRows(ctx context.Context, token string, rows []Row) error {
 	if err := checkToken(token); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(events) * 512)
-	fmt.Fprintf(&buf, "INSERT INTO %s.events %s SETTINGS insert_deduplication_token = '%s' FORMAT JSONEachRow\n", schemas.Database, insertColumns, token)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for i := range events {
-		if err := enc.Encode(newRow(&events[i])); err != nil {
-			return fmt.Errorf("encode event %s/%s: %w", events[i].SourceID, events[i].ID, err)
-		}
+	buf := make([]byte, 0, 128+len(rows)*768)
+	buf = fmt.Appendf(buf, insertPrefix, token)
+	for i := range rows {
+		buf = appendRow(buf, &rows[i])
 	}
-	if _, err := s.db.Query(ctx, buf.String(), "TabSeparated"); err != nil {
-		return fmt.Errorf("insert %d events: %w", len(events), err)
+	if _, err := s.db.Query(ctx, string(buf), "TabSeparated"); err != nil {
+		var qe *chdb.QueryError
+		if errors.As(err, &qe) && dataErrorCodes[errorCode(qe.Message)] {
+			return fmt.Errorf("insert %d events: %w: %w", len(rows), ErrRejected, err)
+		}
+		return fmt.Errorf("insert %d events: %w", len(rows), err)
 	}
 	return nil
-}
-
-// row is an events row in JSONEachRow form.
-type row struct {
-	SourceID   string `json:"source_id"`
-	EventID    string `json:"event_id"`
-	EventType  string `json:"event_type"`
-	EventTime  string `json:"event_time"`
-	ReceivedAt string `json:"received_at"`
-	SessionID  string `json:"session_id"`
-	ProfileID  string `json:"profile_id"`
-	Properties string `json:"properties"`
-	Context    string `json:"context"`
-}
-
-const chTimeLayout = "2006-01-02 15:04:05.000"
-
-func newRow(e *event.Event) row {
-	return row{
-		SourceID:   e.SourceID,
-		EventID:    e.ID,
-		EventType:  e.Type,
-		EventTime:  e.Time.UTC().Format(chTimeLayout),
-		ReceivedAt: e.ReceivedAt.UTC().Format(chTimeLayout),
-		SessionID:  e.SessionID,
-		ProfileID:  e.ProfileID,
-		Properties: string(e.Properties),
-		Context:    string(e.Context),
-	}
 }
 
 // CountEvents counts the distinct events of a source.
@@ -118,20 +92,9 @@ func (s *Embedded) Close() error { return s.db.Close() }
 
 func (s *Embedded) exec(ctx context.Context, sql string) error { return s.db.Exec(ctx, sql) }
 
-func (s *Embedded) appliedVersions(ctx context.Context) (map[uint32]bool, error) {
-	out, err := s.db.Query(ctx, "SELECT DISTINCT version FROM "+migrationsTable, "TabSeparated")
-	if err != nil {
-		return nil, err
-	}
-	applied := map[uint32]bool{}
-	for _, line := range strings.Fields(string(out)) {
-		v, err := strconv.ParseUint(line, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("unexpected version %q", line)
-		}
-		applied[uint32(v)] = true
-	}
-	return applied, nil
+func (s *Embedded) queryString(ctx context.Context, sql string) (string, error) {
+	out, err := s.db.Query(ctx, sql, "TabSeparatedRaw")
+	return string(out), err
 }
 
 func (s *Embedded) recordVersion(ctx context.Context, m schemas.Migration) error {

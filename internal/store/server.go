@@ -1,74 +1,108 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/schemas"
 )
 
 // Server stores events in a ClickHouse server over the native protocol.
 type Server struct {
-	conn driver.Conn
+	conn    driver.Conn
+	cluster bool
 }
 
 var _ Store = (*Server)(nil)
 
 // OpenServer connects to the server named by dsn
 // (clickhouse://user:pass@host:9000), checks it answers and applies the
-// migrations.
-func OpenServer(ctx context.Context, dsn string, log *slog.Logger) (*Server, error) {
-	opts, err := clickhouse.ParseDSN(dsn)
+// migrations and the TTL of opts.
+func OpenServer(ctx context.Context, dsn string, log *slog.Logger, opts Options) (*Server, error) {
+	copts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse TRACKSTREAM_CLICKHOUSE_DSN: %w", err)
 	}
-	if opts.DialTimeout == 0 {
-		opts.DialTimeout = 5 * time.Second
+	if copts.DialTimeout == 0 {
+		copts.DialTimeout = 5 * time.Second
 	}
-	conn, err := clickhouse.Open(opts)
+	conn, err := clickhouse.Open(copts)
 	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %v: %w", opts.Addr, err)
+		return nil, fmt.Errorf("open clickhouse %v: %w", copts.Addr, err)
 	}
-	s := &Server{conn: conn}
+	s := &Server{conn: conn, cluster: opts.Cluster != ""}
 	if err := s.Ping(ctx); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("clickhouse %v: %w", opts.Addr, err)
+		return nil, fmt.Errorf("clickhouse %v: %w", copts.Addr, err)
 	}
-	if err := migrate(ctx, s, log); err != nil {
+	if err := migrate(ctx, s, opts, fmt.Sprintf("clickhouse %v", copts.Addr), log); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("migrate clickhouse %v: %w", opts.Addr, err)
+		return nil, fmt.Errorf("migrate clickhouse %v: %w", copts.Addr, err)
 	}
 	return s, nil
 }
 
-// InsertEvents sends the events as one native batch carrying the
-// deduplication token.
-func (s *Server) InsertEvents(ctx context.Context, token string, events []event.Event) error {
+// InsertRows sends the rows as one native batch carrying the
+// deduplication token. In cluster mode the batch goes to the Distributed
+// table synchronously (distributed_foreground_insert), so an error is
+// reported here and the token reaches the shards.
+func (s *Server) InsertRows(ctx context.Context, token string, rows []Row) error {
 	if err := checkToken(token); err != nil {
 		return err
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
+	settings := clickhouse.Settings{"insert_deduplication_token": token, "type_json_skip_duplicated_paths": 1}
+	if s.cluster {
+		settings["distributed_foreground_insert"] = 1
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+schemas.Database+".events "+insertColumns)
 	if err != nil {
-		return fmt.Errorf("prepare insert of %d events: %w", len(events), err)
+		return fmt.Errorf("prepare insert of %d events: %w", len(rows), err)
 	}
 	defer func() { _ = batch.Abort() }()
-	for i := range events {
-		e := &events[i]
-		if err := batch.Append(e.SourceID, e.ID, e.Type, e.Time.UTC(), e.ReceivedAt.UTC(), e.SessionID, e.ProfileID, string(e.Properties), string(e.Context)); err != nil {
-			return fmt.Errorf("append event %s/%s: %w", e.SourceID, e.ID, err)
+	for i := range rows {
+		e, f := &rows[i].Event, &rows[i].Fields
+		if err := batch.Append(e.SourceID, e.ID, e.Type, e.Time.UTC(), e.ReceivedAt.UTC(), utcPtr(e.ClientTime), utcPtr(e.SentAt), e.Late,
+			e.SessionID, e.ProfileID, e.AnonymousID, e.UserID, e.GroupID, e.PreviousID, e.Name, e.IP, e.UserAgent,
+			e.URL, f.URLHost, f.URLPath, f.URLQuery, e.Referrer, f.ReferrerHost, f.ReferrerMedium,
+			f.UTMSource, f.UTMMedium, f.UTMCampaign, f.UTMTerm, f.UTMContent, f.ClickIDType, f.ClickID,
+			f.Country, f.Region, f.City, f.Browser, f.BrowserVersion, f.OS, f.OSVersion, f.DeviceType, f.Bot,
+			jsonObject(e.Properties), jsonObject(e.Context)); err != nil {
+			return fmt.Errorf("append event %s/%s: %w: %w", e.SourceID, e.ID, ErrRejected, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d events: %w", len(events), err)
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && dataErrorCodes[int(ex.Code)] {
+			return fmt.Errorf("insert %d events: %w: %w", len(rows), ErrRejected, err)
+		}
+		return fmt.Errorf("insert %d events: %w", len(rows), err)
 	}
 	return nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// jsonObject is raw as the JSON column's string input ({} when empty).
+func jsonObject(raw []byte) string {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return "{}"
+	}
+	return string(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
 }
 
 // CountEvents counts the distinct events of a source with a server-side
@@ -90,21 +124,34 @@ func (s *Server) Close() error { return s.conn.Close() }
 
 func (s *Server) exec(ctx context.Context, sql string) error { return s.conn.Exec(ctx, sql) }
 
-func (s *Server) appliedVersions(ctx context.Context) (map[uint32]bool, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+migrationsTable)
+// queryString runs a query whose columns are all String and returns the
+// rows tab-separated.
+func (s *Server) queryString(ctx context.Context, sql string) (string, error) {
+	rows, err := s.conn.Query(ctx, sql)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer rows.Close()
-	applied := map[uint32]bool{}
+	var b strings.Builder
+	cols := len(rows.Columns())
 	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+		vals := make([]string, cols)
+		ptrs := make([]any, cols)
+		for i := range vals {
+			ptrs[i] = &vals[i]
 		}
-		applied[v] = true
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			b.WriteString(v)
+		}
+		b.WriteByte('\n')
 	}
-	return applied, rows.Err()
+	return b.String(), rows.Err()
 }
 
 func (s *Server) recordVersion(ctx context.Context, m schemas.Migration) error {

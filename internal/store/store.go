@@ -7,27 +7,95 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/schemas"
 )
 
 // Store is what processor and admin-api need from ClickHouse.
 type Store interface {
-	// InsertEvents stores events in one insert. token is the
+	// InsertRows stores rows in one insert. token is the
 	// insert_deduplication_token: retrying with the same token and rows
-	// stores them once.
-	InsertEvents(ctx context.Context, token string, events []event.Event) error
+	// stores them once. An error wrapping ErrRejected means ClickHouse
+	// refused the rows themselves; retrying them unchanged cannot succeed.
+	InsertRows(ctx context.Context, token string, rows []Row) error
 	// CountEvents is the exact number of distinct events of a source.
 	CountEvents(ctx context.Context, sourceID string) (uint64, error)
 	// Ping checks that ClickHouse answers.
 	Ping(ctx context.Context) error
 	// Close releases the connections.
 	Close() error
+}
+
+// Row is one row of the events table: the event and what enrichment
+// derived from it.
+type Row struct {
+	Event  event.Event
+	Fields enrich.Fields
+}
+
+// Options are the schema choices both stores apply at open.
+type Options struct {
+	// Cluster, when set, renders the migrations for a ClickHouse cluster
+	// of that name (ON CLUSTER, Replicated engines, Distributed tables).
+	// The embedded engine refuses it.
+	Cluster string
+	// TTL, when positive, drops events this long after their event time
+	// (rounded down to whole hours); zero keeps them forever (and removes
+	// a TTL an earlier start set).
+	TTL time.Duration
+	// CheckOnly verifies that every migration was applied instead of
+	// applying them, and leaves the TTL alone: for processes whose
+	// ClickHouse user may only read (admin-api against a server).
+	CheckOnly bool
+}
+
+// ErrRejected marks an insert ClickHouse refused because of the data (a
+// value it cannot parse or store), as opposed to an unavailable or
+// overloaded server.
+var ErrRejected = errors.New("clickhouse rejected the rows")
+
+// dataErrorCodes are ClickHouse error codes caused by the inserted data.
+var dataErrorCodes = map[int]bool{
+	6:   true, // CANNOT_PARSE_TEXT
+	25:  true, // CANNOT_PARSE_ESCAPE_SEQUENCE
+	26:  true, // CANNOT_PARSE_QUOTED_STRING
+	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+	38:  true, // CANNOT_PARSE_DATE
+	41:  true, // CANNOT_PARSE_DATETIME
+	53:  true, // TYPE_MISMATCH
+	62:  true, // SYNTAX_ERROR (a malformed value inside the rows)
+	69:  true, // ARGUMENT_OUT_OF_BOUND
+	70:  true, // CANNOT_CONVERT_TYPE
+	72:  true, // CANNOT_PARSE_NUMBER
+	117: true, // INCORRECT_DATA
+	131: true, // TOO_LARGE_STRING_SIZE
+	321: true, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+	641: true, // CANNOT_PARSE_BOOL
+}
+
+var codePattern = regexp.MustCompile(`Code: (\d+)\.`)
+
+// errorCode extracts the ClickHouse error code from a message, or -1.
+func errorCode(msg string) int {
+	m := codePattern.FindStringSubmatch(msg)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // tokenPattern is what a deduplication token may contain; tokens are
@@ -42,47 +110,82 @@ func checkToken(token string) error {
 }
 
 // countEventsSQL counts distinct event ids, exact whether or not
-// ReplacingMergeTree has merged retried events yet.
+// ReplacingMergeTree has merged retried events yet, and across monthly
+// partitions (which FINAL would not collapse).
 const countEventsSQL = "SELECT uniqExact(event_id) FROM " + schemas.Database + ".events WHERE source_id = {source:String}"
 
 // migrator is the minimum a store offers the migration runner.
 type migrator interface {
 	exec(ctx context.Context, sql string) error
-	appliedVersions(ctx context.Context) (map[uint32]bool, error)
+	// queryString runs a query of String columns and returns its rows
+	// tab-separated, one per line.
+	queryString(ctx context.Context, sql string) (string, error)
 	recordVersion(ctx context.Context, m schemas.Migration) error
 }
 
 const migrationsTable = schemas.Database + ".schema_migrations"
 
-var bootstrap = []string{
-	"CREATE DATABASE IF NOT EXISTS " + schemas.Database + " ENGINE = Atomic",
-	"CREATE TABLE IF NOT EXISTS " + migrationsTable + ` (
+func bootstrap(v schemas.Variant) []string {
+	return []string{
+		v.Render("CREATE DATABASE IF NOT EXISTS " + schemas.Database + " ${ON_CLUSTER} ENGINE = Atomic"),
+		v.Render("CREATE TABLE IF NOT EXISTS " + migrationsTable + ` ${ON_CLUSTER} (
     version    UInt32,
     name       String,
     applied_at DateTime64(3, 'UTC')
-) ENGINE = ReplacingMergeTree ORDER BY version`,
+) ENGINE = ${REPLICATED}ReplacingMergeTree ORDER BY version`),
+	}
 }
 
-// migrate applies every embedded migration not yet recorded. Statements are
-// written to be idempotent (IF NOT EXISTS), so a run interrupted between a
-// statement and its record is safe to repeat.
-func migrate(ctx context.Context, m migrator, log *slog.Logger) error {
-	for _, s := range bootstrap {
-		if err := m.exec(ctx, s); err != nil {
-			return fmt.Errorf("bootstrap %s: %w", migrationsTable, err)
-		}
-	}
-	all, err := schemas.Migrations()
+// migrate applies every embedded migration not yet recorded, then the
+// TTL. Statements are written to be idempotent (IF NOT EXISTS), so a run
+// interrupted between a statement and its record is safe to repeat. A
+// recorded migration whose name differs from this build's migration of the
+// same version means the data was written by an incompatible (pre-release)
+// schema: migrate refuses to touch it and says what to do.
+func migrate(ctx context.Context, m migrator, opts Options, where string, log *slog.Logger) error {
+	v := schemas.Variant{Cluster: opts.Cluster}
+	all, err := schemas.MigrationsFor(v)
 	if err != nil {
 		return err
 	}
-	applied, err := m.appliedVersions(ctx)
+	if !opts.CheckOnly {
+		for _, s := range bootstrap(v) {
+			if err := m.exec(ctx, s); err != nil {
+				return fmt.Errorf("bootstrap %s: %w", migrationsTable, err)
+			}
+		}
+	}
+	out, err := m.queryString(ctx, "SELECT toString(version), any(name) FROM "+migrationsTable+" GROUP BY version ORDER BY version")
+	if err != nil && opts.CheckOnly {
+		return fmt.Errorf("%s has no trackstream schema (%w): run `trackstream migrate` (or start a processor) with a ClickHouse user that may create tables, then start again", where, err)
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", migrationsTable, err)
 	}
-	for _, mg := range all {
-		if applied[mg.Version] {
+	applied := map[uint32]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
 			continue
+		}
+		num, name, _ := strings.Cut(line, "\t")
+		n, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return fmt.Errorf("read %s: unexpected version %q", migrationsTable, num)
+		}
+		applied[uint32(n)] = name
+	}
+	for _, mg := range all {
+		if name, ok := applied[mg.Version]; ok {
+			if name != mg.Name {
+				return fmt.Errorf("%s holds a schema this build cannot use: migration %d there is %q, here %q "+
+					"(data from a pre-release trackstream). Export what you need, then move the data away "+
+					"(for the embedded engine: the clickhouse directory under TRACKSTREAM_DATA_DIR; for a server: DROP DATABASE %s) and start again",
+					where, mg.Version, name, mg.Name, schemas.Database)
+			}
+			continue
+		}
+		if opts.CheckOnly {
+			return fmt.Errorf("%s lacks migration %04d_%s: run `trackstream migrate` (or start a processor) with a ClickHouse user that may create tables, then start again", where, mg.Version, mg.Name)
 		}
 		start := time.Now()
 		for i, s := range mg.Statements {
@@ -95,5 +198,39 @@ func migrate(ctx context.Context, m migrator, log *slog.Logger) error {
 		}
 		log.Info("applied clickhouse migration", "version", mg.Version, "name", mg.Name, "took", time.Since(start).Round(time.Millisecond))
 	}
+	if opts.CheckOnly {
+		return nil
+	}
+	return applyTTL(ctx, m, v, opts.TTL, log)
+}
+
+// ttlSQL is the statement that sets (ttl > 0) or removes the events TTL.
+func ttlSQL(v schemas.Variant, ttl time.Duration) string {
+	table := schemas.Database + ".events${LOCAL} ${ON_CLUSTER}"
+	if ttl < time.Hour {
+		return v.Render("ALTER TABLE " + table + " REMOVE TTL")
+	}
+	return v.Render(fmt.Sprintf("ALTER TABLE %s MODIFY TTL toDateTime(event_time) + toIntervalHour(%d)", table, int64(ttl/time.Hour)))
+}
+
+// applyTTL changes the events table's TTL when it differs from ttl.
+func applyTTL(ctx context.Context, m migrator, v schemas.Variant, ttl time.Duration, log *slog.Logger) error {
+	table := "events"
+	if v.Cluster != "" {
+		table = "events_local"
+	}
+	engine, err := m.queryString(ctx, "SELECT engine_full FROM system.tables WHERE database = '"+schemas.Database+"' AND name = '"+table+"'")
+	if err != nil {
+		return fmt.Errorf("read the events table's TTL: %w", err)
+	}
+	has := strings.Contains(engine, " TTL ")
+	want := ttl >= time.Hour
+	if !has && !want || want && strings.Contains(engine, fmt.Sprintf("toIntervalHour(%d)", int64(ttl/time.Hour))) {
+		return nil
+	}
+	if err := m.exec(ctx, ttlSQL(v, ttl)); err != nil {
+		return fmt.Errorf("set the events TTL to %s: %w", ttl, err)
+	}
+	log.Info("changed the events table TTL", "ttl", ttl)
 	return nil
 }

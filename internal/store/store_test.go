@@ -3,22 +3,26 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/schemas"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func chdbLib(t *testing.T) string {
+func chdbLib(t testing.TB) string {
 	t.Helper()
 	lib := os.Getenv(chdb.LibEnv)
 	if lib == "" {
@@ -30,16 +34,25 @@ func chdbLib(t *testing.T) string {
 	return lib
 }
 
-func events(source string, n int, receivedAt time.Time) []event.Event {
-	out := make([]event.Event, n)
+func rows(source string, n int, receivedAt time.Time) []Row {
+	out := make([]Row, n)
 	for i := range out {
-		out[i] = event.Event{
+		out[i] = Row{Event: event.Event{
 			SourceID: source, ID: fmt.Sprintf("e-%d", i), Type: "page-view",
 			Time: receivedAt.Add(-time.Second), ReceivedAt: receivedAt,
 			ProfileID: "p-1", Properties: json.RawMessage(`{"big":12345678901234567890,"s":"it's \"quoted\""}`),
-		}
+		}}
 	}
 	return out
+}
+
+func query(t *testing.T, s *Embedded, sql string) string {
+	t.Helper()
+	out, err := s.db.Query(context.Background(), sql, "TabSeparatedRaw")
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return string(out)
 }
 
 // rawRows counts stored rows of a source without any dedup.
@@ -59,23 +72,23 @@ func rawRows(t *testing.T, s *Embedded, source string) int {
 func TestEmbeddedStore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet)
+	s, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
 
 	t.Run("insert dedup token", func(t *testing.T) {
-		batch := events("src-token", 50, time.Now().UTC())
+		batch := rows("src-token", 50, time.Now().UTC())
 		for range 3 {
-			if err := s.InsertEvents(ctx, "tok-1", batch); err != nil {
+			if err := s.InsertRows(ctx, "tok-1", batch); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if got := rawRows(t, s, "src-token"); got != 50 {
 			t.Fatalf("three inserts with one token stored %d rows, want 50", got)
 		}
-		if err := s.InsertEvents(ctx, "tok-2", batch); err != nil {
+		if err := s.InsertRows(ctx, "tok-2", batch); err != nil {
 			t.Fatal(err)
 		}
 		if got := rawRows(t, s, "src-token"); got != 100 {
@@ -84,12 +97,12 @@ func TestEmbeddedStore(t *testing.T) {
 	})
 
 	t.Run("count is exact under client retries", func(t *testing.T) {
-		first := events("src-retry", 20, time.Now().UTC())
-		retry := events("src-retry", 20, time.Now().UTC().Add(3*time.Second)) // same ids, later receive time
-		if err := s.InsertEvents(ctx, "r-1", first); err != nil {
+		first := rows("src-retry", 20, time.Now().UTC())
+		retry := rows("src-retry", 20, time.Now().UTC().Add(3*time.Second)) // same ids, later receive time
+		if err := s.InsertRows(ctx, "r-1", first); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.InsertEvents(ctx, "r-2", retry); err != nil {
+		if err := s.InsertRows(ctx, "r-2", retry); err != nil {
 			t.Fatal(err)
 		}
 		n, err := s.CountEvents(ctx, "src-retry")
@@ -99,6 +112,9 @@ func TestEmbeddedStore(t *testing.T) {
 		if n != 20 {
 			t.Fatalf("count %d, want 20", n)
 		}
+		if got := query(t, s, "SELECT count() FROM trackstream.events FINAL WHERE source_id = 'src-retry'"); got != "20\n" {
+			t.Fatalf("count() FINAL = %q, want 20", got)
+		}
 		// The sorting key collapses the retries once parts merge.
 		if err := s.db.Exec(ctx, "OPTIMIZE TABLE trackstream.events FINAL"); err != nil {
 			t.Fatal(err)
@@ -106,20 +122,68 @@ func TestEmbeddedStore(t *testing.T) {
 		if got := rawRows(t, s, "src-retry"); got != 20 {
 			t.Fatalf("after merging, %d rows, want 20", got)
 		}
+		// The hourly rollup saw 40 inserted rows and counts 20 events.
+		got := query(t, s, "SELECT uniqExactMerge(events), uniqExactMerge(visitors) FROM trackstream.events_hourly WHERE source_id = 'src-retry'")
+		if got != "20\t1\n" {
+			t.Fatalf("rollup events/visitors = %q, want 20 events of 1 visitor", got)
+		}
 	})
 
-	t.Run("values are stored verbatim", func(t *testing.T) {
-		e := events("src-verbatim", 1, time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC))
-		if err := s.InsertEvents(ctx, "v-1", e); err != nil {
+	t.Run("typed values round trip", func(t *testing.T) {
+		at := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
+		client := at.Add(-time.Hour)
+		weird := "tab\there \"quoted\" back\\slash\nnewline \x01 ctrl ünï 🎉"
+		r := Row{
+			Event: event.Event{
+				SourceID: "src-typed", ID: "e-typed", Type: "page", Time: at, ReceivedAt: at.Add(time.Second),
+				ClientTime: &client, Late: true, SessionID: "s-1", ProfileID: "p-1", AnonymousID: "a-1", UserID: "u-1",
+				IP: "203.0.113.0", UserAgent: weird, URL: "https://shop.example/?utm_source=x", Referrer: "https://www.google.com/",
+				Properties: json.RawMessage(`{"plan":"pro","price":12.5,"nested":{"n":3},"big":12345678901234567890}`),
+				Context:    json.RawMessage(`{"page":{"title":"Home"}}`),
+			},
+			Fields: enrich.Fields{Browser: "Chrome", BrowserVersion: "124", OS: "Windows", OSVersion: "10", DeviceType: "desktop",
+				URLHost: "shop.example", URLPath: "/", UTMSource: "x", ReferrerHost: "www.google.com", ReferrerMedium: "search",
+				Country: "GB", Region: "ENG", City: "London", ClickIDType: "gclid", ClickID: "abc", Bot: true},
+		}
+		if err := s.InsertRows(ctx, "typed-1", []Row{r}); err != nil {
 			t.Fatal(err)
 		}
-		out, err := s.db.Query(ctx, "SELECT properties, toString(received_at) FROM trackstream.events WHERE source_id = 'src-verbatim'", "TabSeparatedRaw")
-		if err != nil {
-			t.Fatal(err)
+		got := query(t, s, `SELECT toString(event_time), toString(received_at), toString(client_time), isNull(sent_at), late,
+			anonymous_id, user_id, ip, user_agent, url_host, utm_source, referrer_medium, country, region, city, browser, browser_version,
+			os, os_version, device_type, is_bot, click_id_type, click_id,
+			properties.plan, properties.price, properties.nested.n, toString(properties.big) AS big, context.page.title
+			FROM trackstream.events WHERE source_id = 'src-typed' FORMAT JSONEachRow`)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(got), &m); err != nil {
+			t.Fatalf("%v: %s", err, got)
 		}
-		want := string(e[0].Properties) + "\t2026-01-02 03:04:05.006\n"
-		if string(out) != want {
-			t.Fatalf("stored %q, want %q", out, want)
+		for k, want := range map[string]any{
+			"toString(event_time)": "2026-01-02 03:04:05.006", "toString(received_at)": "2026-01-02 03:04:06.006",
+			"toString(client_time)": "2026-01-02 02:04:05.006", "isNull(sent_at)": float64(1), "late": true,
+			"anonymous_id": "a-1", "user_id": "u-1", "ip": "203.0.113.0", "user_agent": weird, "url_host": "shop.example",
+			"utm_source": "x", "referrer_medium": "search", "country": "GB", "region": "ENG", "city": "London",
+			"browser": "Chrome", "browser_version": "124", "os": "Windows", "os_version": "10", "device_type": "desktop",
+			"is_bot": true, "click_id_type": "gclid", "click_id": "abc",
+			"properties.plan": "pro", "properties.price": 12.5, "properties.nested.n": "3", "big": "12345678901234567890",
+			"context.page.title": "Home",
+		} {
+			if fmt.Sprint(m[k]) != fmt.Sprint(want) {
+				t.Errorf("%s = %#v, want %#v", k, m[k], want)
+			}
+		}
+	})
+
+	t.Run("rejected rows are ErrRejected", func(t *testing.T) {
+		for _, props := range []string{`[1,2]`, `"a string"`, `42`} {
+			r := rows("src-rejected", 2, time.Now().UTC())
+			r[1].Event.Properties = json.RawMessage(props)
+			err := s.InsertRows(ctx, "rej-"+strconv.Itoa(len(props)), r)
+			if !errors.Is(err, ErrRejected) {
+				t.Errorf("properties %s: error %v, want ErrRejected", props, err)
+			}
+		}
+		if got := rawRows(t, s, "src-rejected"); got != 0 {
+			t.Errorf("a rejected insert stored %d rows", got)
 		}
 	})
 
@@ -133,31 +197,79 @@ func TestEmbeddedStore(t *testing.T) {
 	})
 
 	t.Run("bad token refused", func(t *testing.T) {
-		if err := s.InsertEvents(ctx, "x'; DROP TABLE y", events("src-bad", 1, time.Now())); err == nil {
+		if err := s.InsertRows(ctx, "x'; DROP TABLE y", rows("src-bad", 1, time.Now())); err == nil {
 			t.Fatal("a token with quotes was accepted")
 		}
 	})
 
-	t.Run("migrations recorded once across reopen", func(t *testing.T) {
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
+	t.Run("migrations recorded once across reopen, TTL set and removed", func(t *testing.T) {
+		for _, tc := range []struct {
+			ttl  time.Duration
+			want string
+		}{
+			{30 * 24 * time.Hour, "toIntervalHour(720)"},
+			{30 * 24 * time.Hour, "toIntervalHour(720)"},
+			{0, ""},
+		} {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{TTL: tc.ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = s2
+			engine := query(t, s, "SELECT engine_full FROM system.tables WHERE database = 'trackstream' AND name = 'events'")
+			if has := strings.Contains(engine, " TTL "); has != (tc.want != "") || !strings.Contains(engine, tc.want) {
+				t.Errorf("TTL %s: engine_full %q, want TTL %q", tc.ttl, engine, tc.want)
+			}
 		}
-		s2, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s = s2
-		out, err := s.db.Query(ctx, "SELECT version, count() FROM trackstream.schema_migrations GROUP BY version ORDER BY version", "TabSeparated")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(string(out), "1\t1\n") {
-			t.Fatalf("schema_migrations: %q, want version 1 recorded once", out)
+		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n" {
+			t.Fatalf("schema_migrations: %q, want versions 1 and 2 recorded once", got)
 		}
 		if n, err := s.CountEvents(ctx, "src-retry"); err != nil || n != 20 {
 			t.Fatalf("after reopen count %d, %v; want 20", n, err)
 		}
 	})
+}
+
+// A data dir written by the pre-release schema (migration 1 named
+// "events") is refused with what to do, and left untouched.
+func TestPreReleaseSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := chdb.Open(chdbLib(t), filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(bootstrap(schemas.Variant{}),
+		"INSERT INTO trackstream.schema_migrations VALUES (1, 'events', now64(3))") {
+		if err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{})
+	if err == nil || !strings.Contains(err.Error(), `migration 1 there is "events", here "events_typed"`) || !strings.Contains(err.Error(), "move the data away") {
+		t.Fatalf("open of a pre-release data dir: %v, want a refusal saying what to do", err)
+	}
+	if _, err := OpenEmbedded(ctx, chdbLib(t), t.TempDir(), quiet, Options{Cluster: "c1"}); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_CLICKHOUSE_DSN") {
+		t.Fatalf("embedded store with a cluster: %v, want a refusal", err)
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	for msg, want := range map[string]int{
+		"Code: 117. DB::Exception: Cannot parse JSON object here: [1,2]: (at row 2): While executing ParallelParsingBlockInputFormat. (INCORRECT_DATA)": 117,
+		"Code: 60. DB::Exception: Unknown table": 60,
+		"no code here":                           -1,
+	} {
+		if got := errorCode(msg); got != want {
+			t.Errorf("errorCode(%q) = %d, want %d", msg, got, want)
+		}
+	}
 }
 
 // TestServerStore runs against a real ClickHouse server when
@@ -169,26 +281,62 @@ func TestServerStore(t *testing.T) {
 		t.Skip("TRACKSTREAM_TEST_CLICKHOUSE_DSN not set: no ClickHouse server to test against")
 	}
 	ctx := context.Background()
-	s, err := OpenServer(ctx, dsn, quiet)
+	s, err := OpenServer(ctx, dsn, quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
 	source := fmt.Sprintf("src-server-%d", time.Now().UnixNano())
-	batch := events(source, 30, time.Now().UTC())
+	batch := rows(source, 30, time.Now().UTC())
 	for range 2 {
-		if err := s.InsertEvents(ctx, "srv-"+source[11:], batch); err != nil {
+		if err := s.InsertRows(ctx, "srv-"+source[11:], batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.InsertEvents(ctx, "srv2-"+source[11:], events(source, 30, time.Now().UTC().Add(time.Second))); err != nil {
+	if err := s.InsertRows(ctx, "srv2-"+source[11:], rows(source, 30, time.Now().UTC().Add(time.Second))); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.CountEvents(ctx, source)
 	if err != nil || n != 30 {
 		t.Fatalf("count %d, %v; want 30", n, err)
 	}
-	if _, err := OpenServer(ctx, dsn, quiet); err != nil {
+	bad := rows(source+"-bad", 2, time.Now().UTC())
+	bad[1].Event.Properties = json.RawMessage(`[1,2]`)
+	if err := s.InsertRows(ctx, "srv3-"+source[11:], bad); !errors.Is(err, ErrRejected) {
+		t.Fatalf("non-object properties: %v, want ErrRejected", err)
+	}
+	if _, err := OpenServer(ctx, dsn, quiet, Options{}); err != nil {
 		t.Fatalf("second open (migrations again): %v", err)
+	}
+}
+
+// CheckOnly (admin-api with a read-only ClickHouse user) refuses a schema
+// that was never migrated, names the fix, and accepts a migrated one
+// without writing anything.
+func TestCheckOnly(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{CheckOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "trackstream migrate") {
+		t.Fatalf("unmigrated schema: got %v", err)
+	}
+	s, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{CheckOnly: true, TTL: 48 * time.Hour})
+	if err != nil {
+		t.Fatalf("migrated schema refused: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	out, err := s.db.Query(ctx, "SELECT create_table_query FROM system.tables WHERE database = 'trackstream' AND name = 'events'", "TabSeparatedRaw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "TTL") {
+		t.Fatalf("a check-only open changed the TTL: %s", out)
 	}
 }
