@@ -1,0 +1,212 @@
+// Command trackstream-bench runs trackstream's benchmark suite and writes
+// docs/benchmarks.md, docs/benchmarks.svg and a JSON file of every
+// measurement (see package internal/loadgen/bench):
+//
+//	trackstream-bench run -bin bin/trackstream -out docs
+//
+// Its other subcommands are the helper processes the suite starts:
+// broker (the kfake broker of the ingest-only scenarios), http-ceiling
+// (ceiling H), chdb-ceiling (ceiling C) and chdb-size (S6).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/loadgen/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(ctx, os.Args[1:], os.Stdout, log); err != nil {
+		fmt.Fprintln(os.Stderr, "trackstream-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) == 0 {
+		return errors.New("usage: trackstream-bench run|broker|http-ceiling|chdb-ceiling|chdb-size [flags]")
+	}
+	fs := flag.NewFlagSet("trackstream-bench "+args[0], flag.ContinueOnError)
+	lib := fs.String("lib", chdb.DefaultLibPath(), "libchdb.so")
+	switch args[0] {
+	case "broker":
+		dir := fs.String("data-dir", "", "broker data dir")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return bench.ServeBroker(ctx, *dir, stdout, log)
+	case "http-ceiling":
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return bench.ServeHTTPCeiling(ctx, *addr, stdout)
+	case "chdb-ceiling":
+		path := fs.String("path", "", "chDB data dir (created)")
+		rows := fs.Int("rows", 500_000, "rows to insert")
+		batch := fs.Int("batch", 50_000, "rows per insert")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		res, err := bench.CHDBCeiling(ctx, *lib, *path, *rows, *batch)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(res)
+	case "chdb-size":
+		path := fs.String("path", "", "chDB data dir of a stopped trackstream (<data-dir>/clickhouse)")
+		database := fs.String("database", "trackstream", "database of the events table")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		res, err := bench.TableSize(ctx, *lib, *path, *database)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(res)
+	case "run":
+		return runSuite(ctx, fs, lib, args[1:], stdout, log)
+	case "render":
+		in := fs.String("in", "docs/benchmarks.json", "result file of an earlier run")
+		out := fs.String("out", "docs", "directory for benchmarks.md and benchmarks.svg")
+		notes := fs.String("notes", "", "Markdown file appended to the report")
+		command := fs.String("command", "go tool -modfile=tools/go.mod task bench:run", "reproduce command shown in the report")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(*in)
+		if err != nil {
+			return fmt.Errorf("result file: %w", err)
+		}
+		var rep bench.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("result file %s: %w", *in, err)
+		}
+		notesText, err := readNotes(*notes)
+		if err != nil {
+			return err
+		}
+		return writeReport(&rep, *out, *command, notesText, false)
+	}
+	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling or chdb-size", args[0])
+}
+
+func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
+	cfg := bench.Config{Log: log}
+	var out, skip, notes, version, command string
+	fs.StringVar(&cfg.Bin, "bin", "bin/trackstream", "trackstream binary under test")
+	fs.StringVar(&cfg.WorkDir, "work", filepath.Join(os.TempDir(), "trackstream-bench"), "work dir: data, logs, profiles (wiped per scenario)")
+	fs.StringVar(&out, "out", "docs", "directory for benchmarks.md, benchmarks.svg and benchmarks.json")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each measured run")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured start of each run")
+	fs.IntVar(&cfg.Reps, "reps", 3, "repetitions of H, K, S1 and S2 (median reported)")
+	fs.IntVar(&cfg.Conns, "conns", 256, "closed-loop connections (ingest answers after Kafka's ack, so it needs many in flight)")
+	fs.DurationVar(&cfg.S3Duration, "s3-duration", 2*time.Minute, "length of each end-to-end run")
+	fs.IntVar(&cfg.S5Conns, "s5-conns", 1000, "connections of the memory scenario")
+	fs.DurationVar(&cfg.OutageDuration, "outage", 15*time.Second, "broker outage in the memory scenario")
+	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: H,K,C,S1,S2,S3,S4,S5,S6,profile")
+	fs.StringVar(&notes, "notes", "", "Markdown file appended to the report (analysis written by hand)")
+	fs.StringVar(&version, "version", "", "trackstream version shown in the report")
+	fs.StringVar(&command, "command", "go tool -modfile=tools/go.mod task bench:run", "reproduce command shown in the report")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.LibPath = *lib
+	var err error
+	if cfg.Self, err = os.Executable(); err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	if cfg.Bin, err = filepath.Abs(cfg.Bin); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.Bin); err != nil {
+		return fmt.Errorf("trackstream binary: %w (build it: go build -o bin/trackstream ./cmd/trackstream)", err)
+	}
+	if _, err := os.Stat(cfg.LibPath); err != nil && !strings.Contains(skip, "S3") {
+		return fmt.Errorf("libchdb: %w (run `go tool -modfile=tools/go.mod task chdb:fetch`)", err)
+	}
+	cfg.Skip = map[string]bool{}
+	for s := range strings.SplitSeq(skip, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.Skip[s] = true
+		}
+	}
+	notesText, err := readNotes(notes)
+	if err != nil {
+		return err
+	}
+	rep, runErr := bench.Execute(ctx, cfg)
+	if rep == nil {
+		return runErr
+	}
+	rep.Version = version
+	if err := writeReport(rep, out, command, notesText, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s/benchmarks.{md,svg,json}\n", out)
+	return runErr
+}
+
+func readNotes(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("notes: %w", err)
+	}
+	return string(b), nil
+}
+
+// writeReport writes benchmarks.md and benchmarks.svg (and, with withJSON,
+// benchmarks.json) into out.
+func writeReport(rep *bench.Report, out, command, notesText string, withJSON bool) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if withJSON {
+		js, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	svg, err := os.Create(filepath.Join(out, "benchmarks.svg"))
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteSVG(svg); err != nil {
+		svg.Close()
+		return err
+	}
+	if err := svg.Close(); err != nil {
+		return err
+	}
+	md, err := os.Create(filepath.Join(out, "benchmarks.md"))
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteMarkdown(md, "benchmarks.svg", command, notesText); err != nil {
+		md.Close()
+		return err
+	}
+	return md.Close()
+}

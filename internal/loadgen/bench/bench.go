@@ -1,0 +1,1011 @@
+// Package bench is trackstream's benchmark harness. In one run it measures
+// the ceilings — H (a bare Fiber server configured like ingest that reads
+// the body and answers 204), K (raw franz-go produce of the same records to
+// the same kind of broker) and C (raw JSONEachRow insert of the same rows
+// into chDB) — and the scenarios against the real `trackstream` binary: S1
+// single events and S2 batches against `trackstream ingest` with a kfake
+// broker process, S4 open-loop latency against offered load, S5 ingest
+// memory at 1,000 connections and during a broker outage, S3 end to end
+// through `trackstream all` with consumer lag and freshness, and S6 bytes
+// per event on disk. Because the ceilings run on the same machine in the
+// same run, results are reported as ratios as well as absolute numbers.
+// The Report it returns renders as docs/benchmarks.md plus an SVG plot.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/loadgen"
+	"github.com/trackstream/trackstream/internal/sources"
+)
+
+// Config is one harness run.
+type Config struct {
+	// Bin is the trackstream binary under test.
+	Bin string
+	// Self is this harness's binary; its helper subcommands run the broker,
+	// the HTTP ceiling and the chDB measurements as separate processes.
+	Self string
+	// LibPath is libchdb.so.
+	LibPath string
+	// WorkDir holds data dirs, logs, profiles and id files.
+	WorkDir string
+	// Duration and Warmup are per measured run (ceilings, S1, S2, S4, S5).
+	Duration, Warmup time.Duration
+	// Reps is how many times H, S1 and S2 are run; the median is reported.
+	Reps int
+	// Conns is the closed-loop connection count.
+	Conns int
+	// S3Duration is how long each end-to-end run is sustained.
+	S3Duration time.Duration
+	// S5Conns is the connection count of the memory scenario.
+	S5Conns int
+	// OutageDuration is how long the broker is stopped in S5.
+	OutageDuration time.Duration
+	// Skip names scenarios to leave out ("H", "K", "C", "S1", ... "S6", "profile").
+	Skip map[string]bool
+	// Log receives progress.
+	Log *slog.Logger
+}
+
+// Run is one measured load run with the server's CPU use.
+type Run struct {
+	loadgen.Result
+	// ServerCores is the server process's CPU seconds per second of the run.
+	ServerCores float64 `json:"server_cores"`
+	// PerCoreEPS is acknowledged events per CPU second of the server.
+	PerCoreEPS float64 `json:"events_per_server_core_s"`
+	// BrokerCores is the same for the separate broker process of the
+	// ingest-only scenarios (0 where there is none).
+	BrokerCores float64 `json:"broker_cores,omitempty"`
+	// LoadAvg is the machine's 1-minute load average at the end of the
+	// run: above the core count, other work competed for the CPU.
+	LoadAvg float64 `json:"load_avg_1m"`
+}
+
+// Scenario is a named set of runs (repetitions or a sweep).
+type Scenario struct {
+	Name  string `json:"name"`
+	About string `json:"about"`
+	Runs  []Run  `json:"runs"`
+	Err   string `json:"error,omitempty"`
+}
+
+// Median returns the run with the median events/s (the lower middle for
+// an even count), or a zero Run when there is none.
+func (s *Scenario) Median() Run {
+	if len(s.Runs) == 0 {
+		return Run{}
+	}
+	rs := slices.Clone(s.Runs)
+	slices.SortFunc(rs, func(a, b Run) int {
+		switch {
+		case a.EPS < b.EPS:
+			return -1
+		case a.EPS > b.EPS:
+			return 1
+		}
+		return 0
+	})
+	return rs[(len(rs)-1)/2]
+}
+
+// Memory is what S5 measured.
+type Memory struct {
+	Conns          int     `json:"conns"`
+	LoadPeakRSSMiB float64 `json:"load_peak_rss_mib"`
+	Load           Run     `json:"load"`
+	OutagePeakMiB  float64 `json:"outage_peak_rss_mib"`
+	Outage         Run     `json:"outage"`
+	Recovery       Run     `json:"recovery"`
+	Err            string  `json:"error,omitempty"`
+}
+
+// EndToEnd is one S3 run.
+type EndToEnd struct {
+	Batch          int             `json:"batch"`
+	Run            Run             `json:"run"`
+	MaxLag         int64           `json:"max_lag"`
+	EndLag         int64           `json:"lag_at_end_of_load"`
+	LagSamples     []int64         `json:"lag_samples"`
+	DrainSeconds   float64         `json:"drain_s"`
+	Stored         int64           `json:"stored"`
+	Freshness      loadgen.Latency `json:"freshness_ms"`
+	FreshnessCount int             `json:"freshness_probes"`
+	Err            string          `json:"error,omitempty"`
+}
+
+// Report is everything one harness run measured.
+type Report struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// LoadAvgStart is the 1-minute load average when the run started.
+	LoadAvgStart float64 `json:"load_avg_1m_start"`
+	// CPUPressure is the kernel's CPU pressure (PSI "some" avg300, the
+	// share of time runnable tasks waited for a CPU) at the start and the
+	// end of the run, in percent; -1 when unavailable.
+	CPUPressure []float64 `json:"cpu_pressure_pct,omitempty"`
+	Machine     string    `json:"machine"`
+	Version     string    `json:"version"`
+	Settings    string    `json:"settings"`
+
+	H        Scenario          `json:"ceiling_h"`
+	K        []ProduceResult   `json:"ceiling_k"`
+	KErr     string            `json:"ceiling_k_error,omitempty"`
+	C        *InsertResult     `json:"ceiling_c,omitempty"`
+	CErr     string            `json:"ceiling_c_error,omitempty"`
+	S1       Scenario          `json:"s1"`
+	S1Gzip   Scenario          `json:"s1_gzip"`
+	Conns    Scenario          `json:"s1_conns_sweep"`
+	S2       Scenario          `json:"s2"`
+	Batches  Scenario          `json:"batch_sweep"`
+	S4       Scenario          `json:"s4_open_loop_sweep"`
+	S5       Memory            `json:"s5"`
+	S3       []EndToEnd        `json:"s3"`
+	S3Err    string            `json:"s3_error,omitempty"`
+	S6       *SizeResult       `json:"s6,omitempty"`
+	S6Err    string            `json:"s6_error,omitempty"`
+	Profiles map[string]string `json:"profiles,omitempty"`
+}
+
+// harness holds the state of one run.
+type harness struct {
+	// brokerPid is the broker process while one runs, else 0.
+	brokerPid int
+	cfg       Config
+	rep       *Report
+	log       *slog.Logger
+	runSeq    atomic.Int64
+}
+
+// Execute runs every scenario not skipped and returns the report. A
+// scenario that fails is recorded in the report and the others still run;
+// only a failure to start the shared pieces is returned as an error.
+func Execute(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Reps < 1 {
+		cfg.Reps = 1
+	}
+	if cfg.Skip == nil {
+		cfg.Skip = map[string]bool{}
+	}
+	h := &harness{cfg: cfg, log: cfg.Log, rep: &Report{Started: time.Now().UTC(), LoadAvgStart: loadAvg(), CPUPressure: []float64{cpuPressure(), -1}, Machine: machine(), Profiles: map[string]string{}}}
+	defer func() { h.rep.Finished, h.rep.CPUPressure[1] = time.Now().UTC(), cpuPressure() }()
+	h.rep.Settings = fmt.Sprintf("%d reps of %s (first %s unmeasured), %d connections closed loop; S3 %s per run; S5 %d connections, %s outage",
+		cfg.Reps, cfg.Duration, cfg.Warmup, cfg.Conns, cfg.S3Duration, cfg.S5Conns, cfg.OutageDuration)
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	if err := h.ingestPhase(ctx); err != nil {
+		return h.rep, err
+	}
+	if !cfg.Skip["C"] {
+		h.ceilingC(ctx)
+	}
+	if !cfg.Skip["S3"] {
+		h.endToEnd(ctx)
+	}
+	return h.rep, nil
+}
+
+// load runs the load generator against addr while measuring pid's CPU.
+func (h *harness) load(ctx context.Context, pid int, o loadgen.Options) (Run, error) {
+	if o.Duration == 0 {
+		o.Duration, o.Warmup = h.cfg.Duration, h.cfg.Warmup
+	}
+	if o.Conns == 0 {
+		o.Conns = h.cfg.Conns
+	}
+	o.Gen.RunID = fmt.Sprintf("b%d", h.runSeq.Add(1))
+	o.Gen.Seed = uint64(h.runSeq.Load())
+	cpu0, _ := cpuSeconds(pid)
+	var bcpu0 float64
+	if h.brokerPid != 0 {
+		bcpu0, _ = cpuSeconds(h.brokerPid)
+	}
+	res, err := loadgen.Run(ctx, o)
+	cpu1, _ := cpuSeconds(pid)
+	r := Run{Result: res}
+	if err != nil {
+		return r, err
+	}
+	if h.brokerPid != 0 {
+		if bcpu1, err := cpuSeconds(h.brokerPid); err == nil {
+			r.BrokerCores = (bcpu1 - bcpu0) / o.Duration.Seconds()
+		}
+	}
+	cpu := cpu1 - cpu0
+	r.ServerCores = cpu / o.Duration.Seconds()
+	r.LoadAvg = loadAvg()
+	if cpu > 0 {
+		r.PerCoreEPS = float64(res.TotalAcked) / cpu
+	}
+	h.log.Info("run", "target", o.Target, "mode", res.Mode, "batch", o.Gen.EventsPerRequest, "conns", o.Conns,
+		"rate", o.Rate, "eps", int(res.EPS), "p50_ms", res.Latency.P50, "p99_ms", res.Latency.P99,
+		"server_cores", fmt.Sprintf("%.2f", r.ServerCores), "broker_cores", fmt.Sprintf("%.2f", r.BrokerCores), "status", res.Status, "first_error", res.FirstError)
+	return r, nil
+}
+
+func (h *harness) repeat(ctx context.Context, sc *Scenario, reps int, pid int, o loadgen.Options) {
+	for range reps {
+		r, err := h.load(ctx, pid, o)
+		if err != nil {
+			sc.Err = err.Error()
+			return
+		}
+		sc.Runs = append(sc.Runs, r)
+	}
+}
+
+// ingestPhase: broker process, ceilings H and K, then S1, S2, S4, S5
+// against `trackstream ingest`.
+func (h *harness) ingestPhase(ctx context.Context) error {
+	cfg := h.cfg
+	need := func(names ...string) bool {
+		for _, n := range names {
+			if !cfg.Skip[n] {
+				return true
+			}
+		}
+		return false
+	}
+	if need("H") {
+		h.ceilingH(ctx)
+	}
+	if !need("K", "S1", "S2", "S4", "S5", "profile") {
+		return nil
+	}
+	brk, brokerAddr, err := h.startBroker()
+	if err != nil {
+		return err
+	}
+	h.brokerPid = brk.pid()
+	defer func() {
+		h.brokerPid = 0
+		_ = brk.signal(syscall.SIGCONT)
+		_ = brk.stop(30 * time.Second)
+	}()
+	src, err := publishSource(ctx, brokerAddr, h.log)
+	if err != nil {
+		return err
+	}
+
+	if !cfg.Skip["K"] {
+		for range cfg.Reps {
+			r, err := produceCeiling(ctx, []string{brokerAddr}, cfg.Duration, h.log)
+			if err != nil {
+				h.rep.KErr = err.Error()
+				break
+			}
+			h.log.Info("ceiling K", "records_per_s", int(r.RecordsPerS), "errors", r.Errors)
+			h.rep.K = append(h.rep.K, r)
+		}
+	}
+	if !need("S1", "S2", "S4", "S5", "profile") {
+		return nil
+	}
+	ing, ingestAddr, opsAddr, err := h.startIngest(ctx, brokerAddr, "ingest-1")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ing.stop(30 * time.Second) }()
+	base := loadgen.Options{Target: ingestAddr, Gen: loadgen.GenConfig{SourceID: src}}
+
+	h.rep.S1 = Scenario{Name: "S1", About: "single events per request, ingest only, closed loop"}
+	if !cfg.Skip["S1"] {
+		h.repeat(ctx, &h.rep.S1, cfg.Reps, ing.pid(), base)
+		gz := base
+		gz.Gzip = true
+		h.rep.S1Gzip = Scenario{Name: "S1 gzip", About: "S1 with gzip bodies"}
+		h.repeat(ctx, &h.rep.S1Gzip, 1, ing.pid(), gz)
+		// Ingest answers only after Kafka's ack, so its single-event rate
+		// is bounded by requests in flight / ack latency: sweep the
+		// connection count.
+		h.rep.Conns = Scenario{Name: "S1 conns", About: "S1 at 64 to 2048 connections, one run each"}
+		for _, n := range []int{64, 256, 1024, 2048} {
+			c := base
+			c.Conns = n
+			h.repeat(ctx, &h.rep.Conns, 1, ing.pid(), c)
+		}
+	}
+	if !cfg.Skip["profile"] {
+		h.profile(ctx, ing.pid(), opsAddr, base)
+	}
+	if !cfg.Skip["S2"] {
+		h.rep.S2 = Scenario{Name: "S2", About: "batches of 50 events, ingest only, closed loop"}
+		b := base
+		b.Gen.EventsPerRequest = 50
+		h.repeat(ctx, &h.rep.S2, cfg.Reps, ing.pid(), b)
+		h.rep.Batches = Scenario{Name: "batch sweep", About: "events per request 1..200, ingest only, closed loop, one run each"}
+		for _, n := range []int{1, 5, 20, 50, 200} {
+			b.Gen.EventsPerRequest = n
+			h.repeat(ctx, &h.rep.Batches, 1, ing.pid(), b)
+		}
+	}
+	maxRPS := h.rep.S1.Median().RPS
+	if !cfg.Skip["S4"] && maxRPS > 0 {
+		h.rep.S4 = Scenario{Name: "S4", About: "open loop at a fraction of S1's maximum request rate"}
+		for _, f := range []float64{0.2, 0.4, 0.6, 0.8, 1.0} {
+			o := base
+			o.Rate = f * maxRPS
+			o.Conns = 4 * cfg.Conns
+			h.repeat(ctx, &h.rep.S4, 1, ing.pid(), o)
+		}
+	}
+	if !cfg.Skip["S5"] {
+		// A fresh process so its peak RSS is this scenario's.
+		_ = ing.stop(30 * time.Second)
+		h.memory(ctx, brk, brokerAddr, base, maxRPS)
+	}
+	return nil
+}
+
+func (h *harness) ceilingH(ctx context.Context) {
+	h.rep.H = Scenario{Name: "H", About: "Fiber v2 configured like ingest; reads the body, answers 204"}
+	p, err := startProc("ceiling-h", h.cfg.Self, []string{"http-ceiling", "-addr", "127.0.0.1:0"}, nil, filepath.Join(h.cfg.WorkDir, "ceiling-h.log"))
+	if err != nil {
+		h.rep.H.Err = err.Error()
+		return
+	}
+	defer func() { _ = p.stop(10 * time.Second) }()
+	addr, err := waitLine(p, httpAnnounce, 30*time.Second)
+	if err != nil {
+		h.rep.H.Err = err.Error()
+		return
+	}
+	o := loadgen.Options{Target: addr, Gen: loadgen.GenConfig{SourceID: "src_ceiling"}}
+	h.repeat(ctx, &h.rep.H, h.cfg.Reps, p.pid(), o)
+	for _, n := range []int{50} {
+		o.Gen.EventsPerRequest = n
+		sc := Scenario{}
+		h.repeat(ctx, &sc, 1, p.pid(), o)
+		if len(sc.Runs) > 0 {
+			r := sc.Runs[0]
+			r.Traffic = "H with batches of 50: " + r.Traffic
+			h.rep.H.Runs = append(h.rep.H.Runs, r)
+		}
+	}
+}
+
+// ceilingHBatch returns H's batch-of-50 run, if measured.
+func (r *Report) ceilingHBatch() (Run, bool) {
+	for _, run := range r.H.Runs {
+		if strings.HasPrefix(run.Traffic, "H with batches") {
+			return run, true
+		}
+	}
+	return Run{}, false
+}
+
+// ceilingHSingle is H's median over the single-event runs.
+func (r *Report) ceilingHSingle() Run {
+	sc := Scenario{}
+	for _, run := range r.H.Runs {
+		if !strings.HasPrefix(run.Traffic, "H with batches") {
+			sc.Runs = append(sc.Runs, run)
+		}
+	}
+	return sc.Median()
+}
+
+func (h *harness) startBroker() (*proc, string, error) {
+	dir := filepath.Join(h.cfg.WorkDir, "broker")
+	_ = os.RemoveAll(dir)
+	p, err := startProc("broker", h.cfg.Self, []string{"broker", "-data-dir", dir}, nil, filepath.Join(h.cfg.WorkDir, "broker.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := waitLine(p, brokerAnnounce, 30*time.Second)
+	if err != nil {
+		_ = p.stop(5 * time.Second)
+		return nil, "", err
+	}
+	return p, strings.Split(addr, ",")[0], nil
+}
+
+// publishSource creates the topics and publishes an enabled source, the
+// way admin-api does, so `trackstream ingest` accepts it.
+func publishSource(ctx context.Context, brokerAddr string, log *slog.Logger) (string, error) {
+	cl, err := kgo.NewClient(append(kafka.ClientOpts([]string{brokerAddr}, log), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(tctx, cl, 1, kafka.Topics(6)); err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	src := sources.Source{ID: sources.NewID(), Name: "bench", Enabled: true, CreatedAt: now, UpdatedAt: now}
+	return src.ID, sources.Publish(tctx, cl, src)
+}
+
+func (h *harness) startIngest(ctx context.Context, brokerAddr, name string) (p *proc, ingestAddr, opsAddr string, err error) {
+	if ingestAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	if opsAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	env := []string{
+		"TRACKSTREAM_KAFKA_BROKERS=" + brokerAddr,
+		"TRACKSTREAM_INGEST_ADDR=" + ingestAddr,
+		"TRACKSTREAM_OPS_ADDR=" + opsAddr,
+		"TRACKSTREAM_DATA_DIR=" + filepath.Join(h.cfg.WorkDir, name),
+		"TRACKSTREAM_LOG_LEVEL=warn",
+	}
+	p, err = startProc(name, h.cfg.Bin, []string{"ingest"}, env, filepath.Join(h.cfg.WorkDir, name+".log"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := waitHTTP(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, 60*time.Second); err != nil {
+		_ = p.stop(5 * time.Second)
+		return nil, "", "", err
+	}
+	return p, ingestAddr, opsAddr, nil
+}
+
+// profile takes CPU and allocation profiles of ingest under S1 load and
+// keeps the top functions of each.
+func (h *harness) profile(ctx context.Context, pid int, opsAddr string, base loadgen.Options) {
+	secs := max(int(h.cfg.Duration.Seconds())-2, 2)
+	cpuPath := filepath.Join(h.cfg.WorkDir, "ingest-cpu.pprof")
+	allocPath := filepath.Join(h.cfg.WorkDir, "ingest-allocs.pprof")
+	var wg sync.WaitGroup
+	var fetchErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(time.Second)
+		fetchErr = fetchTo(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", opsAddr, secs), cpuPath)
+	}()
+	if _, err := h.load(ctx, pid, base); err != nil {
+		h.rep.Profiles["error"] = err.Error()
+	}
+	wg.Wait()
+	if fetchErr != nil {
+		h.rep.Profiles["error"] = fetchErr.Error()
+		return
+	}
+	if err := fetchTo(ctx, "http://"+opsAddr+"/debug/pprof/allocs", allocPath); err != nil {
+		h.rep.Profiles["error"] = err.Error()
+		return
+	}
+	h.rep.Profiles["cpu"] = pprofTop(ctx, cpuPath, "-top")
+	h.rep.Profiles["cpu_cum"] = pprofTop(ctx, cpuPath, "-top", "-cum")
+	h.rep.Profiles["alloc_space"] = pprofTop(ctx, allocPath, "-top", "-sample_index=alloc_space")
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch profile %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch profile %s: status %d", url, resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// pprofTop runs `go tool pprof -top` on a profile.
+func pprofTop(ctx context.Context, path string, args ...string) string {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	full := append([]string{"tool", "pprof", "-nodecount=25"}, args...)
+	out, err := exec.CommandContext(cctx, "go", append(full, path)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof failed: %v\n%s", err, out)
+	}
+	// Drop pprof's header lines up to the table.
+	s := string(out)
+	if i := strings.Index(s, "      flat"); i >= 0 {
+		s = s[i:]
+	}
+	return s
+}
+
+// memory is S5: peak RSS of a fresh ingest process at S5Conns connections
+// closed loop, then during a broker outage (SIGSTOP) under an open loop at
+// S1's rate, then recovery after SIGCONT.
+func (h *harness) memory(ctx context.Context, brk *proc, brokerAddr string, base loadgen.Options, s1RPS float64) {
+	m := &h.rep.S5
+	m.Conns = h.cfg.S5Conns
+	ing, addr, _, err := h.startIngest(ctx, brokerAddr, "ingest-s5")
+	if err != nil {
+		m.Err = err.Error()
+		return
+	}
+	defer func() { _ = ing.stop(30 * time.Second) }()
+	base.Target = addr
+	base.Conns = h.cfg.S5Conns
+	watch := func(f func() (Run, error)) (Run, float64, error) {
+		stop := make(chan struct{})
+		var peak atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if kib, err := memKiB(ing.pid(), "VmRSS"); err == nil && kib > peak.Load() {
+					peak.Store(kib)
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		r, err := f()
+		close(stop)
+		<-done
+		return r, float64(peak.Load()) / 1024, err
+	}
+	var rerr error
+	m.Load, m.LoadPeakRSSMiB, rerr = watch(func() (Run, error) { return h.load(ctx, ing.pid(), base) })
+	if rerr != nil {
+		m.Err = rerr.Error()
+		return
+	}
+	rate := s1RPS
+	if rate <= 0 {
+		rate = m.Load.RPS
+	}
+	if err := brk.signal(syscall.SIGSTOP); err != nil {
+		m.Err = "stop broker: " + err.Error()
+		return
+	}
+	outage := base
+	outage.Rate = rate
+	outage.Duration, outage.Warmup = h.cfg.OutageDuration, 0
+	outage.Timeout = 15 * time.Second
+	m.Outage, m.OutagePeakMiB, rerr = watch(func() (Run, error) { return h.load(ctx, ing.pid(), outage) })
+	if err := brk.signal(syscall.SIGCONT); err != nil {
+		m.Err = "continue broker: " + err.Error()
+		return
+	}
+	if rerr != nil {
+		m.Err = rerr.Error()
+		return
+	}
+	// Let the producer reconnect, then check that ingest serves again.
+	time.Sleep(2 * time.Second)
+	rec := base
+	rec.Conns = h.cfg.Conns
+	rec.Duration, rec.Warmup = 5*time.Second, time.Second
+	if m.Recovery, rerr = h.load(ctx, ing.pid(), rec); rerr != nil {
+		m.Err = rerr.Error()
+	}
+}
+
+// ceilingC runs the chDB insert ceiling in its own process (one chDB data
+// path per process).
+func (h *harness) ceilingC(ctx context.Context) {
+	dir := filepath.Join(h.cfg.WorkDir, "chdb-ceiling")
+	_ = os.RemoveAll(dir)
+	var res InsertResult
+	if err := h.helperJSON(ctx, &res, "chdb-ceiling", "-lib", h.cfg.LibPath, "-path", dir, "-rows", "500000", "-batch", "50000"); err != nil {
+		h.rep.CErr = err.Error()
+		return
+	}
+	h.log.Info("ceiling C", "rows_per_s", int(res.RowsPerS), "bytes_per_row", res.BytesPerRow)
+	h.rep.C = &res
+}
+
+// helperJSON runs a helper subcommand and decodes its JSON output.
+func (h *harness) helperJSON(ctx context.Context, v any, args ...string) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, h.cfg.Self, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", args[0], err, tail(stderr.String(), 2000))
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("%s printed no JSON result (%w): %s", args[0], err, tail(string(out), 500))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// endToEnd is S3 (and S6 after it): `trackstream all`, sustained single
+// events then batches, consumer lag and freshness sampled every second.
+func (h *harness) endToEnd(ctx context.Context) {
+	dataDir := filepath.Join(h.cfg.WorkDir, "all")
+	_ = os.RemoveAll(dataDir)
+	addrs := make([]string, 4)
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			h.rep.S3Err = err.Error()
+			return
+		}
+		addrs[i] = a
+	}
+	ingestAddr, adminAddr, opsAddr := addrs[0], addrs[1], addrs[2]
+	_, kport, _ := net.SplitHostPort(addrs[3])
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	password := "Bench-" + hex.EncodeToString(pw[:])
+	env := []string{
+		"TRACKSTREAM_DATA_DIR=" + dataDir,
+		"TRACKSTREAM_INGEST_ADDR=" + ingestAddr,
+		"TRACKSTREAM_ADMIN_ADDR=" + adminAddr,
+		"TRACKSTREAM_OPS_ADDR=" + opsAddr,
+		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + kport,
+		"TRACKSTREAM_ADMIN_PASSWORD=" + password,
+		"TRACKSTREAM_CHDB_LIB=" + h.cfg.LibPath,
+		"TRACKSTREAM_LOG_LEVEL=warn",
+	}
+	p, err := startProc("all", h.cfg.Bin, []string{"all"}, env, filepath.Join(h.cfg.WorkDir, "all.log"))
+	if err != nil {
+		h.rep.S3Err = err.Error()
+		return
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = p.stop(time.Minute)
+		}
+	}()
+	if err := waitHTTP(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, 3*time.Minute); err != nil {
+		h.rep.S3Err = err.Error()
+		return
+	}
+	adm := &adminClient{base: "http://" + adminAddr, http: &http.Client{Timeout: 30 * time.Second}}
+	if err := adm.login(ctx, password); err != nil {
+		h.rep.S3Err = err.Error()
+		return
+	}
+	kcl, err := kgo.NewClient(kafka.ClientOpts([]string{"127.0.0.1:" + kport}, h.log)...)
+	if err != nil {
+		h.rep.S3Err = err.Error()
+		return
+	}
+	defer kcl.Close()
+	for _, batch := range []int{1, 50} {
+		e := h.endToEndRun(ctx, p.pid(), adm, kadm.NewClient(kcl), ingestAddr, batch)
+		h.rep.S3 = append(h.rep.S3, e)
+	}
+	stopped = true
+	if err := p.stop(2 * time.Minute); err != nil {
+		h.rep.S6Err = err.Error()
+		return
+	}
+	if h.cfg.Skip["S6"] {
+		return
+	}
+	var size SizeResult
+	if err := h.helperJSON(ctx, &size, "chdb-size", "-lib", h.cfg.LibPath, "-path", filepath.Join(dataDir, "clickhouse")); err != nil {
+		h.rep.S6Err = err.Error()
+		return
+	}
+	h.rep.S6 = &size
+}
+
+// processorGroup is the default consumer group of trackstream's processor.
+const processorGroup = "trackstream-processor"
+
+func (h *harness) endToEndRun(ctx context.Context, pid int, adm *adminClient, kadmCl *kadm.Client, ingestAddr string, batch int) EndToEnd {
+	e := EndToEnd{Batch: batch}
+	src, err := adm.createSource(ctx, fmt.Sprintf("bench-s3-%d", batch))
+	if err != nil {
+		e.Err = err.Error()
+		return e
+	}
+	probeSrc, err := adm.createSource(ctx, fmt.Sprintf("bench-probe-%d", batch))
+	if err != nil {
+		e.Err = err.Error()
+		return e
+	}
+	for _, s := range []string{src, probeSrc} {
+		if err := waitSourceKnown(ctx, ingestAddr, s); err != nil {
+			e.Err = err.Error()
+			return e
+		}
+	}
+	o := loadgen.Options{Target: ingestAddr, Duration: h.cfg.S3Duration, Warmup: min(10*time.Second, h.cfg.S3Duration/4),
+		Gen: loadgen.GenConfig{SourceID: src, EventsPerRequest: batch}}
+
+	// Sampler: lag every second, a probe event every second, and the
+	// probe count polled to see when each probe became queryable.
+	samplerCtx, stopSampler := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	fresh := loadgen.NewHistogram()
+	var sampleMu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var acked []time.Time // ack time of probe i
+		var seen int          // probes known stored
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		poll := time.NewTicker(100 * time.Millisecond)
+		defer poll.Stop()
+		for {
+			select {
+			case <-samplerCtx.Done():
+				return
+			case <-tick.C:
+				if lags, err := kadmCl.Lag(samplerCtx, processorGroup); err == nil {
+					if l, ok := lags[processorGroup]; ok && l.Error() == nil {
+						total := l.Lag.Total()
+						sampleMu.Lock()
+						e.LagSamples = append(e.LagSamples, total)
+						e.MaxLag = max(e.MaxLag, total)
+						sampleMu.Unlock()
+					}
+				}
+				if err := sendProbe(samplerCtx, ingestAddr, probeSrc, fmt.Sprintf("probe-%d-%d", batch, len(acked))); err == nil {
+					acked = append(acked, time.Now())
+				}
+			case <-poll.C:
+				if seen >= len(acked) {
+					continue
+				}
+				n, err := adm.count(samplerCtx, probeSrc)
+				if err != nil {
+					continue
+				}
+				now := time.Now()
+				for ; seen < int(n) && seen < len(acked); seen++ {
+					sampleMu.Lock()
+					fresh.RecordDuration(now.Sub(acked[seen]))
+					sampleMu.Unlock()
+				}
+			}
+		}
+	}()
+	run, err := h.load(ctx, pid, o)
+	sampleMu.Lock()
+	if n := len(e.LagSamples); n > 0 {
+		e.EndLag = e.LagSamples[n-1]
+	}
+	sampleMu.Unlock()
+	e.Run = run
+	if err != nil {
+		stopSampler()
+		wg.Wait()
+		e.Err = err.Error()
+		return e
+	}
+	// Drain: wait until every acknowledged event is queryable.
+	loadEnd := time.Now()
+	deadline := loadEnd.Add(3 * time.Minute)
+	for {
+		n, err := adm.count(ctx, src)
+		if err == nil {
+			e.Stored = n
+			if n >= run.TotalAcked {
+				e.DrainSeconds = time.Since(loadEnd).Seconds()
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			e.Err = fmt.Sprintf("only %d of %d acknowledged events queryable %s after the load stopped", e.Stored, run.TotalAcked, time.Since(loadEnd).Round(time.Second))
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	stopSampler()
+	wg.Wait()
+	e.Freshness = loadgen.Summarize(fresh)
+	e.FreshnessCount = int(fresh.Count())
+	h.log.Info("S3", "batch", batch, "eps", int(run.EPS), "max_lag", e.MaxLag, "drain_s", e.DrainSeconds,
+		"stored", e.Stored, "acked", run.TotalAcked, "freshness_p99_ms", e.Freshness.P99)
+	return e
+}
+
+// sendProbe posts one event and returns once it is acknowledged.
+func sendProbe(ctx context.Context, addr, source, id string) error {
+	body := fmt.Sprintf(`{"source":{"id":%q},"session":{"id":"probe"},"profile":{"id":"probe"},"events":[{"id":%q,"type":"probe"}]}`, source, id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/track", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// adminClient is the few admin-api calls the harness needs.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func (a *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("admin %s %s: status %d: %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("admin %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func (a *adminClient) login(ctx context.Context, password string) error {
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/auth/login", map[string]string{"username": "admin", "password": password}, &out); err != nil {
+		return err
+	}
+	if out.Token == "" {
+		return errors.New("admin login answered no token")
+	}
+	a.token = out.Token
+	return nil
+}
+
+func (a *adminClient) createSource(ctx context.Context, name string) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/sources", map[string]string{"name": name}, &out); err != nil {
+		return "", err
+	}
+	return out.ID, nil
+}
+
+// waitSourceKnown waits until ingest knows source (it learns sources
+// through the sources topic): a request whose only event is invalid is
+// answered 401 while the source is unknown, and 400 once it is known.
+func waitSourceKnown(ctx context.Context, addr, source string) error {
+	body := fmt.Sprintf(`{"source":{"id":%q},"events":[{"type":""}]}`, source)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/track", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ingest at %s did not learn source %s within 30s", addr, source)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (a *adminClient) count(ctx context.Context, source string) (int64, error) {
+	var out struct {
+		Count int64 `json:"count"`
+	}
+	err := a.do(ctx, http.MethodGet, "/api/v1/events/count?source="+source, nil, &out)
+	return out.Count, err
+}
+
+// loadAvg is the 1-minute load average, 0 when unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	_, _ = fmt.Sscan(string(b), &l)
+	return l
+}
+
+// cpuPressure reads avg300 of the "some" line of /proc/pressure/cpu.
+func cpuPressure() float64 {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	for f := range strings.FieldsSeq(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg300="); ok {
+			if p, err := strconv.ParseFloat(v, 64); err == nil {
+				return p
+			}
+		}
+	}
+	return -1
+}
+
+// machine describes the CPU and memory of this machine.
+func machine() string {
+	model, cores, mem := "unknown CPU", 0, ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "model name"); ok && model == "unknown CPU" {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+			}
+			if strings.HasPrefix(line, "processor") {
+				cores++
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return fmt.Sprintf("%d x %s%s", cores, model, mem)
+}
