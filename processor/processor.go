@@ -163,7 +163,15 @@ func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 				p.log.Error("final flush failed; the records stay uncommitted and will be consumed again", "error", err)
 			}
 		}
-		p.cl.CloseAllowingRebalance()
+		// Closing waits for the group's requests in flight; a JoinGroup can
+		// hang until the rebalance timeout, so the wait is bounded too.
+		closed := make(chan struct{})
+		go func() { p.cl.CloseAllowingRebalance(); close(closed) }()
+		select {
+		case <-closed:
+		case <-stopCtx.Done():
+			p.log.Warn("kafka client did not close within the stop timeout; stopping without waiting (the group expires this member)")
+		}
 	}()
 	for {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})

@@ -23,9 +23,11 @@ usage:
   trackstream processor   [flags]   Kafka to ClickHouse workers (needs Kafka and ClickHouse)
   trackstream admin-api   [flags]   the internal admin API (needs Kafka and ClickHouse)
   trackstream processor,admin-api   several distributed roles in one process (they share one embedded ClickHouse path)
+  trackstream migrate     [flags]   apply the ClickHouse migrations and exit (a one-shot deployment step)
   trackstream check-config <role> [flags]   validate a role's configuration and print it
   trackstream version
   trackstream help [role]           flags and TRACKSTREAM_* variables of a role
+  trackstream help settings         every setting as a Markdown table (the README's reference)
 `
 
 // run dispatches the command line; it returns when the command is done or
@@ -41,6 +43,10 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		fmt.Fprintf(stdout, "trackstream %s (%s)\n", version, goVersion())
 		return nil
 	case "help", "-h", "--help":
+		if len(rest) > 0 && rest[0] == "settings" {
+			config.MarkdownTable(stdout)
+			return nil
+		}
 		fmt.Fprint(stdout, usage)
 		if len(rest) > 0 {
 			roles, err := config.ParseSet(rest[0])
@@ -81,6 +87,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return fmt.Errorf("configuration of %s is invalid:\n%w", roles, err)
 	}
 	log := newLogger(cfg, stderr)
+	if roles.Has(config.RoleMigrate) {
+		return migrateSchema(ctx, cfg, roles, log, stdout)
+	}
 	return serve(ctx, roles, cfg, log, stdout)
 }
 

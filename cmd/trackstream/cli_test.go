@@ -113,3 +113,38 @@ func TestStartRefusals(t *testing.T) {
 		t.Fatalf("weak password: err %v, output:\n%s", err, out)
 	}
 }
+
+func TestMigrateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"migrate", "-data-dir", dir, "-chdb-lib", chdbLib(t), "-log-level", "warn"}, lookupOf(nil), &out, &bytes.Buffer{})
+	if err != nil || !strings.Contains(out.String(), "clickhouse schema is current") {
+		t.Fatalf("migrate: %v, output %q", err, out.String())
+	}
+	if _, err := os.Stat(dir + "/clickhouse"); err != nil {
+		t.Fatalf("no embedded clickhouse data after migrate: %v", err)
+	}
+}
+
+// The README's settings reference is generated: it must be exactly what
+// `trackstream help settings` prints, so a new setting cannot go
+// undocumented.
+func TestReadmeSettingsTableIsCurrent(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- settings:begin (trackstream help settings) -->\n", "<!-- settings:end -->"
+	_, rest, ok := strings.Cut(string(readme), begin)
+	table, _, ok2 := strings.Cut(rest, end)
+	if !ok || !ok2 {
+		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help", "settings"}, lookupOf(nil), &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if table != out.String() {
+		t.Fatalf("README.md's settings table is out of date; replace it with the output of `go run ./cmd/trackstream help settings`")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 	cfg.Admin.Password = testPassword
 	cfg.Processor.BatchAge = 200 * time.Millisecond
 	cfg.ShutdownTimeout = 20 * time.Second
+	cfg.Ingest.DrainDelay = 0 // no load balancer to drain in tests
 	return cfg
 }
 
@@ -59,7 +61,7 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 // unless the test stopped it first.
 func startAll(t *testing.T, cfg config.Config) (*node, func()) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testLogger(t)
 	n, err := start(context.Background(), config.Set{config.RoleAll}, cfg, log, io.Discard)
 	if err != nil {
 		t.Fatalf("start all: %v", err)
@@ -88,10 +90,27 @@ func startAll(t *testing.T, cfg config.Config) (*node, func()) {
 	return n, stop
 }
 
-type testWriter struct{ t *testing.T }
+// testLogger logs to t until the test ends; clients still closing in the
+// background after that (see Processor.Run) are not allowed to log to a
+// finished test.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
 	return len(p), nil
 }
 
@@ -306,7 +325,7 @@ func TestIngestRoleNeedsNoClickHouse(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.ClickHouse.CHDBLib = "/nonexistent/libchdb.so"
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testLogger(t)
 	n, err := start(context.Background(), config.Set{config.RoleIngest}, cfg, log, io.Discard)
 	if err != nil {
 		t.Fatalf("ingest role failed to start without libchdb: %v", err)
@@ -332,5 +351,24 @@ func TestIngestRoleNeedsNoClickHouse(t *testing.T) {
 	code, body := call(t, "POST", "http://"+n.ingestAddr+"/api/v1/auth/login", "", `{}`)
 	if code != http.StatusNotFound {
 		t.Fatalf("admin login on the public listener: %d %s, want 404", code, body)
+	}
+}
+
+// Several processor workers in one process share the registry: each has
+// its own Kafka client metrics, told apart by a worker label.
+func TestProcessorWorkersShareOneRegistry(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Processor.Workers = 3
+	n, _ := startAll(t, cfg)
+	resp, err := http.Get("http://" + n.ops.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for w := range 3 {
+		if !strings.Contains(string(body), fmt.Sprintf(`worker="%d"`, w)) {
+			t.Fatalf("no Kafka client metrics of worker %d", w)
+		}
 	}
 }

@@ -47,7 +47,7 @@ func startChild(t *testing.T, dataDir string, ports [4]string, batchAge string) 
 		"TRACKSTREAM_ADMIN_PASSWORD=" + testPassword, "TRACKSTREAM_LOG_LEVEL=warn",
 		"TRACKSTREAM_INGEST_ADDR=" + c.ingest, "TRACKSTREAM_ADMIN_ADDR=" + c.admin, "TRACKSTREAM_OPS_ADDR=" + c.opsAddr,
 		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + ports[3],
-		"TRACKSTREAM_PROCESSOR_BATCH_AGE=" + batchAge,
+		"TRACKSTREAM_PROCESSOR_BATCH_AGE=" + batchAge, "TRACKSTREAM_INGEST_DRAIN_DELAY=0s",
 	}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -138,7 +140,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 
 	var st store.Store
 	if roles.Has(config.RoleProcessor) || roles.Has(config.RoleAdmin) {
-		if st, err = openStore(ctx, cfg, log); err != nil {
+		if st, err = openStore(ctx, cfg, roles, log); err != nil {
 			return n, err
 		}
 		n.onStop(func(context.Context) error { return st.Close() })
@@ -192,11 +194,33 @@ func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, log *s
 	}
 }
 
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
-	if cfg.ClickHouse.DSN != "" {
-		return store.OpenServer(ctx, cfg.ClickHouse.DSN, log)
+// migrateSchema applies the ClickHouse migrations and exits.
+func migrateSchema(ctx context.Context, cfg config.Config, roles config.Set, log *slog.Logger, stdout io.Writer) error {
+	st, err := openStore(ctx, cfg, roles, log)
+	if err != nil {
+		return err
 	}
-	return store.OpenEmbedded(ctx, cfg.ClickHouse.CHDBLib, cfg.DataDir, log)
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	fmt.Fprintln(stdout, "clickhouse schema is current")
+	return nil
+}
+
+// openStore opens the configured ClickHouse. Processes that write (the
+// processor, and any user of the embedded engine, which is theirs alone)
+// migrate the schema; an admin-api against a server only checks it, so its
+// ClickHouse user may be read-only.
+func openStore(ctx context.Context, cfg config.Config, roles config.Set, log *slog.Logger) (store.Store, error) {
+	opts := store.Options{
+		Cluster:   cfg.ClickHouse.Cluster,
+		TTL:       cfg.ClickHouse.TTL,
+		CheckOnly: cfg.ClickHouse.DSN != "" && !roles.Has(config.RoleProcessor) && !roles.Has(config.RoleMigrate),
+	}
+	if cfg.ClickHouse.DSN != "" {
+		return store.OpenServer(ctx, cfg.ClickHouse.DSN, log, opts)
+	}
+	return store.OpenEmbedded(ctx, cfg.ClickHouse.CHDBLib, cfg.DataDir, log, opts)
 }
 
 func kafkaPing(cl *kgo.Client) ops.Check {
@@ -245,18 +269,40 @@ func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt
 }
 
 // startProcessors starts cfg.Processor.Workers consumer group members
-// sharing the store and the metrics.
+// sharing the store, the enrichment (and its GeoIP database), the test
+// fault hooks and the metrics.
 func startProcessors(ctx context.Context, n *node, cfg config.Config, roles config.Set, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
-	opts := append(append([]kgo.Opt{}, base...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka", kprom.Registry(reg))))
+	faults, err := processor.FaultsFromEnv(os.Getenv, time.Now())
+	if err != nil {
+		return err
+	}
+	if faults != nil {
+		n.log.Warn("TEST FAULT HOOKS ARE ON: this process will fail on purpose; never run it like this in production", faults.Describe()...)
+	}
+	enricher, geo, err := processor.OpenEnrichment(cfg.Processor)
+	if err != nil {
+		return err
+	}
+	if geo != nil {
+		// Registered before the workers, so it stops after them.
+		n.onStop(func(context.Context) error { return geo.Close() })
+	}
+	instance := cfg.Processor.InstanceID
+	if instance == "" && roles.Embedded() {
+		instance = "trackstream-all"
+	}
 	for w := range cfg.Processor.Workers {
-		wopts := opts
-		if roles.Embedded() {
-			// The single node is always the same group members: static
-			// membership lets them take their partitions back at once
-			// after a crash instead of waiting out the dead session.
-			wopts = append(append([]kgo.Opt{}, opts...), kgo.InstanceID(fmt.Sprintf("trackstream-all-%d", w)))
+		// kprom registers its metrics once per client: one hook per
+		// worker, told apart by a worker label.
+		wopts := append(append([]kgo.Opt{}, base...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka",
+			kprom.Registry(reg), kprom.WithStaticLabel(prometheus.Labels{"worker": strconv.Itoa(w)}))))
+		if instance != "" {
+			// Static membership: a restarted member takes its partitions
+			// back at once instead of waiting out the dead session.
+			wopts = append(wopts, kgo.InstanceID(fmt.Sprintf("%s-%d", instance, w)))
 		}
-		p, err := processor.New(cfg.Processor, wopts, st, n.log.With("role", "processor", "worker", w), reg)
+		p, err := processor.New(cfg.Processor, wopts, st, n.log.With("role", "processor", "worker", w), reg,
+			processor.WithEnricher(enricher), processor.WithFaults(faults))
 		if err != nil {
 			return err
 		}
@@ -266,22 +312,36 @@ func startProcessors(ctx context.Context, n *node, cfg config.Config, roles conf
 }
 
 func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, st store.Store, reg *prometheus.Registry, stdout io.Writer) error {
-	hash, err := adminapi.AdminPasswordHash(cfg.DataDir, cfg.Admin.Password, stdout)
-	if err != nil {
-		return err
-	}
 	publisher, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return fmt.Errorf("admin kafka client: %w", err)
 	}
 	n.onStop(func(context.Context) error { publisher.Close(); return nil })
+	topicCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kafka.EnsureTopics(topicCtx, publisher, int16(cfg.Kafka.ReplicationFactor), []kafka.Topic{adminapi.Topic()})
+	cancel()
+	if err != nil {
+		return err
+	}
 	registry := followSources(ctx, n, base)
 	if cfg.ClickHouse.DSN != "" || n.ingestAddr == "" {
 		n.checks = append(n.checks, kafkaPing(publisher))
 	}
+	events, ok := st.(adminapi.Queries)
+	if !ok {
+		return fmt.Errorf("admin api: store %T cannot answer statistics queries (no QueryJSON)", st)
+	}
 	srv, err := adminapi.New(cfg.Admin, cfg.ClickHouse.QueryTimeout, adminapi.Deps{
-		AdminHash: hash, Events: st, Kafka: publisher, Sources: registry,
+		Events: events, Kafka: publisher, KafkaOpts: base, Sources: registry,
 	}, n.log.With("role", "admin-api"), reg)
+	if err != nil {
+		return err
+	}
+	n.goRun(ctx, "admin state follower", srv.Run)
+	n.checks = append(n.checks, ops.Check{Name: "admin-state", Fn: srv.Ready})
+	bootCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = srv.Bootstrap(bootCtx, cfg.DataDir, cfg.Admin.Password, stdout)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -306,7 +366,11 @@ func printBanner(w io.Writer, roles config.Set, cfg config.Config, n *node) {
 		fmt.Fprintf(w, "  send events:  POST http://%s/track\n", displayAddr(n.ingestAddr))
 	}
 	if n.adminAddr != "" {
-		fmt.Fprintf(w, "  admin API:    http://%s/api/v1 (log in: POST /api/v1/auth/login {\"username\":\"admin\",\"password\":\"...\"})\n", displayAddr(n.adminAddr))
+		scheme := "http"
+		if cfg.Admin.TLSCert != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(w, "  admin API:    %s://%s/api/v1 (log in: POST /api/v1/auth/login {\"username\":\"admin\",\"password\":\"...\"})\n", scheme, displayAddr(n.adminAddr))
 		fmt.Fprintf(w, "                the password is TRACKSTREAM_ADMIN_PASSWORD, or the one printed on first start\n")
 	}
 	fmt.Fprintf(w, "  ops:          http://%s/metrics /healthz /readyz\n", displayAddr(n.ops.Addr()))

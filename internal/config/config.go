@@ -26,10 +26,13 @@ const (
 	RoleIngest    Role = "ingest"
 	RoleProcessor Role = "processor"
 	RoleAdmin     Role = "admin-api"
+	// RoleMigrate applies the ClickHouse migrations and exits (a one-shot
+	// deployment step); it reads only the common and ClickHouse settings.
+	RoleMigrate Role = "migrate"
 )
 
 // Roles lists every role in the order the help text shows them.
-var Roles = []Role{RoleAll, RoleIngest, RoleProcessor, RoleAdmin}
+var Roles = []Role{RoleAll, RoleIngest, RoleProcessor, RoleAdmin, RoleMigrate}
 
 // ParseRole returns the role named s.
 func ParseRole(s string) (Role, error) {
@@ -38,7 +41,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("unknown role %q (want one of all, ingest, processor, admin-api)", s)
+	return "", fmt.Errorf("unknown role %q (want one of all, ingest, processor, admin-api, migrate)", s)
 }
 
 // Set is the roles one process runs: "all", one role, or several distributed
@@ -62,12 +65,16 @@ func ParseSet(s string) (Set, error) {
 	if len(set) > 1 && slices.Contains(set, RoleAll) {
 		return nil, fmt.Errorf("%q: the all role already runs every role", s)
 	}
+	if len(set) > 1 && slices.Contains(set, RoleMigrate) {
+		return nil, fmt.Errorf("%q: migrate runs alone (processor and admin-api migrate at start anyway)", s)
+	}
 	return set, nil
 }
 
-// Has reports whether the set runs r (all runs every role).
+// Has reports whether the set runs r (all runs ingest, processor and
+// admin-api).
 func (s Set) Has(r Role) bool {
-	return slices.Contains(s, r) || (slices.Contains(s, RoleAll) && r != RoleAll)
+	return slices.Contains(s, r) || (s.Embedded() && (r == RoleIngest || r == RoleProcessor || r == RoleAdmin))
 }
 
 // Embedded reports whether the set is the all role with its embedded broker.
@@ -122,6 +129,10 @@ func (s Set) sections() map[section]bool {
 	want := map[section]bool{secCommon: true}
 	if s.Embedded() {
 		want[secEmbedded] = true
+	}
+	if s.Has(RoleMigrate) {
+		want[secClickHouse] = true
+		return want // migrate needs no Kafka
 	}
 	want[secKafka] = true
 	if s.Has(RoleIngest) {

@@ -136,3 +136,23 @@ func TestParseSet(t *testing.T) {
 		t.Fatalf("combined validation: %v", err)
 	}
 }
+
+func TestMigrateRole(t *testing.T) {
+	if _, err := ParseSet("migrate,processor"); err == nil {
+		t.Fatal("migrate combined with another role")
+	}
+	cfg, err := Load(Set{RoleMigrate}, []string{"-clickhouse-ttl", "720h"}, env(nil))
+	if err != nil {
+		t.Fatalf("migrate needs no Kafka: %v", err)
+	}
+	if cfg.ClickHouse.TTL != 720*time.Hour {
+		t.Fatalf("ttl %s", cfg.ClickHouse.TTL)
+	}
+	if _, err := Load(Set{RoleMigrate}, []string{"-ingest-addr", ":1"}, env(nil)); err == nil {
+		t.Fatal("migrate accepted an ingest flag")
+	}
+	_, err = Load(Set{RoleMigrate}, nil, env(map[string]string{"TRACKSTREAM_CLICKHOUSE_CLUSTER": "c1"}))
+	if err == nil || !strings.Contains(err.Error(), "needs TRACKSTREAM_CLICKHOUSE_DSN") {
+		t.Fatalf("cluster without a server: %v", err)
+	}
+}

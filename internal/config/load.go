@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,39 @@ func Usage(w io.Writer, roles Set) {
 			continue
 		}
 		fmt.Fprintf(w, "  -%s (%s)\n      %s (default %q)\n", f.flag, f.env(), f.help, f.value.String())
+	}
+}
+
+// sectionRoles names, for the reference table, which roles read a section.
+var sectionRoles = map[section]string{
+	secCommon:     "every role",
+	secKafka:      "every role",
+	secEmbedded:   "all",
+	secClickHouse: "processor, admin-api",
+	secIngest:     "ingest",
+	secProcessor:  "processor",
+	secAdmin:      "admin-api",
+}
+
+// MarkdownTable writes every setting as a Markdown table: variable, flag,
+// default, which roles read it, and what it does. The README's
+// configuration reference is this table.
+func MarkdownTable(w io.Writer) {
+	def := Default()
+	fmt.Fprintln(w, "| variable | flag | default | read by | what it does |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, f := range fields(&def) {
+		flagName, dflt := "`-"+f.flag+"`", f.value.String()
+		if home, err := os.UserHomeDir(); err == nil && home != "" && strings.HasPrefix(dflt, home+"/") {
+			dflt = "~" + strings.TrimPrefix(dflt, home) // the same on every machine
+		}
+		if f.secret {
+			flagName = "(environment only)"
+		}
+		if dflt != "" {
+			dflt = "`" + dflt + "`"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n", f.env(), flagName, dflt, sectionRoles[f.section], strings.ReplaceAll(f.help, "|", "\\|"))
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"slices"
 	"time"
 )
@@ -9,6 +10,12 @@ import (
 type Processor struct {
 	// Group is the Kafka consumer group. Default trackstream-processor.
 	Group string
+	// InstanceID, when set, makes the workers static group members
+	// (<InstanceID>-<worker>): a restarted process takes its partitions
+	// back at once instead of waiting out its old session. Give each
+	// processor process its own stable id (e.g. the pod name of a
+	// StatefulSet). The all role always uses "trackstream-all".
+	InstanceID string
 	// Workers is the number of consumer group members this process runs;
 	// they share one ClickHouse store. Default 1.
 	Workers int
@@ -55,6 +62,7 @@ func defaultProcessor() Processor {
 func (c *Processor) fields() []field {
 	return []field{
 		{"processor-group", secProcessor, false, "Kafka consumer group of the processors", (*stringValue)(&c.Group)},
+		{"processor-instance-id", secProcessor, false, "stable id of this processor process for static group membership (e.g. the pod name); empty: dynamic membership", (*stringValue)(&c.InstanceID)},
 		{"processor-workers", secProcessor, false, "consumer group members in this process, sharing one ClickHouse store", (*intValue)(&c.Workers)},
 		{"processor-batch-rows", secProcessor, false, "rows that flush a ClickHouse insert", (*intValue)(&c.BatchRows)},
 		{"processor-batch-bytes", secProcessor, false, "record bytes that flush a ClickHouse insert (also bounds a Kafka fetch)", (*intValue)(&c.BatchBytes)},
@@ -66,11 +74,16 @@ func (c *Processor) fields() []field {
 	}
 }
 
+var instanceIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
+
 func (c Processor) validate(errs *[]error) {
 	if c.Group == "" {
 		errorf(errs, "TRACKSTREAM_PROCESSOR_GROUP: must not be empty")
 	}
 	checkRange(errs, "TRACKSTREAM_PROCESSOR_WORKERS", c.Workers, 1, 64)
+	if c.InstanceID != "" && !instanceIDPattern.MatchString(c.InstanceID) {
+		errorf(errs, "TRACKSTREAM_PROCESSOR_INSTANCE_ID: %q: want 1-200 of [A-Za-z0-9_.-]", c.InstanceID)
+	}
 	checkRange(errs, "TRACKSTREAM_PROCESSOR_BATCH_ROWS", c.BatchRows, 1, 1_000_000)
 	checkRange(errs, "TRACKSTREAM_PROCESSOR_BATCH_BYTES", c.BatchBytes, 1<<10, 256<<20)
 	checkPositive(errs, "TRACKSTREAM_PROCESSOR_BATCH_AGE", c.BatchAge)

@@ -1,0 +1,422 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trackstream/trackstream/internal/kafka"
+)
+
+// StateTopic is the compacted topic that holds the admin API's state: users
+// (with argon2id password hashes), API tokens and sessions (only SHA-256
+// digests of the secrets), and marks of replayed dead letters. Every
+// admin-api replica follows it, so they share logins and survive restarts;
+// the ClickHouse user of admin-api stays read-only. Restrict it with Kafka
+// ACLs to the admin-api principal.
+const StateTopic = "trackstream.admin"
+
+// Topic is StateTopic's definition, for kafka.EnsureTopics.
+func Topic() kafka.Topic {
+	compact := "compact"
+	return kafka.Topic{Name: StateTopic, Partitions: 1, Configs: map[string]*string{"cleanup.policy": &compact}}
+}
+
+// Role is what a user or API token may do.
+type Role string
+
+// The roles: a viewer reads, an admin does everything.
+const (
+	RoleViewer Role = "viewer"
+	RoleAdmin  Role = "admin"
+)
+
+func (r Role) valid() bool { return r == RoleViewer || r == RoleAdmin }
+
+// allows reports whether a caller with role r may use a route needing need.
+func (r Role) allows(need Role) bool {
+	return r == RoleAdmin || (need == RoleViewer && r == RoleViewer)
+}
+
+// User is an admin API account.
+type User struct {
+	Name         string `json:"name"`
+	Role         Role   `json:"role"`
+	PasswordHash string `json:"password_hash"`
+	Disabled     bool   `json:"disabled"`
+	// PasswordChangedAt ends every session created before it.
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+// APIToken is a credential for automation, stored by its SHA-256 digest.
+type APIToken struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	Scope     Role      `json:"scope"`
+	Digest    string    `json:"digest"`
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is zero for a token that does not expire.
+	ExpiresAt time.Time `json:"expires_at"`
+	Revoked   bool      `json:"revoked"`
+}
+
+// Session is a login, stored by the SHA-256 digest of its token.
+type Session struct {
+	Digest    string    `json:"digest"`
+	User      string    `json:"user"`
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// published is the LastSeen Kafka has, so touches are throttled.
+	published time.Time
+}
+
+// replayMark records that a dead letter was replayed.
+type replayMark struct {
+	At time.Time `json:"at"`
+}
+
+// Key prefixes of the state topic.
+const (
+	userKey    = "user/"
+	tokenKey   = "token/"
+	sessionKey = "session/"
+	replayKey  = "replay/"
+)
+
+// state is the followed view of StateTopic plus the writes of this replica.
+type state struct {
+	cl  *kgo.Client
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	users    map[string]User
+	tokens   map[string]APIToken // by id
+	byDigest map[string]string   // token digest -> id
+	sessions map[string]Session  // by digest
+	replays  map[string]replayMark
+	// applied is the offset of the newest record applied per key, so the
+	// follower never rolls back a write this replica already applied.
+	applied map[string]int64
+	loaded  atomic.Bool
+}
+
+func newState(cl *kgo.Client, log *slog.Logger) *state {
+	return &state{
+		cl: cl, log: log,
+		users: map[string]User{}, tokens: map[string]APIToken{}, byDigest: map[string]string{},
+		sessions: map[string]Session{}, replays: map[string]replayMark{}, applied: map[string]int64{},
+	}
+}
+
+// apply stores one record; value nil deletes the key. fromFollower is set
+// for records read from the topic, in offset order.
+func (s *state) apply(key string, value []byte, offset int64, fromFollower bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.applied[key]; ok && offset <= last {
+		if fromFollower && value == nil && offset == last {
+			delete(s.applied, key) // our own tombstone read back: nothing older can follow
+		}
+		return
+	}
+	if fromFollower && value == nil {
+		delete(s.applied, key) // nothing older can follow a tombstone read in order
+	} else {
+		s.applied[key] = offset
+	}
+	kind, id, _ := strings.Cut(key, "/")
+	bad := func(err error) {
+		s.log.Error("skipping malformed admin state record", "topic", StateTopic, "key_kind", kind, "offset", offset, "error", err)
+	}
+	switch kind + "/" {
+	case userKey:
+		if value == nil {
+			delete(s.users, id)
+			return
+		}
+		var u User
+		if err := json.Unmarshal(value, &u); err != nil || u.Name != id || !u.Role.valid() {
+			bad(err)
+			return
+		}
+		s.users[id] = u
+	case tokenKey:
+		if old, ok := s.tokens[id]; ok {
+			delete(s.byDigest, old.Digest)
+		}
+		if value == nil {
+			delete(s.tokens, id)
+			return
+		}
+		var t APIToken
+		if err := json.Unmarshal(value, &t); err != nil || t.ID != id || !t.Scope.valid() {
+			bad(err)
+			return
+		}
+		s.tokens[id] = t
+		s.byDigest[t.Digest] = id
+	case sessionKey:
+		if value == nil {
+			delete(s.sessions, id)
+			return
+		}
+		var ss Session
+		if err := json.Unmarshal(value, &ss); err != nil || ss.Digest != id {
+			bad(err)
+			return
+		}
+		ss.published = ss.LastSeen
+		if old, ok := s.sessions[id]; ok && old.LastSeen.After(ss.LastSeen) {
+			ss.LastSeen = old.LastSeen // a local touch newer than Kafka's copy
+		}
+		s.sessions[id] = ss
+	case replayKey:
+		if value == nil {
+			delete(s.replays, id)
+			return
+		}
+		var m replayMark
+		if err := json.Unmarshal(value, &m); err != nil {
+			bad(err)
+			return
+		}
+		s.replays[id] = m
+	default:
+		bad(fmt.Errorf("unknown key kind %q", kind))
+	}
+}
+
+// put writes v under key and waits for Kafka's ack; the change is visible
+// here at once and on other replicas within their fetch interval.
+func (s *state) put(ctx context.Context, key string, v any) error {
+	return s.putMany(ctx, map[string]any{key: v})
+}
+
+// putMany writes several keys in one produce request; nil values delete.
+func (s *state) putMany(ctx context.Context, kv map[string]any) error {
+	recs := make([]*kgo.Record, 0, len(kv))
+	for key, v := range kv {
+		var value []byte
+		if v != nil {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("encode admin state %s: %w", key, err)
+			}
+			value = b
+		}
+		recs = append(recs, &kgo.Record{Topic: StateTopic, Key: []byte(key), Value: value})
+	}
+	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("write %d admin state records to %s: %w", len(recs), StateTopic, err)
+	}
+	for _, r := range recs {
+		s.apply(string(r.Key), r.Value, r.Offset, false)
+	}
+	return nil
+}
+
+// del writes a tombstone for key.
+func (s *state) del(ctx context.Context, key string) error { return s.put(ctx, key, nil) }
+
+// follow reads StateTopic from the start with its own client, marks the
+// state loaded once caught up, and applies changes until ctx ends.
+func (s *state) follow(ctx context.Context, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
+		kgo.ConsumeTopics(StateTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return fmt.Errorf("admin state client: %w", err)
+	}
+	defer cl.Close()
+	end, err := endOffsets(ctx, cl, StateTopic, s.log)
+	if err != nil {
+		return err
+	}
+	next := map[int32]int64{}
+	caughtUp := func() bool {
+		for p, e := range end {
+			if next[p] < e {
+				return false
+			}
+		}
+		return true
+	}
+	if caughtUp() {
+		s.loaded.Store(true)
+	}
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			s.log.Warn("reading admin state topic", "topic", t, "partition", p, "error", err)
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			s.apply(string(r.Key), r.Value, r.Offset, true)
+			next[r.Partition] = r.Offset + 1
+		})
+		if !s.loaded.Load() && caughtUp() {
+			s.loaded.Store(true)
+		}
+	}
+}
+
+// waitLoaded waits until follow has caught up, or ctx ends.
+func (s *state) waitLoaded(ctx context.Context) error {
+	for !s.loaded.Load() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("admin state not loaded from %s: %w", StateTopic, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// endOffsets asks where topic ends, retrying until Kafka answers or ctx ends.
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string, log *slog.Logger) (map[int32]int64, error) {
+	adm := kadm.NewClient(cl)
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		offs, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			end := map[int32]int64{}
+			offs.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
+			return end, nil
+		}
+		log.Warn("end offsets unavailable, retrying", "topic", topic, "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (s *state) user(name string) (User, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, ok := s.users[name]
+	return u, ok
+}
+
+func (s *state) userList() []User {
+	s.mu.RLock()
+	out := make([]User, 0, len(s.users))
+	for _, u := range s.users {
+		out = append(out, u)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *state) tokenByDigest(digest string) (APIToken, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.tokens[s.byDigest[digest]]
+	return t, ok
+}
+
+func (s *state) token(id string) (APIToken, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.tokens[id]
+	return t, ok
+}
+
+func (s *state) tokenList() []APIToken {
+	s.mu.RLock()
+	out := make([]APIToken, 0, len(s.tokens))
+	for _, t := range s.tokens {
+		out = append(out, t)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+func (s *state) session(digest string) (Session, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ss, ok := s.sessions[digest]
+	return ss, ok
+}
+
+// sessionsOf returns the sessions of user, oldest first.
+func (s *state) sessionsOf(user string) []Session {
+	s.mu.RLock()
+	var out []Session
+	for _, ss := range s.sessions {
+		if ss.User == user {
+			out = append(out, ss)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// touch records use of a session at now and reports whether Kafka's copy
+// is older than every and should be refreshed.
+func (s *state) touch(digest string, now time.Time, every time.Duration) (Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[digest]
+	if !ok {
+		return ss, false
+	}
+	if now.After(ss.LastSeen) {
+		ss.LastSeen = now
+	}
+	s.sessions[digest] = ss
+	return ss, now.Sub(ss.published) >= every
+}
+
+func (s *state) replayed(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.replays[id]
+	return ok
+}
+
+// expired lists the keys the sweeper should delete at now: sessions past
+// their absolute or idle expiry or older than their user's last password
+// change, and replay marks older than keepReplays.
+func (s *state) expired(now time.Time, idle, keepReplays time.Duration) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var keys []string
+	for d, ss := range s.sessions {
+		u, ok := s.users[ss.User]
+		if !ok || u.Disabled || now.After(ss.ExpiresAt) || now.Sub(ss.LastSeen) > idle || ss.CreatedAt.Before(u.PasswordChangedAt) {
+			keys = append(keys, sessionKey+d)
+		}
+	}
+	for id, m := range s.replays {
+		if now.Sub(m.At) > keepReplays {
+			keys = append(keys, replayKey+id)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,333 @@
+package adminapi
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trackstream/trackstream/schemas"
+)
+
+// The SQL builders below write statements from fixed fragments only; every
+// value a caller sends becomes a server-side query parameter
+// ({name:Type}), including property keys (getSubcolumn(properties,
+// {k:String})). Dimensions come from the dimensions allowlist.
+//
+// Exactness (contract G3): an event may be stored twice until
+// ReplacingMergeTree merges, so every count is a distinct count of
+// (source_id, event_id) (uniqExact), never count(); listings use LIMIT 1 BY
+// (source_id, event_id). FINAL is not used: a resent event's corrected time
+// can fall on another day than the first copy's, which FINAL would not
+// collapse.
+//
+// The rollup (events_hourly: per source, hour, event type and bot flag, the
+// uniqExact states of events, visitors and sessions) answers the summary's
+// counts, the time series' counts at hour/day/week and the breakdown by
+// event type when the filter is rollup-friendly (filter.rawOnly is false:
+// hour-aligned range, no profile/session/property filter). Bounce rate,
+// session duration, other breakdowns, funnels, search and timelines need
+// event rows and always read trackstream.events.
+
+const (
+	eventsTable = schemas.Database + ".events"
+	rollupTable = schemas.Database + ".events_hourly"
+
+	// visitorExpr is the visitor of an event, as the rollup defines it.
+	visitorExpr = "multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id)"
+	// pageTypes are the event types that count as pageviews.
+	pageTypes = "('page', 'page-view', 'screen')"
+	// eventKey identifies an event exactly.
+	eventKey = "(source_id, event_id)"
+	// singleEvent, aggregated over a session's rows, is whether they are
+	// all one event (copies of it included): a bounce. Exact and far
+	// cheaper than a distinct count per session.
+	singleEvent = "(min(event_id) = max(event_id) AND min(source_id) = max(source_id))"
+)
+
+// dimensions maps each breakdown dimension to its column. Nothing else
+// may be grouped by, except a property key through getSubcolumn.
+var dimensions = map[string]string{
+	"type":            "event_type",
+	"name":            "name",
+	"page":            "url_path",
+	"host":            "url_host",
+	"referrer_host":   "referrer_host",
+	"referrer_medium": "referrer_medium",
+	"utm_source":      "utm_source",
+	"utm_medium":      "utm_medium",
+	"utm_campaign":    "utm_campaign",
+	"utm_term":        "utm_term",
+	"utm_content":     "utm_content",
+	"country":         "country",
+	"region":          "region",
+	"city":            "city",
+	"browser":         "browser",
+	"os":              "os",
+	"device":          "device_type",
+}
+
+// query is a statement and its parameters.
+type query struct {
+	sql    string
+	params map[string]string
+}
+
+// builder collects parameters while a statement is written.
+type builder struct {
+	params map[string]string
+	n      int
+}
+
+func newBuilder() *builder { return &builder{params: map[string]string{}} }
+
+// bind adds a parameter of type typ and returns its placeholder.
+func (b *builder) bind(typ, value string) string {
+	name := "p" + strconv.Itoa(b.n)
+	b.n++
+	b.params[name] = value
+	return "{" + name + ":" + typ + "}"
+}
+
+func (b *builder) str(v string) string     { return b.bind("String", v) }
+func (b *builder) time(t time.Time) string { return b.bind("DateTime64(3, 'UTC')", chTime(t)) }
+func (b *builder) hour(t time.Time) string {
+	return b.bind("DateTime('UTC')", t.UTC().Format(time.DateTime))
+}
+func (b *builder) uint(v uint64) string      { return b.bind("UInt64", strconv.FormatUint(v, 10)) }
+func (b *builder) done(sql string) query     { return query{sql: sql, params: b.params} }
+func (b *builder) strs(vs []string) []string { return mapSlice(vs, b.str) }
+
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+// where writes the event-level conditions of f for trackstream.events over
+// [from, to); from is usually f.from but the summary widens it to the
+// previous period.
+func (b *builder) where(f filter, from time.Time) string {
+	c := []string{"event_time >= " + b.time(from), "event_time < " + b.time(f.to)}
+	if f.source != "" {
+		c = append(c, "source_id = "+b.str(f.source))
+	}
+	if len(f.types) > 0 {
+		c = append(c, "event_type IN ("+strings.Join(b.strs(f.types), ", ")+")")
+	}
+	if !f.bots {
+		c = append(c, "NOT is_bot")
+	}
+	if f.profile != "" {
+		c = append(c, "profile_id = "+b.str(f.profile))
+	}
+	if f.session != "" {
+		c = append(c, "session_id = "+b.str(f.session))
+	}
+	for _, p := range f.props {
+		c = append(c, "toString(getSubcolumn(properties, "+b.str(p.key)+")) = "+b.str(p.value))
+	}
+	return strings.Join(c, " AND ")
+}
+
+// whereRollup writes f's conditions for events_hourly (f must not be
+// rawOnly).
+func (b *builder) whereRollup(f filter, from time.Time) string {
+	c := []string{"hour >= " + b.hour(from), "hour < " + b.hour(f.to)}
+	if f.source != "" {
+		c = append(c, "source_id = "+b.str(f.source))
+	}
+	if len(f.types) > 0 {
+		c = append(c, "event_type IN ("+strings.Join(b.strs(f.types), ", ")+")")
+	}
+	if !f.bots {
+		c = append(c, "NOT is_bot")
+	}
+	return strings.Join(c, " AND ")
+}
+
+// summaryCountsSQL counts events, visitors, sessions and pageviews of the
+// current period [from, to) and the previous one of the same length, one
+// row per period. Rollup when f allows it.
+func summaryCountsSQL(f filter) query {
+	prev := f.from.Add(-f.to.Sub(f.from))
+	b := newBuilder()
+	if !f.rawOnly() {
+		// Events are distinct per source (ids are unique within one), so
+		// the per-source counts are summed; visitors and sessions are sets
+		// across sources, merged.
+		return b.done("SELECT period, sum(e) AS events, sum(pv) AS pageviews, uniqExactMerge(v) AS visitors, uniqExactMerge(s) AS sessions FROM (" +
+			"SELECT if(hour >= " + b.hour(f.from) + ", 'current', 'previous') AS period, source_id, " +
+			"uniqExactMerge(events) AS e, uniqExactMergeIf(events, event_type IN " + pageTypes + ") AS pv, " +
+			"uniqExactMergeState(visitors) AS v, uniqExactMergeState(sessions) AS s " +
+			"FROM " + rollupTable + " WHERE " + b.whereRollup(f, prev) + " GROUP BY period, source_id" +
+			") GROUP BY period")
+	}
+	return b.done("SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, " +
+		"uniqExact" + eventKey + " AS events, " +
+		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
+		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
+		"uniqExactIf(session_id, session_id != '') AS sessions " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, prev) + " GROUP BY period")
+}
+
+// sessionStatsSQL computes, per period, the sessions, the bounced ones
+// (exactly one distinct event, copies included) and the average session duration (first to
+// last event, seconds). Always raw rows.
+func sessionStatsSQL(f filter) query {
+	prev := f.from.Add(-f.to.Sub(f.from))
+	b := newBuilder()
+	return b.done("SELECT period, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
+		"SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, session_id, " +
+		singleEvent + " AS single, dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, prev) + " AND session_id != '' GROUP BY period, session_id" +
+		") GROUP BY period")
+}
+
+// bucketExpr is the bucket start of time column col (a DateTime).
+func bucketExpr(iv interval, col string) string {
+	switch iv {
+	case minute:
+		return "toStartOfMinute(" + col + ")"
+	case hour:
+		return "toStartOfHour(" + col + ")"
+	case day:
+		return "toStartOfDay(" + col + ")"
+	}
+	return "toDateTime(toMonday(" + col + "), 'UTC')"
+}
+
+// seriesCountsSQL counts events, pageviews, visitors and sessions per
+// bucket, as t (unix seconds). Rollup for hour and coarser when f allows.
+func seriesCountsSQL(f filter, iv interval) query {
+	b := newBuilder()
+	if iv != minute && !f.rawOnly() {
+		return b.done("SELECT t, sum(e) AS events, sum(pv) AS pageviews, uniqExactMerge(v) AS visitors, uniqExactMerge(s) AS sessions FROM (" +
+			"SELECT toUnixTimestamp(" + bucketExpr(iv, "hour") + ") AS t, source_id, " +
+			"uniqExactMerge(events) AS e, uniqExactMergeIf(events, event_type IN " + pageTypes + ") AS pv, " +
+			"uniqExactMergeState(visitors) AS v, uniqExactMergeState(sessions) AS s " +
+			"FROM " + rollupTable + " WHERE " + b.whereRollup(f, f.from) + " GROUP BY t, source_id" +
+			") GROUP BY t ORDER BY t")
+	}
+	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ") AS t, " +
+		"uniqExact" + eventKey + " AS events, " +
+		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
+		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
+		"uniqExactIf(session_id, session_id != '') AS sessions " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " GROUP BY t ORDER BY t")
+}
+
+// seriesSessionsSQL puts each session in the bucket of its first event and
+// computes, per bucket, the sessions started, bounces and the average
+// duration. Always raw rows.
+func seriesSessionsSQL(f filter, iv interval) query {
+	b := newBuilder()
+	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(first, 'UTC')") + ") AS t, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
+		"SELECT session_id, min(event_time) AS first, " + singleEvent + " AS single, " +
+		"dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " AND session_id != '' GROUP BY session_id" +
+		") GROUP BY t ORDER BY t")
+}
+
+// breakdownSQL is the top limit values of a dimension (a column from
+// dimensions, or a property key when property != "") with their distinct
+// events and visitors, and the total of events over all values. Rollup
+// only for dimension type when f allows.
+func breakdownSQL(f filter, dimension, property string, limit int) (query, error) {
+	b := newBuilder()
+	if property == "" && dimension == "type" && !f.rawOnly() {
+		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
+			"SELECT event_type AS value, sum(e) AS events, uniqExactMerge(v) AS visitors FROM (" +
+			"SELECT event_type, source_id, uniqExactMerge(events) AS e, uniqExactMergeState(visitors) AS v " +
+			"FROM " + rollupTable + " WHERE " + b.whereRollup(f, f.from) + " GROUP BY event_type, source_id" +
+			") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil
+	}
+	var expr string
+	switch {
+	case property != "":
+		expr = "toString(getSubcolumn(properties, " + b.str(property) + "))"
+	default:
+		col, ok := dimensions[dimension]
+		if !ok {
+			return query{}, badRequest("unknown_dimension", "dimension %q is not one of %s, or property with property=<key>", clip(dimension), strings.Join(dimensionNames(), ", "))
+		}
+		expr = "toString(" + col + ")"
+	}
+	// Each event has one value of a dimension (a resent event carries the
+	// same values), so the per-value distinct counts add up to the total.
+	return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
+		"SELECT " + expr + " AS value, uniqExact" + eventKey + " AS events, " +
+		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " GROUP BY value" +
+		") ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil
+}
+
+// eventColumns are the columns event listings return.
+const eventColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(event_time) AS time_ms, " +
+	"toUnixTimestamp64Milli(received_at) AS received_ms, session_id, profile_id, anonymous_id, user_id, name, " +
+	"url, url_path, referrer, referrer_host, utm_source, utm_medium, utm_campaign, country, browser, os, device_type, is_bot, " +
+	"toJSONString(properties) AS properties_json, toJSONString(context) AS context_json"
+
+// searchSQL lists events matching f, newest first, after the cursor (when
+// set), each (source_id, event_id) once, limit+1 rows so the caller knows
+// whether another page exists. Always raw rows.
+func searchSQL(f filter, after *eventCursor, limit int) query {
+	b := newBuilder()
+	w := b.where(f, f.from)
+	if after != nil {
+		w += " AND (event_time, source_id, event_id) < (" + b.time(after.t) + ", " + b.str(after.source) + ", " + b.str(after.id) + ")"
+	}
+	order := " ORDER BY event_time DESC, source_id DESC, event_id DESC LIMIT 1 BY source_id, event_id LIMIT " + b.uint(uint64(limit+1))
+	// Two steps: the page's keys from the narrow columns, then the wide
+	// columns (properties, context, URLs) of those rows only, from the
+	// days they are in.
+	return b.done("WITH page AS (SELECT source_id, event_id, event_time FROM " + eventsTable + " WHERE " + w + order + ") " +
+		"SELECT " + eventColumns + " FROM " + eventsTable + " WHERE " + w +
+		" AND event_time >= (SELECT min(event_time) FROM page) AND " + eventKey + " IN (SELECT source_id, event_id FROM page)" + order)
+}
+
+// sessionEventsSQL lists a session's events oldest first, each once, at
+// most limit+1. Always raw rows.
+func sessionEventsSQL(f filter, limit int) query {
+	b := newBuilder()
+	return b.done("SELECT " + eventColumns + " FROM " + eventsTable + " WHERE " + b.where(f, f.from) +
+		" ORDER BY event_time ASC, source_id ASC, event_id ASC LIMIT 1 BY source_id, event_id LIMIT " + b.uint(uint64(limit+1)))
+}
+
+// funnelSQL counts visitors by the furthest step they reached, in order,
+// each step within window of the first (windowFunnel over event time in
+// milliseconds). Always raw rows.
+func funnelSQL(f filter, steps []funnelStep, window time.Duration) query {
+	b := newBuilder()
+	conds := make([]string, len(steps))
+	for i, s := range steps {
+		c := "event_type = " + b.str(s.typ)
+		if s.path != "" {
+			c = "(" + c + " AND url_path = " + b.str(s.path) + ")"
+		}
+		conds[i] = c
+	}
+	return b.done("SELECT level, count() AS visitors FROM (" +
+		"SELECT " + visitorExpr + " AS visitor, windowFunnel(" + strconv.FormatInt(window.Milliseconds(), 10) + ")(toUInt64(toUnixTimestamp64Milli(event_time)), " + strings.Join(conds, ", ") + ") AS level " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " AND visitor != '' AND (" + strings.Join(conds, " OR ") + ") GROUP BY visitor" +
+		") GROUP BY level ORDER BY level")
+}
+
+// realtimeSQL counts per minute of [from, to) the distinct events,
+// visitors and sessions, plus the totals of the whole range (t = 0 row).
+// Always raw rows (the rollup is hourly).
+func realtimeSQL(f filter) query {
+	b := newBuilder()
+	return b.done("SELECT if(grouping(m) = 1, 0, toUnixTimestamp(m)) AS t, uniqExact" + eventKey + " AS events, " +
+		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
+		"uniqExactIf(session_id, session_id != '') AS sessions " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) +
+		" GROUP BY GROUPING SETS ((toStartOfMinute(toDateTime(event_time, 'UTC')) AS m), ()) ORDER BY t")
+}
+
+func dimensionNames() []string {
+	return slices.Sorted(maps.Keys(dimensions))
+}

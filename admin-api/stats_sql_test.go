@@ -1,0 +1,198 @@
+package adminapi
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var placeholder = regexp.MustCompile(`\{p[0-9]+:[A-Za-z0-9(), ']+\}`)
+
+// hostileFilter carries SQL in every value a caller controls.
+func hostileFilter(from, to time.Time) filter {
+	const h = "x' OR 1=1 -- UNION SELECT"
+	return filter{from: from, to: to, source: h, types: []string{h + "1", h + "2"}, profile: h + "p", session: h + "s",
+		props: []propFilter{{key: "a.b", value: h + "v"}}}
+}
+
+// TestBuildersKeepValuesOutOfSQL builds every statement with hostile
+// values and checks none reaches the SQL text: all travel as parameters.
+func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	f := hostileFilter(from, from.Add(24*time.Hour))
+	bd, err := breakdownSQL(f, "", "plan' --", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]query{
+		"summary":  summaryCountsSQL(f),
+		"sessions": sessionStatsSQL(f),
+		"series":   seriesCountsSQL(f, hour),
+		"seriesS":  seriesSessionsSQL(f, day),
+		"bd":       bd,
+		"search":   searchSQL(f, &eventCursor{t: from, source: "s' --", id: "i' --"}, 10),
+		"session":  sessionEventsSQL(f, 10),
+		"funnel":   funnelSQL(f, []funnelStep{{"a' --", "/p' --"}, {"b", ""}}, time.Hour),
+		"realtime": realtimeSQL(f),
+	}
+	for name, q := range cases {
+		if strings.Contains(q.sql, "'--") || strings.Contains(q.sql, "x'") || strings.Contains(q.sql, "' --") || strings.Contains(q.sql, "UNION") {
+			t.Errorf("%s: a value reached the SQL text: %s", name, q.sql)
+		}
+		for p := range q.params {
+			if !strings.Contains(q.sql, "{"+p+":") {
+				t.Errorf("%s: parameter %s is not used: %s", name, p, q.sql)
+			}
+		}
+		distinct := map[string]bool{}
+		for _, m := range placeholder.FindAllString(q.sql, -1) {
+			distinct[m] = true
+		}
+		if strings.Count(q.sql, "{") != len(placeholder.FindAllString(q.sql, -1)) || len(distinct) != len(q.params) {
+			t.Errorf("%s: %d distinct placeholders, %d parameters, %d braces", name, len(distinct), len(q.params), strings.Count(q.sql, "{"))
+		}
+	}
+}
+
+// TestRollupChoice pins which queries read the rollup.
+func TestRollupChoice(t *testing.T) {
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	aligned := filter{from: from, to: from.Add(24 * time.Hour), source: "s", types: []string{"page"}}
+	unaligned := filter{from: from.Add(time.Minute), to: from.Add(24 * time.Hour)}
+	withProfile := aligned
+	withProfile.profile = "p"
+	typeBD, _ := breakdownSQL(aligned, "type", "", 5)
+	pageBD, _ := breakdownSQL(aligned, "page", "", 5)
+	cases := []struct {
+		name   string
+		q      query
+		rollup bool
+	}{
+		{"summary, aligned", summaryCountsSQL(aligned), true},
+		{"summary, unaligned", summaryCountsSQL(unaligned), false},
+		{"summary, profile filter", summaryCountsSQL(withProfile), false},
+		{"session stats", sessionStatsSQL(aligned), false},
+		{"series by hour", seriesCountsSQL(aligned, hour), true},
+		{"series by week", seriesCountsSQL(aligned, week), true},
+		{"series by minute", seriesCountsSQL(aligned, minute), false},
+		{"breakdown by type", typeBD, true},
+		{"breakdown by page", pageBD, false},
+		{"search", searchSQL(aligned, nil, 5), false},
+		{"funnel", funnelSQL(aligned, []funnelStep{{"a", ""}, {"b", ""}}, time.Hour), false},
+	}
+	for _, c := range cases {
+		if got := strings.Contains(c.q.sql, rollupTable); got != c.rollup {
+			t.Errorf("%s: reads the rollup %v, want %v: %s", c.name, got, c.rollup, c.q.sql)
+		}
+	}
+}
+
+func TestParamsRefuse(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	cases := []struct{ query, code string }{
+		{"from=2026-03-02&to=2026-03-01", "invalid_parameter"},
+		{"from=2025-01-01&to=2026-03-01", "invalid_parameter"},
+		{"from=yesterday", "invalid_parameter"},
+		{"source=a&source=b", "invalid_parameter"},
+		{"bots=maybe", "invalid_parameter"},
+		{"sauce=s1", "unknown_parameter"},
+		{"source=" + strings.Repeat("s", 129), "invalid_parameter"},
+	}
+	for _, c := range cases {
+		q, _ := url.ParseQuery(c.query)
+		p, err := newParams(q, "", filterParams...)
+		if err == nil {
+			_, err = p.filter(now)
+		}
+		ae, ok := err.(*apiError)
+		if !ok || ae.Code != c.code {
+			t.Errorf("%s: %v, want %s", c.query, err, c.code)
+		}
+	}
+	q, _ := url.ParseQuery("")
+	p, _ := newParams(q, "", filterParams...)
+	f, err := p.filter(now)
+	if err != nil || !f.to.Equal(now) || !f.from.Equal(now.Add(-defaultRange)) || f.bots {
+		t.Errorf("defaults: %+v %v", f, err)
+	}
+}
+
+func TestIntervalBuckets(t *testing.T) {
+	wed := time.Date(2026, 3, 4, 13, 30, 0, 0, time.UTC)
+	cases := []struct {
+		iv    interval
+		from  time.Time
+		to    time.Time
+		first time.Time
+		n     int
+	}{
+		{minute, wed, wed.Add(90 * time.Second), wed, 2},
+		{hour, wed, wed.Add(2 * time.Hour), wed.Truncate(time.Hour), 3},
+		{day, wed, wed.Add(24 * time.Hour), time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), 2},
+		{week, wed, wed.Add(7 * 24 * time.Hour), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), 2},
+	}
+	for _, c := range cases {
+		b, err := c.iv.buckets(c.from, c.to)
+		if err != nil || len(b) != c.n || !b[0].Equal(c.first) {
+			t.Errorf("%s: %v %v, want %d starting %v", c.iv, b, err, c.n, c.first)
+		}
+	}
+	if _, err := minute.buckets(wed, wed.Add(30*24*time.Hour)); err == nil {
+		t.Error("a month of minutes was accepted")
+	}
+}
+
+// FuzzEventCursor: any cursor string either parses into one that
+// round-trips or is refused; it never panics.
+func FuzzEventCursor(f *testing.F) {
+	f.Add(eventCursor{t: time.UnixMilli(1772409600000).UTC(), source: "s1", id: "e'1"}.String())
+	f.Add("1.' OR 1=1.x")
+	f.Add("..")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parseEventCursor(s)
+		if err != nil {
+			return
+		}
+		back, err := parseEventCursor(c.String())
+		if err != nil || back != c {
+			t.Fatalf("%q -> %+v -> %q -> %+v %v", s, c, c.String(), back, err)
+		}
+	})
+}
+
+// FuzzStatsParams: any query string yields a filter within bounds or a
+// 400, never a panic, and never lets a property key outside the pattern
+// through.
+func FuzzStatsParams(f *testing.F) {
+	f.Add("from=2026-03-01&to=2026-03-02&source=s1&prop.plan=pro")
+	f.Add("prop.a%27b=1")
+	f.Add("type=&bots=true")
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		p, err := newParams(q, "prop.", append([]string{"profile", "session"}, filterParams...)...)
+		if err != nil {
+			return
+		}
+		fl, err := p.filter(now)
+		if err != nil {
+			return
+		}
+		if err := p.eventFilters(&fl); err != nil {
+			return
+		}
+		if !fl.from.Before(fl.to) || fl.to.Sub(fl.from) > maxRange || len(fl.props) > maxPropFilters {
+			t.Fatalf("out of bounds: %+v", fl)
+		}
+		for _, pf := range fl.props {
+			if !propKeyPattern.MatchString(pf.key) {
+				t.Fatalf("key %q let through", pf.key)
+			}
+		}
+	})
+}
