@@ -3,7 +3,6 @@ package adminapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/kafka"
@@ -235,47 +233,7 @@ func (s *state) del(ctx context.Context, key string) error { return s.put(ctx, k
 // follow reads StateTopic from the start with its own client, marks the
 // state loaded once caught up, and applies changes until ctx ends.
 func (s *state) follow(ctx context.Context, opts []kgo.Opt) error {
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
-		kgo.ConsumeTopics(StateTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)...)
-	if err != nil {
-		return fmt.Errorf("admin state client: %w", err)
-	}
-	defer cl.Close()
-	end, err := endOffsets(ctx, cl, StateTopic, s.log)
-	if err != nil {
-		return err
-	}
-	next := map[int32]int64{}
-	caughtUp := func() bool {
-		for p, e := range end {
-			if next[p] < e {
-				return false
-			}
-		}
-		return true
-	}
-	if caughtUp() {
-		s.loaded.Store(true)
-	}
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		fs.EachError(func(t string, p int32, err error) {
-			s.log.Warn("reading admin state topic", "topic", t, "partition", p, "error", err)
-		})
-		fs.EachRecord(func(r *kgo.Record) {
-			s.apply(string(r.Key), r.Value, r.Offset, true)
-			next[r.Partition] = r.Offset + 1
-		})
-		if !s.loaded.Load() && caughtUp() {
-			s.loaded.Store(true)
-		}
-	}
+	return kafka.Follow(ctx, opts, StateTopic, func(r *kgo.Record) { s.apply(string(r.Key), r.Value, r.Offset, true) }, &s.loaded, s.log)
 }
 
 // waitLoaded waits until follow has caught up, or ctx ends.
@@ -288,28 +246,6 @@ func (s *state) waitLoaded(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// endOffsets asks where topic ends, retrying until Kafka answers or ctx ends.
-func endOffsets(ctx context.Context, cl *kgo.Client, topic string, log *slog.Logger) (map[int32]int64, error) {
-	adm := kadm.NewClient(cl)
-	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		offs, err := adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = offs.Error()
-		}
-		if err == nil {
-			end := map[int32]int64{}
-			offs.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
-			return end, nil
-		}
-		log.Warn("end offsets unavailable, retrying", "topic", topic, "error", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(wait):
-		}
-	}
 }
 
 func (s *state) user(name string) (User, bool) {

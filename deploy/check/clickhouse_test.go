@@ -10,7 +10,7 @@ import (
 )
 
 // checkClusterSchemaParses renders trackstream's migrations in the cluster
-// variant the cluster overlay selects (TRACKSTREAM_PROCESSOR_CLICKHOUSE_CLUSTER)
+// variant the cluster overlay selects (TRACKSTREAM_CLICKHOUSE_CLUSTER)
 // and runs every statement through ClickHouse's own parser (formatQuery) on
 // the embedded engine: ON CLUSTER and Replicated engines need a real
 // cluster with Keeper to run, but not to parse.

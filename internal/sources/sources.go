@@ -21,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/kafka"
@@ -317,69 +316,5 @@ func (r *Registry) apply(rec *kgo.Record, log *slog.Logger) {
 // from opts, marks the registry loaded once it has caught up, and keeps
 // applying changes until ctx ends.
 func (r *Registry) Follow(ctx context.Context, opts []kgo.Opt, log *slog.Logger) error {
-	cl, err := kgo.NewClient(append(opts,
-		kgo.ConsumeTopics(kafka.SourcesTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)...)
-	if err != nil {
-		return fmt.Errorf("sources client: %w", err)
-	}
-	defer cl.Close()
-
-	end, err := r.endOffsets(ctx, cl, log)
-	if err != nil {
-		return err
-	}
-	next := map[int32]int64{}
-	caughtUp := func() bool {
-		for p, e := range end {
-			if next[p] < e {
-				return false
-			}
-		}
-		return true
-	}
-	if caughtUp() {
-		r.loaded.Store(true)
-	}
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		fs.EachError(func(t string, p int32, err error) {
-			log.Warn("reading sources topic", "topic", t, "partition", p, "error", err)
-		})
-		fs.EachRecord(func(rec *kgo.Record) {
-			r.apply(rec, log)
-			next[rec.Partition] = rec.Offset + 1
-		})
-		if !r.loaded.Load() && caughtUp() {
-			r.loaded.Store(true)
-		}
-	}
-}
-
-// endOffsets asks where the sources topic ends, retrying until Kafka answers
-// or ctx ends.
-func (r *Registry) endOffsets(ctx context.Context, cl *kgo.Client, log *slog.Logger) (map[int32]int64, error) {
-	adm := kadm.NewClient(cl)
-	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		offs, err := adm.ListEndOffsets(ctx, kafka.SourcesTopic)
-		if err == nil {
-			err = offs.Error()
-		}
-		if err == nil {
-			end := map[int32]int64{}
-			offs.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
-			return end, nil
-		}
-		log.Warn("sources topic end offsets unavailable, retrying", "topic", kafka.SourcesTopic, "error", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(wait):
-		}
-	}
+	return kafka.Follow(ctx, opts, kafka.SourcesTopic, func(rec *kgo.Record) { r.apply(rec, log) }, &r.loaded, log)
 }
