@@ -291,6 +291,7 @@ func startProcessors(ctx context.Context, n *node, cfg config.Config, roles conf
 	if instance == "" && roles.Embedded() {
 		instance = "trackstream-all"
 	}
+	workers := make([]*processor.Processor, 0, cfg.Processor.Workers)
 	for w := range cfg.Processor.Workers {
 		// kprom registers its metrics once per client: one hook per
 		// worker, told apart by a worker label.
@@ -306,8 +307,21 @@ func startProcessors(ctx context.Context, n *node, cfg config.Config, roles conf
 		if err != nil {
 			return err
 		}
-		n.goRun(ctx, fmt.Sprintf("processor worker %d", w), func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
+		workers = append(workers, p)
 	}
+	// The workers stop together, so stopping takes one worker's stop time,
+	// not the sum.
+	n.goRun(ctx, "processor", func(ctx context.Context) error {
+		errs := make(chan error, len(workers))
+		for _, p := range workers {
+			go func() { errs <- p.Run(ctx, cfg.ShutdownTimeout/2) }()
+		}
+		var all []error
+		for range workers {
+			all = append(all, <-errs)
+		}
+		return errors.Join(all...)
+	})
 	return nil
 }
 
