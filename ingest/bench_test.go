@@ -108,10 +108,8 @@ func BenchmarkPipeline(b *testing.B) {
 					if len(events) != n || len(rejected) != 0 {
 						b.Fatalf("%d events accepted, %v rejected", len(events), rejected)
 					}
-					for i := range events {
-						if _, err := events[i].Marshal(); err != nil {
-							b.Fatal(err)
-						}
+					if _, err := encodeRecords(events); err != nil {
+						b.Fatal(err)
 					}
 				}
 				cpu := cpuTime(b) - cpu0

@@ -404,69 +404,74 @@ func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
 	return body, nil
 }
 
+// formatHeaders is the header every record carries; franz-go only reads
+// it, so all records share it.
+var formatHeaders = []kgo.RecordHeader{{Key: event.FormatHeader, Value: []byte(event.FormatVersion)}}
+
+// encodeRecords encodes every event, before any is produced, so an event
+// that cannot be encoded never leaves the others of its request half
+// written. Keys and values are sub-slices of one new buffer: nothing
+// points into the request body, which Fiber reuses once the handler
+// returns (even when a record is still buffered after a timeout).
+func encodeRecords(events []event.Event) ([]kgo.Record, error) {
+	size := 0
+	for i := range events {
+		e := &events[i]
+		size += 448 + len(e.Properties) + len(e.Context) + len(e.UserAgent) + len(e.URL) + len(e.Referrer)
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int, 2*len(events))
+	var err error
+	for i := range events {
+		buf = events[i].AppendKey(buf)
+		ends[2*i] = len(buf)
+		if buf, err = events[i].AppendJSON(buf); err != nil {
+			return nil, err
+		}
+		ends[2*i+1] = len(buf)
+	}
+	recs := make([]kgo.Record, len(events))
+	start := 0
+	for i := range recs {
+		k, v := ends[2*i], ends[2*i+1]
+		recs[i] = kgo.Record{Topic: kafka.EventsTopic, Key: buf[start:k:k], Value: buf[k:v:v], Headers: formatHeaders}
+		start = v
+	}
+	return recs, nil
+}
+
 // produce hands every event to the producer without blocking (TryProduce)
 // and waits for all acknowledgements, bounded by the produce timeout.
 func (s *Server) produce(events []event.Event) error {
 	start := time.Now()
 	defer func() { s.m.produceDuration.Observe(time.Since(start).Seconds()) }()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ProduceTimeout)
-	defer cancel()
-	// Encode every event before producing any, so an event that cannot
-	// be encoded never leaves the others of its request half written.
-	values := make([][]byte, len(events))
-	for i := range events {
-		v, err := events[i].Marshal()
-		if err != nil {
-			return fmt.Errorf("encode event %s: %w", events[i].ID, err)
-		}
-		values[i] = v
+	recs, err := encodeRecords(events)
+	if err != nil {
+		return err
 	}
 	// Refuse at once when the request cannot fit in the buffer, rather
 	// than buffer part of it.
 	size := 0
-	for i := range events {
-		size += len(values[i]) + len(events[i].SourceID) + len(events[i].ID) + 64
+	for i := range recs {
+		size += len(recs[i].Value) + len(recs[i].Key) + 64
 	}
 	if s.producer.BufferedProduceBytes()+int64(size) > int64(s.cfg.MaxBufferedBytes) {
 		s.m.produceErrors.Inc()
 		return kgo.ErrMaxBuffered
 	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		full     = make(chan struct{})
-		fullOnce sync.Once
-	)
-	done := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-			if errors.Is(err, kgo.ErrMaxBuffered) {
-				fullOnce.Do(func() { close(full) })
-			}
-		}
-		wg.Done()
+	w := newAckWait(len(recs))
+	// Cancelled when the request gives up waiting, so records still
+	// buffered then fail instead of being delivered after a 503.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range recs {
+		s.producer.TryProduce(ctx, &recs[i], w.done)
 	}
-	for i := range events {
-		wg.Add(1)
-		s.producer.TryProduce(ctx, &kgo.Record{
-			Topic:   kafka.EventsTopic,
-			Key:     events[i].Key(),
-			Value:   values[i],
-			Headers: []kgo.RecordHeader{{Key: event.FormatHeader, Value: []byte(event.FormatVersion)}},
-		}, done)
-	}
-	acked := make(chan struct{})
-	go func() { wg.Wait(); close(acked) }()
 	t := time.NewTimer(s.cfg.ProduceTimeout + time.Second)
 	defer t.Stop()
 	select {
-	case <-acked:
-	case <-full:
+	case <-w.acked:
+	case <-w.full:
 		// Another request filled the buffer meanwhile: answer now; what
 		// was buffered is delivered or times out on its own.
 		s.m.produceErrors.Inc()
@@ -475,10 +480,52 @@ func (s *Server) produce(events []event.Event) error {
 		s.m.produceErrors.Inc()
 		return errors.New("no acknowledgement within the produce timeout")
 	}
-	if firstErr != nil {
+	if err := w.err(); err != nil {
 		s.m.produceErrors.Inc()
+		return err
 	}
-	return firstErr
+	return nil
+}
+
+// ackWait collects the acknowledgements of one request's records.
+type ackWait struct {
+	remaining  atomic.Int64
+	acked      chan struct{} // closed by the last acknowledgement
+	full       chan struct{} // closed by the first ErrMaxBuffered
+	mu         sync.Mutex
+	first      error
+	fullClosed bool
+}
+
+func newAckWait(n int) *ackWait {
+	w := &ackWait{acked: make(chan struct{}), full: make(chan struct{})}
+	w.remaining.Store(int64(n))
+	return w
+}
+
+// done is the produce promise of every record.
+func (w *ackWait) done(_ *kgo.Record, err error) {
+	if err != nil {
+		w.mu.Lock()
+		if w.first == nil {
+			w.first = err
+		}
+		if !w.fullClosed && errors.Is(err, kgo.ErrMaxBuffered) {
+			w.fullClosed = true
+			close(w.full)
+		}
+		w.mu.Unlock()
+	}
+	if w.remaining.Add(-1) == 0 {
+		close(w.acked)
+	}
+}
+
+// err is the first error any record failed with, or nil.
+func (w *ackWait) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first
 }
 
 // countRequests answers errors itself (so their status is known) and counts

@@ -71,6 +71,39 @@ func scanJSON(b []byte, lim scanLimits) *scanError {
 	return nil
 }
 
+// bodyFacts are what scanBody learnt about a body besides its validity.
+type bodyFacts struct {
+	// longStrings: some string is longer than MaxString, so the parts of
+	// the body that limit applies to (each event, shared objects) must be
+	// scanned again with scanJSON.
+	longStrings bool
+	// spaces: there is whitespace between tokens inside the top-level
+	// value, so JSON taken verbatim from the body must be compacted.
+	spaces bool
+}
+
+// scanBody is scanJSON for a whole request body, except that strings
+// over lim.MaxString are not an error but noted in the facts it returns.
+func scanBody(b []byte, lim scanLimits) (bodyFacts, *scanError) {
+	var s scanner
+	s.init(b, lim)
+	s.noteLong = true
+	s.ws()
+	if s.i >= len(b) {
+		return bodyFacts{}, s.fail(codeInvalidJSON, "the body is empty; it must be a JSON object")
+	}
+	s.sawSpace = false
+	if err := s.value(0); err != nil {
+		return bodyFacts{}, err
+	}
+	facts := bodyFacts{longStrings: s.sawLong, spaces: s.sawSpace}
+	s.ws()
+	if s.i < len(b) {
+		return bodyFacts{}, s.fail(codeInvalidJSON, "unexpected data after the JSON value")
+	}
+	return facts, nil
+}
+
 // frame is one open object or array, for error paths and duplicate keys.
 type frame struct {
 	array bool
@@ -85,10 +118,12 @@ type scanner struct {
 	lim    scanLimits
 	frames []frame
 	keys   [][]byte
-	// countTop makes object count the keys of the outermost object in
-	// topKeys.
-	countTop bool
-	topKeys  int
+	// noteLong makes a string over MaxString set sawLong instead of
+	// failing the scan.
+	noteLong bool
+	sawLong  bool
+	// sawSpace: ws skipped whitespace.
+	sawSpace bool
 	frameBuf [8]frame
 	keyBuf   [16][]byte
 }
@@ -99,44 +134,6 @@ func (s *scanner) init(b []byte, lim scanLimits) {
 	*s = scanner{b: b, lim: lim}
 	s.frames = s.frameBuf[:0]
 	s.keys = s.keyBuf[:0]
-}
-
-// members calls fn with the key (unescaped) and raw value of every member
-// of the JSON object obj, which must have been scanned already.
-func members(obj []byte, fn func(key, value []byte)) {
-	var s scanner
-	s.init(obj, scanLimits{MaxDepth: math.MaxInt})
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return
-	}
-	s.i++
-	for {
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != '"' {
-			return
-		}
-		key, err := s.str(true)
-		if err != nil {
-			return
-		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return
-		}
-		s.i++
-		s.ws()
-		start := s.i
-		if s.value(1) != nil {
-			return
-		}
-		fn(key, s.b[start:s.i])
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ',' {
-			return
-		}
-		s.i++
-	}
 }
 
 // manyKeys is the object size beyond which duplicate keys are found with a
@@ -171,6 +168,7 @@ func (s *scanner) ws() {
 		switch s.b[s.i] {
 		case ' ', '\t', '\r', '\n':
 			s.i++
+			s.sawSpace = true
 		default:
 			return
 		}
@@ -245,9 +243,6 @@ func (s *scanner) object(depth int) *scanError {
 			return err
 		}
 		s.frames[fi].key = key
-		if s.countTop && fi == 0 {
-			s.topKeys++
-		}
 		own := s.keys[s.frames[fi].keys:]
 		dup := false
 		if seen != nil {
@@ -335,6 +330,15 @@ func (s *scanner) array(depth int) *scanError {
 	}
 }
 
+// plainASCII marks the bytes a string may hold as they are: printable
+// ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str scans a string starting at its opening quote. For a key it returns
 // the key's decoded bytes (a slice of the input when it has no escapes).
 func (s *scanner) str(key bool) ([]byte, *scanError) {
@@ -343,6 +347,13 @@ func (s *scanner) str(key bool) ([]byte, *scanError) {
 	escaped := false
 	n := 0 // decoded bytes
 	for {
+		// Plain ASCII runs, the bulk of most strings, need no more checks.
+		j := s.i
+		for j < len(s.b) && plainASCII[s.b[j]] {
+			j++
+		}
+		n += j - s.i
+		s.i = j
 		if s.i >= len(s.b) {
 			return nil, s.fail(codeInvalidJSON, "unterminated string")
 		}
@@ -352,6 +363,9 @@ func (s *scanner) str(key bool) ([]byte, *scanError) {
 			raw := s.b[start:s.i]
 			s.i++
 			if s.lim.MaxString > 0 && n > s.lim.MaxString {
+				s.sawLong = true
+			}
+			if s.sawLong && !s.noteLong {
 				s.i = start - 1
 				return nil, s.fail(codeStringTooLong, fmt.Sprintf("a string of %d bytes; the limit is %d", n, s.lim.MaxString))
 			}

@@ -80,7 +80,7 @@ func TestScanJSONManyKeys(t *testing.T) {
 	if err := scanJSON([]byte(dup), scanLimits{MaxDepth: 4}); err == nil || err.Code != codeDuplicateKey {
 		t.Fatalf("a duplicate after 100 keys: %v, want duplicate_key", err)
 	}
-	if n := objectKeys([]byte(ok), 4); n != 100 {
+	if n := objectKeys([]byte(ok)); n != 100 {
 		t.Fatalf("objectKeys = %d, want 100", n)
 	}
 }

@@ -84,28 +84,30 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 	for i := range b.items {
 		it := &b.items[i]
 		if it.reject == nil {
-			check(it, i, src, lim, schemas)
+			check(it, i, b.facts.longStrings, src, lim, schemas)
 		}
 		if it.reject != nil {
 			rejected = append(rejected, *it.reject)
 			continue
 		}
-		events = append(events, normalise(it, src, meta, lim))
+		events = append(events, normalise(it, b.facts.spaces, src, meta, lim))
 	}
 	return events, rejected
 }
 
 // check validates one decoded event, leaving the first problem in
 // it.reject.
-func check(it *item, i int, src sources.Source, lim Limits, schemas *schemaSet) {
+func check(it *item, i int, longStrings bool, src sources.Source, lim Limits, schemas *schemaSet) {
 	ev := &it.ev
 	if len(it.raw) > lim.MaxEventBytes {
 		it.rejectf(i, rejectTooLarge, "", "is %d bytes of JSON; the limit is %d", len(it.raw), lim.MaxEventBytes)
 		return
 	}
-	if err := scanJSON(it.raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
-		it.rejectf(i, rejectTooLarge, err.Path, "is %s", err.Msg)
-		return
+	if longStrings {
+		if err := scanJSON(it.raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
+			it.rejectf(i, rejectTooLarge, err.Path, "is %s", err.Msg)
+			return
+		}
 	}
 	switch {
 	case ev.Type == "":
@@ -122,7 +124,7 @@ func check(it *item, i int, src sources.Source, lim Limits, schemas *schemaSet) 
 		it.rejectf(i, rejectInvalid, idField(it), "%s", reason)
 		return
 	}
-	if n := objectKeys(it.props, lim.MaxDepth); n > lim.MaxProperties {
+	if n := objectKeys(it.props); n > lim.MaxProperties {
 		it.rejectf(i, rejectTooLarge, propsField(it), "has %d keys; the limit is %d", n, lim.MaxProperties)
 		return
 	}
@@ -205,22 +207,23 @@ func checkID(id string, lim Limits) string {
 
 // objectKeys counts the keys of a JSON object already scanned (0 for
 // absent or null).
-func objectKeys(raw []byte, maxDepth int) int {
+func objectKeys(raw []byte) int {
 	if !isObject(raw) {
 		return 0
 	}
-	var s scanner
-	s.init(raw, scanLimits{MaxDepth: maxDepth})
-	s.ws()
-	s.countTop = true
-	_ = s.value(0)
-	return s.topKeys
+	n := 0
+	for it := membersOf(skipToValue(raw)); ; n++ {
+		if _, _, ok := it.next(); !ok {
+			return n
+		}
+	}
 }
 
 // normalise turns an accepted item into the record to produce: the source,
-// an id, the corrected time, the client IP after the source's policy and
-// the page the event happened on.
-func normalise(it *item, src sources.Source, meta requestMeta, lim Limits) event.Event {
+// an id, the corrected time, the client IP after the source's policy, the
+// page the event happened on, and its JSON objects compacted (when the
+// body had whitespace between tokens).
+func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim Limits) event.Event {
 	ev := it.ev
 	ev.SourceID = src.ID
 	if ev.ID == "" {
@@ -230,6 +233,10 @@ func normalise(it *item, src sources.Source, meta requestMeta, lim Limits) event
 	ev.Time, ev.Late = eventTime(ev.ClientTime, ev.SentAt, meta.receivedAt, lim)
 	ev.Properties = nullToEmpty(ev.Properties)
 	ev.Context = nullToEmpty(ev.Context)
+	if spaces {
+		ev.Properties = compact(ev.Properties)
+		ev.Context = compact(ev.Context)
+	}
 
 	cf := contextFieldsOf(ev.Context)
 	ip := meta.clientIP
@@ -281,12 +288,16 @@ type contextFields struct {
 
 // contextFieldsOf reads context.ip, context.userAgent, context.page.url
 // and context.page.referrer where they are strings.
-func contextFieldsOf(ctx json.RawMessage) contextFields {
+func contextFieldsOf(ctx []byte) contextFields {
 	var out contextFields
-	if len(ctx) == 0 {
+	if !isObject(ctx) {
 		return out
 	}
-	members(ctx, func(key, value []byte) {
+	for it := membersOf(skipToValue(ctx)); ; {
+		key, value, ok := it.next()
+		if !ok {
+			return out
+		}
 		switch string(key) {
 		case "ip":
 			out.hasIP = true
@@ -294,17 +305,23 @@ func contextFieldsOf(ctx json.RawMessage) contextFields {
 		case "userAgent":
 			out.userAgent = jsonString(value)
 		case "page":
-			members(value, func(key, value []byte) {
+			if !isObject(value) {
+				continue
+			}
+			for page := membersOf(value); ; {
+				key, value, ok := page.next()
+				if !ok {
+					break
+				}
 				switch string(key) {
 				case "url":
 					out.url = jsonString(value)
 				case "referrer":
 					out.referrer = jsonString(value)
 				}
-			})
+			}
 		}
-	})
-	return out
+	}
 }
 
 // jsonString decodes a JSON string value, or returns "" for any other
@@ -313,12 +330,7 @@ func jsonString(value []byte) string {
 	if len(value) == 0 || value[0] != '"' {
 		return ""
 	}
-	if bytes.IndexByte(value, '\\') < 0 {
-		return string(value[1 : len(value)-1])
-	}
-	var s string
-	_ = json.Unmarshal(value, &s) // scanned already: cannot fail
-	return s
+	return unquote(value)
 }
 
 // rewriteContextIP applies policy to context.ip: truncated or removed.

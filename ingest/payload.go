@@ -3,9 +3,8 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/trackstream/trackstream/internal/config"
@@ -99,6 +98,8 @@ type batch struct {
 	sourceID string
 	writeKey string
 	items    []item
+	// facts are what the hardening scan learnt about the body.
+	facts bodyFacts
 }
 
 // item is one event of a batch as decoded: ev holds what the sender
@@ -136,120 +137,167 @@ func trimDot(s string) string {
 }
 
 // trackPayload is a Tracardi-style /track request. Field names follow
-// Tracardi so its trackers can send here unchanged.
+// Tracardi so its trackers can send here unchanged; other members
+// (Tracardi's options, tags, metadata) are accepted and not stored.
 type trackPayload struct {
-	Source     idRef             `json:"source"`
-	Session    idRef             `json:"session"`
-	Profile    idRef             `json:"profile"`
-	Context    json.RawMessage   `json:"context"`
-	Properties json.RawMessage   `json:"properties"`
-	Events     []json.RawMessage `json:"events"`
+	sourceID, sessionID, profileID string
+	context, properties            []byte
+	events                         []byte
 }
 
-type idRef struct {
-	ID string `json:"id"`
-}
-
-// trackEvent is one Tracardi event. Tracardi's options and tags are
-// accepted and not stored.
+// trackEvent is one Tracardi event.
 type trackEvent struct {
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Time       json.RawMessage `json:"time"`
-	Properties json.RawMessage `json:"properties"`
-	Context    json.RawMessage `json:"context"`
-	Options    json.RawMessage `json:"options"`
-	Tags       json.RawMessage `json:"tags"`
+	id, typ                   string
+	time, properties, context []byte
+}
+
+// decodeTrackPayload reads the members of a scanned /track body. Values
+// stay sub-slices of body.
+func decodeTrackPayload(body []byte) (p trackPayload, err *fieldError) {
+	for it := membersOf(body); ; {
+		key, v, ok := it.next()
+		if !ok {
+			return p, nil
+		}
+		switch string(key) {
+		case "source":
+			p.sourceID, err = idObjectField("source", v)
+		case "session":
+			p.sessionID, err = idObjectField("session", v)
+		case "profile":
+			p.profileID, err = idObjectField("profile", v)
+		case "context":
+			p.context = v
+		case "properties":
+			p.properties = v
+		case "events":
+			p.events, err = arrayField("events", v)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+}
+
+// decodeTrackEvent reads the members of one scanned event object.
+func decodeTrackEvent(raw []byte) (te trackEvent, err *fieldError) {
+	for it := membersOf(raw); ; {
+		key, v, ok := it.next()
+		if !ok {
+			return te, nil
+		}
+		switch string(key) {
+		case "id":
+			te.id, err = stringField("id", v)
+		case "type":
+			te.typ, err = stringField("type", v)
+		case "time":
+			te.time = v
+		case "properties":
+			te.properties = v
+		case "context":
+			te.context = v
+		}
+		if err != nil {
+			return te, err
+		}
+	}
 }
 
 // decodeTrack parses a /track body into a batch. Refusals of the whole
 // request are *requestError; problems of one event are left in its
 // item.reject.
 func decodeTrack(body []byte, lim Limits) (*batch, error) {
-	if err := scan(body, lim); err != nil {
+	facts, err := scan(body, lim)
+	if err != nil {
 		return nil, err
 	}
-	var p trackPayload
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, badRequest("invalid_json", "%s", describeJSONError(err, ""))
+	p, ferr := decodeTrackPayload(skipToValue(body))
+	if ferr != nil {
+		return nil, badRequest("invalid_json", "%s", ferr.Error())
 	}
-	if p.Events == nil {
+	if p.events == nil {
 		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
-	if len(p.Events) == 0 {
+	events, n := elements(p.events, lim.MaxEvents)
+	if n == 0 {
 		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
-	if len(p.Events) > lim.MaxEvents {
-		return nil, &requestError{413, "too_many_events", fmt.Sprintf("events holds %d events; the limit is %d", len(p.Events), lim.MaxEvents)}
+	if n > lim.MaxEvents {
+		return nil, &requestError{413, "too_many_events", fmt.Sprintf("events holds %d events; the limit is %d", n, lim.MaxEvents)}
 	}
 	for _, f := range []struct {
 		name string
-		raw  json.RawMessage
-	}{{"context", p.Context}, {"properties", p.Properties}} {
-		if err := checkShared(f.name, f.raw, lim); err != nil {
+		raw  []byte
+	}{{"context", p.context}, {"properties", p.properties}} {
+		if err := checkShared(f.name, f.raw, lim, facts.longStrings); err != nil {
 			return nil, err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"session.id", p.Session.ID}, {"profile.id", p.Profile.ID}} {
+	for _, f := range []struct{ name, v string }{{"session.id", p.sessionID}, {"profile.id", p.profileID}} {
 		if reason := checkID(f.v, lim); reason != "" {
 			return nil, badRequest("invalid_field", "%s %s", f.name, reason)
 		}
 	}
-	b := &batch{sourceID: p.Source.ID, items: make([]item, len(p.Events))}
-	for i, raw := range p.Events {
+	b := &batch{sourceID: p.sourceID, items: make([]item, n), facts: facts}
+	for i, raw := range events {
 		it := &b.items[i]
-		it.prefix = fmt.Sprintf("events[%d].", i)
+		it.prefix = "events[" + strconv.Itoa(i) + "]."
 		it.raw = raw
-		it.ev.SessionID, it.ev.ProfileID = p.Session.ID, p.Profile.ID
+		it.ev.SessionID, it.ev.ProfileID = p.sessionID, p.profileID
 		if !isObject(raw) {
 			it.rejectf(i, rejectInvalid, "", "must be a JSON object")
 			continue
 		}
-		var te trackEvent
-		if err := json.Unmarshal(raw, &te); err != nil {
-			field, reason := describeFieldError(err)
-			it.rejectf(i, rejectInvalid, field, "%s", reason)
+		te, ferr := decodeTrackEvent(raw)
+		if ferr != nil {
+			it.rejectf(i, rejectInvalid, ferr.field, "%s", ferr.reason)
 			continue
 		}
-		it.ev.ID, it.ev.Type = te.ID, te.Type
-		it.ev.ClientTime = parseTime(it, i, "time", te.Time)
+		it.ev.ID, it.ev.Type = te.id, te.typ
+		it.ev.ClientTime = parseTime(it, i, "time", te.time)
 		for _, f := range []struct {
 			name string
-			raw  json.RawMessage
-		}{{"properties", te.Properties}, {"context", te.Context}} {
+			raw  []byte
+		}{{"properties", te.properties}, {"context", te.context}} {
 			if !isObjectOrAbsent(f.raw) {
 				it.rejectf(i, rejectInvalid, f.name, "must be a JSON object")
 			}
 		}
-		it.ev.Properties = firstPresent(te.Properties, p.Properties)
-		it.ev.Context = firstPresent(te.Context, p.Context)
+		it.ev.Properties = firstPresent(te.properties, p.properties)
+		it.ev.Context = firstPresent(te.context, p.context)
 		it.props = it.ev.Properties
 	}
 	return b, nil
 }
 
+// skipToValue returns b from its first non-whitespace byte.
+func skipToValue(b []byte) []byte { return b[skipWS(b, 0):] }
+
 // scan runs the JSON hardening checks on a whole body.
-func scan(body []byte, lim Limits) *requestError {
+func scan(body []byte, lim Limits) (bodyFacts, *requestError) {
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
-		return badRequest("invalid_json", "the body is empty; it must be a JSON object")
+		return bodyFacts{}, badRequest("invalid_json", "the body is empty; it must be a JSON object")
 	}
-	if err := scanJSON(body, scanLimits{MaxDepth: lim.MaxDepth}); err != nil {
-		return badRequest(err.Code, "%s", err.Error())
+	facts, err := scanBody(body, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes})
+	if err != nil {
+		return bodyFacts{}, badRequest(err.Code, "%s", err.Error())
 	}
 	if !isObject(body) {
-		return badRequest("invalid_json", "the body must be a JSON object")
+		return bodyFacts{}, badRequest("invalid_json", "the body must be a JSON object")
 	}
-	return nil
+	return facts, nil
 }
 
 // checkShared checks an object the request shares among its events
 // (Tracardi's top-level context and properties, a Segment batch's
-// context): an object within the string limit.
-func checkShared(name string, raw json.RawMessage, lim Limits) *requestError {
+// context): an object within the string limit (looked at only when the
+// body has a long string somewhere).
+func checkShared(name string, raw []byte, lim Limits, longStrings bool) *requestError {
 	if !isObjectOrAbsent(raw) {
 		return badRequest("invalid_field", "%s must be a JSON object", name)
 	}
-	if isNullOrAbsent(raw) {
+	if isNullOrAbsent(raw) || !longStrings {
 		return nil
 	}
 	if err := scanJSON(raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
@@ -268,7 +316,7 @@ func parseTime(it *item, i int, field string, raw json.RawMessage) *time.Time {
 		return nil
 	}
 	var t time.Time
-	if err := json.Unmarshal(raw, &t); err != nil {
+	if err := t.UnmarshalJSON(raw); err != nil {
 		it.rejectf(i, rejectInvalid, field, "must be an RFC 3339 time such as 2026-11-25T10:00:00.000Z")
 		return nil
 	}
@@ -309,59 +357,4 @@ func firstPresent(raws ...json.RawMessage) json.RawMessage {
 		}
 	}
 	return nil
-}
-
-// describeJSONError names what did not decode; prefix is the JSON path of
-// the value decoded.
-func describeJSONError(err error, prefix string) string {
-	field, reason := describeFieldError(err)
-	if field == "" {
-		field = "the body"
-	} else {
-		field = prefix + field
-	}
-	return field + " " + reason
-}
-
-// describeFieldError returns the field a decoding error is about (empty
-// for the value itself) and what is wrong with it, in JSON terms.
-func describeFieldError(err error) (field, reason string) {
-	var typ *json.UnmarshalTypeError
-	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &typ):
-		return typ.Field, fmt.Sprintf("must be %s, got %s", jsonKind(typ.Type), typ.Value)
-	case errors.As(err, &syn):
-		return "", fmt.Sprintf("is malformed JSON at byte %d: %v", syn.Offset, syn)
-	default:
-		return "", "is malformed: " + err.Error()
-	}
-}
-
-// jsonKind names the JSON value a Go type decodes from, so messages name
-// JSON kinds rather than internal Go types.
-func jsonKind(t reflect.Type) string {
-	if t == nil {
-		return "another type"
-	}
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 { // json.RawMessage
-			return "a JSON value"
-		}
-		return "an array"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Pointer:
-		return jsonKind(t.Elem())
-	}
-	return "another type"
 }

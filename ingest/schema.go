@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -23,6 +25,9 @@ type schemaSet struct {
 type compiledSchema struct {
 	version int
 	schema  *jsonschema.Schema
+	// quick accepts most valid events without the full validator; nil
+	// when the schema uses keywords it does not know.
+	quick *quickSchema
 }
 
 // noLoader refuses every external $ref: event schemas are self-contained
@@ -51,7 +56,8 @@ func compileSchemas(all []schemas.EventSchema) (*schemaSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compile event schema %s v%d: %w", typ, s.Version, err)
 		}
-		set.byType[typ] = &compiledSchema{version: s.Version, schema: sch}
+		quick, _ := compileQuick(doc)
+		set.byType[typ] = &compiledSchema{version: s.Version, schema: sch, quick: quick}
 	}
 	return set, nil
 }
@@ -62,8 +68,8 @@ func (s *schemaSet) has(typ string) bool {
 	return ok
 }
 
-// validate checks an event's properties (a JSON object, or empty for
-// none) against the schema of typ. It returns the JSON path inside the
+// validate checks an event's properties (a scanned JSON object, or empty
+// for none) against the schema of typ. It returns the JSON path inside the
 // properties (e.g. "price" or "items[2].sku", "" for the object itself)
 // and the reason of the first violation, or ok when valid or typ has no
 // schema.
@@ -72,14 +78,15 @@ func (s *schemaSet) validate(typ string, props []byte) (path, reason string, ok 
 	if !found {
 		return "", "", true
 	}
+	props = skipToValue(props)
 	if len(props) == 0 {
 		props = []byte("{}")
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(props))
-	if err != nil {
-		return "", "is not JSON: " + err.Error(), false
+	if cs.quick != nil && cs.quick.valid(props) {
+		return "", "", true
 	}
-	err = cs.schema.Validate(v)
+	v := schemaValue(props)
+	err := cs.schema.Validate(v)
 	if err == nil {
 		return "", "", true
 	}
@@ -120,4 +127,54 @@ func isIndex(s string) bool {
 		}
 	}
 	return true
+}
+
+// schemaValue builds the value a schema validates from scanned JSON, as
+// jsonschema.UnmarshalJSON would (numbers as json.Number, so none loses
+// precision), without running a decoder over it again. Its strings and
+// keys view v's bytes (see view): the value must not outlive the
+// validation.
+func schemaValue(v []byte) any {
+	switch v[0] {
+	case '{':
+		m := map[string]any{}
+		for it := membersOf(v); ; {
+			key, val, ok := it.next()
+			if !ok {
+				return m
+			}
+			m[view(key)] = schemaValue(val)
+		}
+	case '[':
+		a := []any{}
+		for it := elementsOf(v); ; {
+			val, ok := it.next()
+			if !ok {
+				return a
+			}
+			a = append(a, schemaValue(val))
+		}
+	case '"':
+		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
+			return view(inner)
+		}
+		return unquote(v)
+	case 't':
+		return true
+	case 'f':
+		return false
+	case 'n':
+		return nil
+	}
+	return json.Number(v)
+}
+
+// view is b as a string without copying it. Only for strings that are
+// dropped before b changes: the values built for one schema validation,
+// which the request body outlives.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

@@ -1,10 +1,8 @@
 package ingest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -24,158 +22,192 @@ var segmentTypes = []string{segTrack, segPage, segScreen, segIdentify, segGroup,
 
 // segmentCall is one call of the Segment HTTP Tracking API
 // (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/).
+// Ids may be sent as strings or, from some languages, numbers (kept as
+// their exact text). JSON members are sub-slices of the body.
 type segmentCall struct {
-	Type              string          `json:"type"`
-	MessageID         flexString      `json:"messageId"`
-	AnonymousID       flexString      `json:"anonymousId"`
-	UserID            flexString      `json:"userId"`
-	Event             string          `json:"event"`
-	Name              string          `json:"name"`
-	GroupID           flexString      `json:"groupId"`
-	PreviousID        flexString      `json:"previousId"`
-	Properties        json.RawMessage `json:"properties"`
-	Traits            json.RawMessage `json:"traits"`
-	Context           json.RawMessage `json:"context"`
-	Integrations      json.RawMessage `json:"integrations"`
-	Timestamp         json.RawMessage `json:"timestamp"`
-	OriginalTimestamp json.RawMessage `json:"originalTimestamp"`
-	SentAt            json.RawMessage `json:"sentAt"`
-	WriteKey          string          `json:"writeKey"`
+	typ, event, name, writeKey                          string
+	messageID, anonymousID, userID, groupID, previousID string
+	properties, traits, context, integrations           []byte
+	timestamp, originalTimestamp, sentAt                []byte
+}
+
+// decodeSegmentCall reads the members of one scanned call object.
+func decodeSegmentCall(raw []byte) (c segmentCall, err *fieldError) {
+	for it := membersOf(raw); ; {
+		key, v, ok := it.next()
+		if !ok {
+			return c, nil
+		}
+		switch k := string(key); k {
+		case "type":
+			c.typ, err = stringField(k, v)
+		case "event":
+			c.event, err = stringField(k, v)
+		case "name":
+			c.name, err = stringField(k, v)
+		case "writeKey":
+			c.writeKey, err = stringField(k, v)
+		case "messageId":
+			c.messageID, err = flexIDField(k, v)
+		case "anonymousId":
+			c.anonymousID, err = flexIDField(k, v)
+		case "userId":
+			c.userID, err = flexIDField(k, v)
+		case "groupId":
+			c.groupID, err = flexIDField(k, v)
+		case "previousId":
+			c.previousID, err = flexIDField(k, v)
+		case "properties":
+			c.properties = v
+		case "traits":
+			c.traits = v
+		case "context":
+			c.context = v
+		case "integrations":
+			c.integrations = v
+		case "timestamp":
+			c.timestamp = v
+		case "originalTimestamp":
+			c.originalTimestamp = v
+		case "sentAt":
+			c.sentAt = v
+		}
+		if err != nil {
+			return c, err
+		}
+	}
 }
 
 // segmentBatch is a /v1/batch body. Its context and integrations apply to
 // calls that have none.
 type segmentBatch struct {
-	Batch        []json.RawMessage `json:"batch"`
-	Context      json.RawMessage   `json:"context"`
-	Integrations json.RawMessage   `json:"integrations"`
-	SentAt       json.RawMessage   `json:"sentAt"`
-	WriteKey     string            `json:"writeKey"`
+	batch, context, sentAt []byte
+	writeKey               string
 }
 
-// flexString is an id Segment libraries send as a string or, from some
-// languages, a number; a number is kept as its exact text.
-type flexString string
-
-// UnmarshalJSON accepts a string, a number or null.
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+// decodeSegmentBatch reads the members of a scanned /v1/batch body.
+func decodeSegmentBatch(body []byte) (sb segmentBatch, err *fieldError) {
+	for it := membersOf(body); ; {
+		key, v, ok := it.next()
+		if !ok {
+			return sb, nil
 		}
-		*f = flexString(s)
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')):
-		*f = flexString(b)
-	default:
-		kind := map[byte]string{'t': "boolean", 'f': "boolean", '{': "object", '[': "array"}[b[0]]
-		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[string]()}
+		switch k := string(key); k {
+		case "batch":
+			sb.batch, err = arrayField(k, v)
+		case "context":
+			sb.context = v
+		case "sentAt":
+			sb.sentAt = v
+		case "writeKey":
+			sb.writeKey, err = stringField(k, v)
+		}
+		if err != nil {
+			return sb, err
+		}
 	}
-	return nil
 }
 
 // decodeSegment parses a body sent to /v1/<callType> (or /v1/batch when
 // callType is "batch") into a batch.
 func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
-	if err := scan(body, lim); err != nil {
-		return nil, err
+	facts, rerr := scan(body, lim)
+	if rerr != nil {
+		return nil, rerr
 	}
+	body = skipToValue(body)
 	if callType != "batch" {
-		b := &batch{items: make([]item, 1)}
-		var c segmentCall
-		if err := json.Unmarshal(body, &c); err != nil {
-			field, reason := describeFieldError(err)
-			if field == "writeKey" || field == "" {
-				return nil, badRequest("invalid_json", "%s", describeJSONError(err, ""))
+		b := &batch{items: make([]item, 1), facts: facts}
+		c, err := decodeSegmentCall(body)
+		if err != nil {
+			if err.field == "writeKey" {
+				return nil, badRequest("invalid_json", "%s", err.Error())
 			}
 			b.items[0].api = apiSegment
-			b.items[0].rejectf(0, rejectInvalid, field, "%s", reason)
+			b.items[0].rejectf(0, rejectInvalid, err.field, "%s", err.reason)
 			b.items[0].raw = body
 			return b, nil
 		}
-		b.writeKey = c.WriteKey
-		if c.Type != "" && c.Type != callType {
-			b.items[0].rejectf(0, rejectInvalid, "type", "is %q but the call was sent to /v1/%s", c.Type, callType)
+		b.writeKey = c.writeKey
+		if c.typ != "" && c.typ != callType {
+			b.items[0].rejectf(0, rejectInvalid, "type", "is %q but the call was sent to /v1/%s", c.typ, callType)
 		}
-		c.Type = callType
+		c.typ = callType
 		fillSegment(&b.items[0], 0, body, &c, nil, nil, lim)
 		return b, nil
 	}
-	var sb segmentBatch
-	if err := json.Unmarshal(body, &sb); err != nil {
-		return nil, badRequest("invalid_json", "%s", describeJSONError(err, ""))
+	sb, err := decodeSegmentBatch(body)
+	if err != nil {
+		return nil, badRequest("invalid_json", "%s", err.Error())
 	}
-	if len(sb.Batch) == 0 {
+	calls, n := elements(sb.batch, lim.MaxEvents)
+	if n == 0 {
 		return nil, badRequest("missing_field", "batch must hold at least one call")
 	}
-	if len(sb.Batch) > lim.MaxEvents {
-		return nil, &requestError{413, "too_many_events", fmt.Sprintf("batch holds %d calls; the limit is %d", len(sb.Batch), lim.MaxEvents)}
+	if n > lim.MaxEvents {
+		return nil, &requestError{413, "too_many_events", fmt.Sprintf("batch holds %d calls; the limit is %d", n, lim.MaxEvents)}
 	}
-	if err := checkShared("context", sb.Context, lim); err != nil {
+	if err := checkShared("context", sb.context, lim, facts.longStrings); err != nil {
 		return nil, err
 	}
 	var probe item
-	batchSentAt := parseTime(&probe, 0, "sentAt", sb.SentAt)
+	batchSentAt := parseTime(&probe, 0, "sentAt", sb.sentAt)
 	if probe.reject != nil {
 		return nil, badRequest("invalid_field", "%s %s", probe.reject.Path, probe.reject.Reason)
 	}
-	b := &batch{writeKey: sb.WriteKey, items: make([]item, len(sb.Batch))}
-	for i, raw := range sb.Batch {
+	b := &batch{writeKey: sb.writeKey, items: make([]item, n), facts: facts}
+	for i, raw := range calls {
 		it := &b.items[i]
-		it.prefix = fmt.Sprintf("batch[%d].", i)
+		it.prefix = "batch[" + strconv.Itoa(i) + "]."
 		it.api = apiSegment
 		it.raw = raw
 		if !isObject(raw) {
 			it.rejectf(i, rejectInvalid, "", "must be a JSON object")
 			continue
 		}
-		var c segmentCall
-		if err := json.Unmarshal(raw, &c); err != nil {
-			field, reason := describeFieldError(err)
-			it.rejectf(i, rejectInvalid, field, "%s", reason)
+		c, err := decodeSegmentCall(raw)
+		if err != nil {
+			it.rejectf(i, rejectInvalid, err.field, "%s", err.reason)
 			continue
 		}
 		if b.writeKey == "" {
-			b.writeKey = c.WriteKey
+			b.writeKey = c.writeKey
 		}
-		fillSegment(it, i, raw, &c, sb.Context, batchSentAt, lim)
+		fillSegment(it, i, raw, &c, sb.context, batchSentAt, lim)
 	}
 	return b, nil
 }
 
 // fillSegment maps one Segment call onto an item. batchContext and
 // batchSentAt are the batch's, used when the call has none.
-func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext json.RawMessage, batchSentAt *time.Time, lim Limits) {
+func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext []byte, batchSentAt *time.Time, lim Limits) {
 	it.api = apiSegment
 	it.raw = raw
 	ev := &it.ev
-	ev.ID = string(c.MessageID)
-	ev.AnonymousID, ev.UserID = string(c.AnonymousID), string(c.UserID)
-	ev.Context = firstPresent(c.Context, batchContext)
-	switch c.Type {
+	ev.ID = c.messageID
+	ev.AnonymousID, ev.UserID = c.anonymousID, c.userID
+	ev.Context = firstPresent(c.context, batchContext)
+	switch c.typ {
 	case segTrack:
-		ev.Type = c.Event
-		ev.Properties = c.Properties
-		if c.Event == "" {
+		ev.Type = c.event
+		ev.Properties = c.properties
+		if c.event == "" {
 			it.rejectf(i, rejectMissing, "event", "is required in a track call")
 		}
 	case segPage, segScreen:
-		ev.Type, ev.Name = c.Type, c.Name
-		ev.Properties = c.Properties
+		ev.Type, ev.Name = c.typ, c.name
+		ev.Properties = c.properties
 	case segIdentify:
-		ev.Type = c.Type
-		ev.Properties = c.Traits
+		ev.Type = c.typ
+		ev.Properties = c.traits
 	case segGroup:
-		ev.Type, ev.GroupID = c.Type, string(c.GroupID)
-		ev.Properties = c.Traits
+		ev.Type, ev.GroupID = c.typ, c.groupID
+		ev.Properties = c.traits
 		if ev.GroupID == "" {
 			it.rejectf(i, rejectMissing, "groupId", "is required in a group call")
 		}
 	case segAlias:
-		ev.Type, ev.PreviousID = c.Type, string(c.PreviousID)
+		ev.Type, ev.PreviousID = c.typ, c.previousID
 		if ev.PreviousID == "" {
 			it.rejectf(i, rejectMissing, "previousId", "is required in an alias call")
 		}
@@ -185,7 +217,7 @@ func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext json.
 	case "":
 		it.rejectf(i, rejectMissing, "type", "is required: one of track, page, screen, identify, group, alias")
 	default:
-		it.rejectf(i, rejectInvalid, "type", "%q is not one of track, page, screen, identify, group, alias", c.Type)
+		it.rejectf(i, rejectInvalid, "type", "%q is not one of track, page, screen, identify, group, alias", c.typ)
 	}
 	if ev.UserID == "" && ev.AnonymousID == "" {
 		it.rejectf(i, rejectMissing, "userId", "or anonymousId is required")
@@ -203,18 +235,18 @@ func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext json.
 	}
 	for _, f := range []struct {
 		name string
-		raw  json.RawMessage
-	}{{"properties", c.Properties}, {"traits", c.Traits}, {"context", c.Context}, {"integrations", c.Integrations}} {
+		raw  []byte
+	}{{"properties", c.properties}, {"traits", c.traits}, {"context", c.context}, {"integrations", c.integrations}} {
 		if !isObjectOrAbsent(f.raw) {
 			it.rejectf(i, rejectInvalid, f.name, "must be a JSON object")
 		}
 	}
-	ts, tsField := c.Timestamp, "timestamp"
+	ts, tsField := c.timestamp, "timestamp"
 	if isNullOrAbsent(ts) {
-		ts, tsField = c.OriginalTimestamp, "originalTimestamp"
+		ts, tsField = c.originalTimestamp, "originalTimestamp"
 	}
 	ev.ClientTime = parseTime(it, i, tsField, ts)
-	ev.SentAt = parseTime(it, i, "sentAt", c.SentAt)
+	ev.SentAt = parseTime(it, i, "sentAt", c.sentAt)
 	if ev.SentAt == nil {
 		ev.SentAt = batchSentAt
 	}

@@ -3,8 +3,12 @@ package ingest
 import (
 	"encoding/base64"
 	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/trackstream/trackstream/internal/sources"
 )
@@ -168,4 +172,60 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("an untrusted peer's header %q was believed: %s", header, got)
 		}
 	})
+}
+
+// TestSchemaValueMatchesJSONSchemaDecoder: the value built from scanned
+// JSON for schema validation is the one jsonschema's own decoder builds.
+func TestSchemaValueMatchesJSONSchemaDecoder(t *testing.T) {
+	for _, doc := range []string{
+		`{}`, `[]`, `"x"`, `true`, `false`, `null`, `0`, `-1.5e300`,
+		`{"n":12345678901234567890,"f":0.1,"s":"a\"\\\u00e9\ud83d\ude00","a":[1,[],{},null,true,"x"],"o":{"k":{"k":[false]}}}`,
+		"{ \"sp aced\" : [ 1 , 2 ] ,\n\"\\u0041\": {} }",
+	} {
+		if err := scanJSON([]byte(doc), scanLimits{MaxDepth: 32}); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		want, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schemaValue([]byte(doc)); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngot  %#v\nwant %#v", doc, got, want)
+		}
+	}
+}
+
+// TestRecordsAreCompact: JSON objects taken from a body with whitespace
+// between tokens reach Kafka compacted (whitespace inside strings kept),
+// and from a compact body as they were sent.
+func TestRecordsAreCompact(t *testing.T) {
+	lim := goldenLimits()
+	for _, tc := range []struct{ body, props, ctx string }{
+		{
+			body:  "{ \"source\" : {\"id\":\"src_test\"},\n \"events\": [ {\"type\":\"t\", \"properties\": { \"a b\" : [ 1 ,\t2 ], \"s\": \"x  \\\" y\" },\r\n \"context\": { } } ] }",
+			props: `{"a b":[1,2],"s":"x  \" y"}`, ctx: `{}`,
+		},
+		{
+			body:  `{"source":{"id":"src_test"},"events":[{"type":"t","properties":{"a":[1,2],"s":"x  y"},"context":{"k":null}}]}`,
+			props: `{"a":[1,2],"s":"x  y"}`, ctx: `{"k":null}`,
+		},
+	} {
+		b, err := decodeTrack([]byte(tc.body), lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := goldenSources().Get("src_test")
+		events, rejected := judge(b, src, goldenMeta, lim, goldenSchemas(t))
+		if len(events) != 1 {
+			t.Fatalf("%v", rejected)
+		}
+		recs, err := encodeRecords(events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := string(recs[0].Value)
+		if !strings.Contains(v, `"properties":`+tc.props) || !strings.Contains(v, `"context":`+tc.ctx) {
+			t.Errorf("record %s lacks properties %s or context %s", v, tc.props, tc.ctx)
+		}
+	}
 }

@@ -64,28 +64,30 @@ type Event struct {
 // Key is the Kafka record key: one visitor's events share a key, and so a
 // partition, and so stay in order.
 func (e *Event) Key() []byte {
-	visitor := e.ProfileID
-	if visitor == "" {
-		visitor = e.AnonymousID // stable across a Segment identify, unlike UserID
-	}
-	if visitor == "" {
-		visitor = e.UserID
-	}
-	if visitor == "" {
-		visitor = e.SessionID
-	}
-	if visitor == "" {
-		visitor = e.ID
-	}
-	k := make([]byte, 0, len(e.SourceID)+1+len(visitor))
-	k = append(k, e.SourceID...)
-	k = append(k, '/')
-	return append(k, visitor...)
+	return e.AppendKey(make([]byte, 0, len(e.SourceID)+1+len(e.visitor())))
 }
 
-// Marshal encodes e as a record value of FormatVersion.
+// AppendKey appends the Kafka record key (see Key) to dst.
+func (e *Event) AppendKey(dst []byte) []byte {
+	dst = append(dst, e.SourceID...)
+	dst = append(dst, '/')
+	return append(dst, e.visitor()...)
+}
+
+// visitor is the most stable id of who sent the event.
+func (e *Event) visitor() string {
+	for _, id := range []string{e.ProfileID, e.AnonymousID, e.UserID, e.SessionID} {
+		// AnonymousID before UserID: stable across a Segment identify.
+		if id != "" {
+			return id
+		}
+	}
+	return e.ID
+}
+
+// Marshal encodes e as a record value of FormatVersion (see AppendJSON).
 func (e *Event) Marshal() ([]byte, error) {
-	return json.Marshal(e)
+	return e.AppendJSON(make([]byte, 0, 384+len(e.Properties)+len(e.Context)+len(e.UserAgent)+len(e.URL)+len(e.Referrer)))
 }
 
 // ErrUndecodable marks a record that can never be stored as an event.
