@@ -47,9 +47,25 @@ func ProducerOpts(cfg config.Ingest) []kgo.Opt {
 		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
 		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
 		kgo.ProduceRequestTimeout(cfg.ProduceTimeout),
-		kgo.ProducerLinger(2 * time.Millisecond),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.ProducerLinger(cfg.ProducerLinger),
+		kgo.ProducerBatchCompression(compression(cfg.ProducerCompression), kgo.NoCompression()),
 	}
+}
+
+// compression is the franz-go codec named by TRACKSTREAM_INGEST_PRODUCER_COMPRESSION
+// (validated by the configuration).
+func compression(name string) kgo.CompressionCodec {
+	switch name {
+	case "zstd":
+		return kgo.ZstdCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "gzip":
+		return kgo.GzipCompression()
+	case "none":
+		return kgo.NoCompression()
+	}
+	return kgo.Lz4Compression()
 }
 
 // The collection endpoints. PixelPath answers GET; the others POST.
@@ -273,7 +289,39 @@ func (s *Server) pixel(c *fiber.Ctx) error {
 }
 
 func replyJSON(c *fiber.Ctx, resp trackResponse) error {
+	if body, ok := appendPlainResponse(nil, resp); ok {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Status(fiber.StatusOK).Send(body)
+	}
 	return c.Status(fiber.StatusOK).JSON(resp)
+}
+
+// appendPlainResponse writes the common answer, every event accepted
+// with ids that need no escaping, as encoding/json would; ok is false
+// for any other answer, which goes through encoding/json.
+func appendPlainResponse(dst []byte, resp trackResponse) ([]byte, bool) {
+	if len(resp.Rejected) > 0 {
+		return nil, false
+	}
+	for _, id := range resp.IDs {
+		for i := 0; i < len(id); i++ {
+			if c := id[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return nil, false
+			}
+		}
+	}
+	dst = append(dst, `{"accepted":`...)
+	dst = strconv.AppendInt(dst, int64(resp.Accepted), 10)
+	dst = append(dst, `,"ids":[`...)
+	for i, id := range resp.IDs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, id...)
+		dst = append(dst, '"')
+	}
+	return append(dst, `],"rejected":[]}`...), true
 }
 
 func replyGIF(c *fiber.Ctx, _ trackResponse) error {
@@ -367,6 +415,10 @@ func (s *Server) meta(c *fiber.Ctx, now time.Time) requestMeta {
 	return m
 }
 
+// gzipReaders keeps gzip readers (and their 32 KiB windows) between
+// requests.
+var gzipReaders sync.Pool
+
 // requestBody returns the request body, gunzipped when it was sent with
 // Content-Encoding: gzip. Fiber's c.Body() decompresses with no size limit
 // (BodyLimit applies to the compressed bytes), so the raw body is read and
@@ -390,8 +442,12 @@ func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
 	default:
 		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding must be gzip or absent"}
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	if zr == nil {
+		zr = new(gzip.Reader)
+	}
+	defer gzipReaders.Put(zr)
+	if err := zr.Reset(bytes.NewReader(raw)); err != nil {
 		return nil, &requestError{fiber.StatusBadRequest, "invalid_encoding", "the body is not valid gzip"}
 	}
 	body, err := io.ReadAll(io.LimitReader(zr, int64(s.cfg.MaxDecodedBytes)+1))

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -226,6 +227,32 @@ func TestRecordsAreCompact(t *testing.T) {
 		v := string(recs[0].Value)
 		if !strings.Contains(v, `"properties":`+tc.props) || !strings.Contains(v, `"context":`+tc.ctx) {
 			t.Errorf("record %s lacks properties %s or context %s", v, tc.props, tc.ctx)
+		}
+	}
+}
+
+// TestPlainResponseMatchesEncodingJSON: the hand-written answer is what
+// encoding/json writes, and anything it cannot write plainly is left to
+// encoding/json.
+func TestPlainResponseMatchesEncodingJSON(t *testing.T) {
+	for _, resp := range []trackResponse{
+		{Accepted: 1, IDs: []string{"0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a77"}, Rejected: []Rejection{}},
+		{Accepted: 3, IDs: []string{"a", "b-1", "c_2:x"}, Rejected: []Rejection{}},
+	} {
+		got, ok := appendPlainResponse(nil, resp)
+		want, _ := json.Marshal(resp)
+		if !ok || string(got) != string(want) {
+			t.Errorf("got %s (%v), want %s", got, ok, want)
+		}
+	}
+	for _, resp := range []trackResponse{
+		{Accepted: 1, IDs: []string{`a"b`}, Rejected: []Rejection{}},
+		{Accepted: 1, IDs: []string{"é"}, Rejected: []Rejection{}},
+		{Accepted: 1, IDs: []string{"a<b"}, Rejected: []Rejection{}},
+		{Accepted: 1, IDs: []string{"a"}, Rejected: []Rejection{{Index: 1, Path: "events[1]", Code: "x", Reason: "y"}}},
+	} {
+		if got, ok := appendPlainResponse(nil, resp); ok {
+			t.Errorf("%+v written plainly as %s", resp, got)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,6 +40,13 @@ type Ingest struct {
 	// MaxBufferedBytes caps the producer's buffer; beyond it requests get
 	// 503 at once. Default 64 MiB.
 	MaxBufferedBytes int
+	// ProducerLinger is how long a partition's batch waits for more
+	// events before it is sent (while no request to its broker is in
+	// flight, franz-go sends at once anyway). Default 2ms.
+	ProducerLinger time.Duration
+	// ProducerCompression compresses produce batches: lz4, zstd, snappy,
+	// gzip or none. Default lz4.
+	ProducerCompression string
 	// FutureSkew is how far past the receive time a corrected event time
 	// may be before it is clamped to the receive time. Default 1m.
 	FutureSkew time.Duration
@@ -71,29 +79,34 @@ type Ingest struct {
 	DrainDelay time.Duration
 }
 
+// ProducerCompressions are the values of Ingest.ProducerCompression.
+var ProducerCompressions = []string{"lz4", "zstd", "snappy", "gzip", "none"}
+
 func defaultIngest() Ingest {
 	return Ingest{
-		Addr:             ":8080",
-		ProduceTimeout:   5 * time.Second,
-		MaxBodyBytes:     1 << 20,
-		MaxDecodedBytes:  500 << 10,
-		MaxEvents:        500,
-		MaxEventBytes:    32 << 10,
-		MaxDepth:         32,
-		MaxProperties:    256,
-		MaxStringBytes:   8 << 10,
-		MaxTypeBytes:     64,
-		MaxIDBytes:       128,
-		MaxBufferedBytes: 64 << 20,
-		FutureSkew:       time.Minute,
-		LateAfter:        24 * time.Hour,
-		RetryAfter:       5 * time.Second,
-		ProxyHeader:      "X-Forwarded-For",
-		ReadTimeout:      10 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		IdleTimeout:      60 * time.Second,
-		MaxConns:         16 * 1024,
-		DrainDelay:       5 * time.Second,
+		Addr:                ":8080",
+		ProduceTimeout:      5 * time.Second,
+		MaxBodyBytes:        1 << 20,
+		MaxDecodedBytes:     500 << 10,
+		MaxEvents:           500,
+		MaxEventBytes:       32 << 10,
+		MaxDepth:            32,
+		MaxProperties:       256,
+		MaxStringBytes:      8 << 10,
+		MaxTypeBytes:        64,
+		MaxIDBytes:          128,
+		MaxBufferedBytes:    64 << 20,
+		ProducerLinger:      2 * time.Millisecond,
+		ProducerCompression: "lz4",
+		FutureSkew:          time.Minute,
+		LateAfter:           24 * time.Hour,
+		RetryAfter:          5 * time.Second,
+		ProxyHeader:         "X-Forwarded-For",
+		ReadTimeout:         10 * time.Second,
+		WriteTimeout:        10 * time.Second,
+		IdleTimeout:         60 * time.Second,
+		MaxConns:            16 * 1024,
+		DrainDelay:          5 * time.Second,
 	}
 }
 
@@ -111,6 +124,8 @@ func (c *Ingest) fields() []field {
 		{"ingest-max-type-bytes", secIngest, false, "maximum bytes of an event type or Segment event name", (*intValue)(&c.MaxTypeBytes)},
 		{"ingest-max-id-bytes", secIngest, false, "maximum bytes of an event, session, profile or user id", (*intValue)(&c.MaxIDBytes)},
 		{"ingest-max-buffered-bytes", secIngest, false, "producer buffer bound in bytes; beyond it requests get 503", (*intValue)(&c.MaxBufferedBytes)},
+		{"ingest-producer-linger", secIngest, false, "how long a partition's batch waits for more events before it is sent", (*durationValue)(&c.ProducerLinger)},
+		{"ingest-producer-compression", secIngest, false, "compression of produce batches: lz4, zstd, snappy, gzip or none", (*stringValue)(&c.ProducerCompression)},
 		{"ingest-future-skew", secIngest, false, "how far in the future an event time may be before it is clamped to the receive time", (*durationValue)(&c.FutureSkew)},
 		{"ingest-late-after", secIngest, false, "events older than this at receipt are flagged late", (*durationValue)(&c.LateAfter)},
 		{"ingest-retry-after", secIngest, false, "Retry-After sent with a 503 (whole seconds)", (*durationValue)(&c.RetryAfter)},
@@ -138,6 +153,12 @@ func (c Ingest) validate(errs *[]error) {
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_TYPE_BYTES", c.MaxTypeBytes, 8, 1024)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_ID_BYTES", c.MaxIDBytes, 16, 1024)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_BUFFERED_BYTES", c.MaxBufferedBytes, 1<<20, 4<<30)
+	if c.ProducerLinger < 0 || c.ProducerLinger > time.Second {
+		errorf(errs, "TRACKSTREAM_INGEST_PRODUCER_LINGER: %s must be between 0 and 1s", c.ProducerLinger)
+	}
+	if !slices.Contains(ProducerCompressions, c.ProducerCompression) {
+		errorf(errs, "TRACKSTREAM_INGEST_PRODUCER_COMPRESSION: %q is not one of %s", c.ProducerCompression, strings.Join(ProducerCompressions, ", "))
+	}
 	checkPositive(errs, "TRACKSTREAM_INGEST_FUTURE_SKEW", c.FutureSkew)
 	checkPositive(errs, "TRACKSTREAM_INGEST_LATE_AFTER", c.LateAfter)
 	if c.RetryAfter < time.Second {

@@ -39,6 +39,8 @@ func TestIngestValidation(t *testing.T) {
 		{"event bytes zero", "TRACKSTREAM_INGEST_MAX_EVENT_BYTES", "0"},
 		{"retry after under a second", "TRACKSTREAM_INGEST_RETRY_AFTER", "100ms"},
 		{"negative drain", "TRACKSTREAM_INGEST_DRAIN_DELAY", "-1s"},
+		{"unknown compression", "TRACKSTREAM_INGEST_PRODUCER_COMPRESSION", "brotli"},
+		{"negative linger", "TRACKSTREAM_INGEST_PRODUCER_LINGER", "-1ms"},
 		{"empty proxy header", "TRACKSTREAM_INGEST_PROXY_HEADER", " "},
 		{"no connections", "TRACKSTREAM_INGEST_MAX_CONNS", "0"},
 	} {
