@@ -673,7 +673,7 @@ func TestPoisonRecordsAreParkedInTheDLQ(t *testing.T) {
 		orig   *kgo.Record
 		reason string
 	}{
-		{recs[1], "undecodable event record: invalid character"},
+		{recs[1], "undecodable event record: invalid record at byte 0: a record must be a JSON object"},
 		{recs[4], `undecodable event record: unknown format version "9"`},
 	} {
 		got := parked[i]

@@ -100,8 +100,8 @@ func Unmarshal(version string, value []byte) (Event, error) {
 	if version != FormatVersion {
 		return e, fmt.Errorf("%w: unknown format version %q", ErrUndecodable, version)
 	}
-	if err := json.Unmarshal(value, &e); err != nil {
-		return e, fmt.Errorf("%w: %v", ErrUndecodable, err)
+	if err := decodeRecord(value, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
 	}
 	if e.SourceID == "" || e.ID == "" || e.Type == "" {
 		return e, fmt.Errorf("%w: source_id, id and type are required", ErrUndecodable)
