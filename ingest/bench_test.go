@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/loadgen"
 )
 
 // benchProps and benchContext make events of about 800 bytes, like a
@@ -167,6 +169,50 @@ func BenchmarkSchemaValidate(b *testing.B) {
 	for b.Loop() {
 		if _, reason, ok := set.validate("page-view", props); !ok {
 			b.Fatal(reason)
+		}
+	}
+}
+
+// BenchmarkDecode measures the hardening scan plus the walk that decodes
+// a body (no judging, no encoding) on the load generator's bodies, the
+// same ones internal/jsonbench gives the JSON libraries (seed 7, fixed
+// clock), so cpu-ns/op compares with its Decode table.
+func BenchmarkDecode(b *testing.B) {
+	lim := limitsOf(config.Default().Ingest)
+	for _, shape := range []loadgen.Shape{loadgen.ShapeTracardi, loadgen.ShapeSegment} {
+		for _, n := range []int{1, 50} {
+			g := loadgen.NewGenerator(loadgen.GenConfig{
+				Seed: 7, RunID: "bench", SourceID: "src-bench", Shape: shape, EventsPerRequest: n,
+				Now: func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) },
+			}, 0)
+			var bodies [][]byte
+			size := 0
+			for range 16 {
+				body, _ := g.Next()
+				bodies = append(bodies, bytes.Clone(body))
+				size += len(body)
+			}
+			b.Run(fmt.Sprintf("%s/batch=%d", shape, n), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size / len(bodies)))
+				cpu0 := cpuTime(b)
+				i := 0
+				for b.Loop() {
+					body := bodies[i%len(bodies)]
+					i++
+					var bt *batch
+					var err error
+					if shape == loadgen.ShapeTracardi {
+						bt, err = decodeTrack(body, lim)
+					} else {
+						bt, err = decodeSegment(body, "batch", lim)
+					}
+					if err != nil || len(bt.items) != n {
+						b.Fatalf("%v, %d items", err, len(bt.items))
+					}
+				}
+				b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			})
 		}
 	}
 }
