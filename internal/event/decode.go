@@ -319,22 +319,30 @@ func (d *decoder) str() (string, error) {
 		return "", d.errorf("%v", errNotString)
 	}
 	start := d.i
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
-		case c == '"':
-			s := string(d.b[start:d.i])
-			d.i++
-			return s, nil
-		case c == '\\' || c >= utf8.RuneSelf:
-			return d.slowStr(start)
-		case c < 0x20:
-			return "", d.errorf("control character in a string")
-		}
+	for d.i < len(d.b) && plainByte[d.b[d.i]] {
 		d.i++
 	}
-	return "", d.errorf("unterminated string")
+	switch {
+	case d.i >= len(d.b):
+		return "", d.errorf("unterminated string")
+	case d.b[d.i] == '"':
+		s := string(d.b[start:d.i])
+		d.i++
+		return s, nil
+	case d.b[d.i] < 0x20:
+		return "", d.errorf("control character in a string")
+	}
+	return d.slowStr(start)
 }
+
+// plainByte marks the bytes a string holds as they are: printable ASCII
+// but the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // slowStr finishes a string with escapes or non-ASCII bytes.
 func (d *decoder) slowStr(start int) (string, error) {

@@ -84,7 +84,7 @@ func checkAgainstEncodingJSON(t *testing.T, v []byte) bool {
 	var got, want Event
 	err := decodeRecord(v, &got)
 	werr := json.Unmarshal(v, &want)
-	if err == nil && werr != nil {
+	if err == nil && werr != nil && sameCaseKeys(v) {
 		t.Fatalf("%q: decoded, encoding/json refuses it: %v", v, werr)
 	}
 	if werr == nil && err != nil && sameCaseKeys(v) {
