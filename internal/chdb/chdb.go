@@ -16,6 +16,12 @@
 // be opened only after every DB on the current one has been closed. The
 // directory is also locked against other processes.
 //
+// Rows for an INSERT either follow the statement inline in [DB.Query]
+// (text formats only: the engine treats the text as a query) or travel
+// separately, length-delimited and binary-safe, through [DB.Insert] and
+// [DB.InsertFunc] (chDB's streaming insert), which is also several times
+// cheaper for large inserts.
+//
 // Queries cannot be cancelled once they have been handed to chDB: a context
 // only bounds the wait for a free connection. Keep statements bounded with
 // ClickHouse settings (max_execution_time and the like) where that matters.
@@ -105,6 +111,15 @@ type library struct {
 	resultLength  func(res unsafe.Pointer) uintptr
 	resultError   func(res unsafe.Pointer) unsafe.Pointer
 	destroyResult func(res unsafe.Pointer)
+
+	// The streaming insert: chdb_stream_insert_n opens an INSERT whose
+	// data is then handed over with length-delimited appends.
+	streamInsertN       func(conn, query unsafe.Pointer, queryLen uintptr, format unsafe.Pointer, formatLen uintptr) unsafe.Pointer
+	streamAppend        func(stream, data unsafe.Pointer, n uintptr) int32
+	streamDone          func(stream unsafe.Pointer) unsafe.Pointer
+	streamInsertError   func(stream unsafe.Pointer) unsafe.Pointer
+	streamCancelInsert  func(stream unsafe.Pointer)
+	destroyInsertStream func(stream unsafe.Pointer)
 }
 
 // Process-wide state, all guarded by procMu: the loaded library and the data
@@ -163,6 +178,12 @@ func loadLocked(libPath string) (*library, error) {
 		{"chdb_result_length", &l.resultLength},
 		{"chdb_result_error", &l.resultError},
 		{"chdb_destroy_query_result", &l.destroyResult},
+		{"chdb_stream_insert_n", &l.streamInsertN},
+		{"chdb_stream_append", &l.streamAppend},
+		{"chdb_stream_done", &l.streamDone},
+		{"chdb_stream_insert_error", &l.streamInsertError},
+		{"chdb_stream_cancel_insert", &l.streamCancelInsert},
+		{"chdb_destroy_insert_stream", &l.destroyInsertStream},
 	}
 	for _, s := range syms {
 		addr, err := purego.Dlsym(handle, s.name)

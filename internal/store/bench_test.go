@@ -51,26 +51,28 @@ func realisticRows(source string, n int, start time.Time) []Row {
 	return out
 }
 
-// BenchmarkEncodeRows is the embedded store's JSONEachRow encoding.
+// BenchmarkEncodeRows is the embedded store's row encoding: RowBinary,
+// what InsertRows sends, and JSONEachRow, what it sent before, for
+// comparison.
 func BenchmarkEncodeRows(b *testing.B) {
 	rs := realisticRows("src-bench", 1000, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	buf := make([]byte, 0, 1<<20)
-	size := 0
-	for i := range rs {
-		size = len(appendRow(buf[:0], &rs[i]))
-		_ = size
+	for _, enc := range []struct {
+		name   string
+		append func([]byte, *Row) []byte
+	}{{"rowbinary", appendRowBinary}, {"jsoneachrow", appendRow}} {
+		b.Run(enc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 1<<20)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = buf[:0]
+				for i := range rs {
+					buf = enc.append(buf, &rs[i])
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+			b.ReportMetric(float64(len(rs)*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportAllocs()
-	var total int
-	for b.Loop() {
-		buf = buf[:0]
-		for i := range rs {
-			buf = appendRow(buf, &rs[i])
-		}
-		total = len(buf)
-	}
-	b.SetBytes(int64(total))
-	b.ReportMetric(float64(len(rs)*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkInsertRows inserts batches of realistic rows into chDB and
@@ -92,7 +94,7 @@ func BenchmarkInsertRows(b *testing.B) {
 	}
 	var encoded int
 	for i := range batches[0] {
-		encoded += len(appendRow(nil, &batches[0][i]))
+		encoded += len(appendRowBinary(nil, &batches[0][i]))
 	}
 	b.SetBytes(int64(encoded))
 	b.ReportAllocs()
@@ -129,7 +131,7 @@ func BenchmarkInsertRows(b *testing.B) {
 		b.Fatalf("%v rows stored, want %d", stored, n*batch)
 	}
 	b.ReportMetric(bytesOnDisk/stored, "disk-bytes/event")
-	b.ReportMetric(float64(encoded)/batch, "json-bytes/event")
+	b.ReportMetric(float64(encoded)/batch, "rowbinary-bytes/event")
 }
 
 // cpuTime is the user+system CPU time of this process so far.

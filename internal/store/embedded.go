@@ -45,21 +45,36 @@ func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger
 	return s, nil
 }
 
-// insertPrefix starts every embedded insert; %s is the token.
-const insertPrefix = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
-	" SETTINGS insert_deduplication_token = '%s', type_json_skip_duplicated_paths = 1 FORMAT JSONEachRow\n"
+// insertSQL starts every embedded insert; %s is the deduplication token.
+// The rows follow separately as RowBinary (see appendRowBinary), so the
+// statement has no FORMAT clause. The settings:
+//   - async_insert = 0: chDB turns asynchronous inserts on by default;
+//     the processor batches already, and a synchronous insert is one
+//     part, deduplicated by its token, independent of the async queue's
+//     own settings (async_insert_deduplicate, flush timeouts);
+//   - input_format_binary_read_json_as_string = 1: properties and context
+//     arrive as JSON text and are parsed into the JSON columns;
+//   - type_json_skip_duplicated_paths = 1: a key repeated in an object
+//     is kept once instead of failing the whole batch.
+const insertSQL = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
+	" SETTINGS insert_deduplication_token = '%s', async_insert = 0, input_format_binary_read_json_as_string = 1, type_json_skip_duplicated_paths = 1"
 
-// InsertRows inserts the rows as JSONEachRow in one statement.
+// InsertRows inserts the rows in one RowBinary insert through chDB's
+// streaming insert, which passes the data with its length (binary-safe).
+// Rows are encoded a piece at a time (chdb.InsertFunc), so the insert
+// holds a few MiB of encoded rows, not the whole batch.
 func (s *Embedded) InsertRows(ctx context.Context, token string, rows []Row) error {
 	if err := checkToken(token); err != nil {
 		return err
 	}
-	buf := make([]byte, 0, 128+len(rows)*768)
-	buf = fmt.Appendf(buf, insertPrefix, token)
-	for i := range rows {
-		buf = appendRow(buf, &rows[i])
+	next := 0
+	fill := func(buf []byte) ([]byte, bool) {
+		for ; next < len(rows) && len(buf) < chdb.InsertPieceBytes; next++ {
+			buf = appendRowBinary(buf, &rows[next])
+		}
+		return buf, next < len(rows)
 	}
-	if _, err := s.db.Query(ctx, string(buf), "TabSeparated"); err != nil {
+	if err := s.db.InsertFunc(ctx, fmt.Sprintf(insertSQL, token), "RowBinary", fill); err != nil {
 		var qe *chdb.QueryError
 		if errors.As(err, &qe) && dataErrorCodes[errorCode(qe.Message)] {
 			return fmt.Errorf("insert %d events: %w: %w", len(rows), ErrRejected, err)

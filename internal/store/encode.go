@@ -2,13 +2,13 @@ package store
 
 import (
 	"bytes"
-	"strconv"
+	"encoding/binary"
 	"time"
 	"unicode/utf8"
 )
 
-// insertColumns are the columns both stores insert, in the order appendRow
-// writes them and Server appends them.
+// insertColumns are the columns both stores insert, in the order
+// appendRowBinary writes them and Server appends them.
 const insertColumns = "(source_id, event_id, event_type, event_time, received_at, client_time, sent_at, late, " +
 	"session_id, profile_id, anonymous_id, user_id, group_id, previous_id, name, ip, user_agent, " +
 	"url, url_host, url_path, url_query, referrer, referrer_host, referrer_medium, " +
@@ -17,89 +17,81 @@ const insertColumns = "(source_id, event_id, event_type, event_time, received_at
 
 const chTimeLayout = "2006-01-02 15:04:05.000"
 
-// appendRow appends r as one JSONEachRow line. Strings are written byte
-// for byte with only JSON's mandatory escapes, so any bytes round-trip;
-// properties and context are embedded as JSON objects (an empty or null
-// value is {}). Invalid UTF-8 inside them is replaced with U+FFFD, because
-// the JSON column's parser refuses it.
-func appendRow(b []byte, r *Row) []byte {
+// appendRowBinary appends r in ClickHouse's RowBinary format, columns in
+// the order of insertColumns. Strings are length-prefixed and go byte for
+// byte; times are Int64 milliseconds (DateTime64(3)); Nullable values
+// carry a null flag byte; Bool is one byte. properties and context go as
+// their JSON text, normalised by appendObject, which the engine parses
+// into the JSON columns because the insert sets
+// input_format_binary_read_json_as_string (see insertSQL).
+func appendRowBinary(b []byte, r *Row) []byte {
 	e, f := &r.Event, &r.Fields
-	b = append(b, `{"source_id":`...)
-	b = appendString(b, e.SourceID)
-	b = appendKV(b, "event_id", e.ID)
-	b = appendKV(b, "event_type", e.Type)
-	b = append(b, `,"event_time":`...)
-	b = appendTime(b, e.Time)
-	b = append(b, `,"received_at":`...)
-	b = appendTime(b, e.ReceivedAt)
-	b = append(b, `,"client_time":`...)
-	b = appendTimePtr(b, e.ClientTime)
-	b = append(b, `,"sent_at":`...)
-	b = appendTimePtr(b, e.SentAt)
-	b = append(b, `,"late":`...)
-	b = strconv.AppendBool(b, e.Late)
-	b = appendKV(b, "session_id", e.SessionID)
-	b = appendKV(b, "profile_id", e.ProfileID)
-	b = appendKV(b, "anonymous_id", e.AnonymousID)
-	b = appendKV(b, "user_id", e.UserID)
-	b = appendKV(b, "group_id", e.GroupID)
-	b = appendKV(b, "previous_id", e.PreviousID)
-	b = appendKV(b, "name", e.Name)
-	b = appendKV(b, "ip", e.IP)
-	b = appendKV(b, "user_agent", e.UserAgent)
-	b = appendKV(b, "url", e.URL)
-	b = appendKV(b, "url_host", f.URLHost)
-	b = appendKV(b, "url_path", f.URLPath)
-	b = appendKV(b, "url_query", f.URLQuery)
-	b = appendKV(b, "referrer", e.Referrer)
-	b = appendKV(b, "referrer_host", f.ReferrerHost)
-	b = appendKV(b, "referrer_medium", f.ReferrerMedium)
-	b = appendKV(b, "utm_source", f.UTMSource)
-	b = appendKV(b, "utm_medium", f.UTMMedium)
-	b = appendKV(b, "utm_campaign", f.UTMCampaign)
-	b = appendKV(b, "utm_term", f.UTMTerm)
-	b = appendKV(b, "utm_content", f.UTMContent)
-	b = appendKV(b, "click_id_type", f.ClickIDType)
-	b = appendKV(b, "click_id", f.ClickID)
-	b = appendKV(b, "country", f.Country)
-	b = appendKV(b, "region", f.Region)
-	b = appendKV(b, "city", f.City)
-	b = appendKV(b, "browser", f.Browser)
-	b = appendKV(b, "browser_version", f.BrowserVersion)
-	b = appendKV(b, "os", f.OS)
-	b = appendKV(b, "os_version", f.OSVersion)
-	b = appendKV(b, "device_type", f.DeviceType)
-	b = append(b, `,"is_bot":`...)
-	b = strconv.AppendBool(b, f.Bot)
-	b = append(b, `,"properties":`...)
-	b = appendObject(b, e.Properties)
-	b = append(b, `,"context":`...)
-	b = appendObject(b, e.Context)
-	return append(b, "}\n"...)
-}
-
-func appendKV(b []byte, key, value string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return appendString(b, value)
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, chTimeLayout)
-	return append(b, '"')
-}
-
-func appendTimePtr(b []byte, t *time.Time) []byte {
-	if t == nil {
-		return append(b, "null"...)
+	b = appendBinString(b, e.SourceID)
+	b = appendBinString(b, e.ID)
+	b = appendBinString(b, e.Type)
+	b = appendBinTime(b, e.Time)
+	b = appendBinTime(b, e.ReceivedAt)
+	b = appendBinTimePtr(b, e.ClientTime)
+	b = appendBinTimePtr(b, e.SentAt)
+	b = appendBinBool(b, e.Late)
+	for _, s := range [...]string{
+		e.SessionID, e.ProfileID, e.AnonymousID, e.UserID, e.GroupID, e.PreviousID, e.Name, e.IP, e.UserAgent,
+		e.URL, f.URLHost, f.URLPath, f.URLQuery, e.Referrer, f.ReferrerHost, f.ReferrerMedium,
+		f.UTMSource, f.UTMMedium, f.UTMCampaign, f.UTMTerm, f.UTMContent, f.ClickIDType, f.ClickID,
+		f.Country, f.Region, f.City, f.Browser, f.BrowserVersion, f.OS, f.OSVersion, f.DeviceType,
+	} {
+		b = appendBinString(b, s)
 	}
-	return appendTime(b, *t)
+	b = appendBinBool(b, f.Bot)
+	b = appendBinJSON(b, e.Properties)
+	return appendBinJSON(b, e.Context)
 }
 
-// appendObject embeds raw JSON; records were decoded by encoding/json, so
-// raw is well-formed. Whether it is an object is left to ClickHouse (a
+// appendBinString writes s as a RowBinary String: LEB128 length, bytes.
+func appendBinString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendBinJSON writes a JSON column's value as a String holding the
+// object's text ({} for an empty or null value).
+func appendBinJSON(b []byte, raw []byte) []byte {
+	// The object is written after a length prefix that is only known once
+	// appendObject has normalised it: reserve the longest prefix a length
+	// below 2^35 can need, then move the bytes left when the prefix is
+	// shorter. Objects are bounded far below that by ingest's body limit.
+	const maxPrefix = 5
+	start := len(b)
+	b = append(b, make([]byte, maxPrefix)...)
+	b = appendObject(b, raw)
+	n := len(b) - start - maxPrefix
+	var prefix [binary.MaxVarintLen64]byte
+	p := binary.PutUvarint(prefix[:], uint64(n))
+	copy(b[start:], prefix[:p])
+	copy(b[start+p:], b[start+maxPrefix:])
+	return b[:start+p+n]
+}
+
+func appendBinTime(b []byte, t time.Time) []byte {
+	return binary.LittleEndian.AppendUint64(b, uint64(t.UnixMilli()))
+}
+
+func appendBinTimePtr(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(b, 1)
+	}
+	return appendBinTime(append(b, 0), *t)
+}
+
+func appendBinBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// appendObject appends the text of a JSON column's value; records were
+// decoded by encoding/json, so raw is well-formed. Whether it is an object is left to ClickHouse (a
 // non-object is rejected and dead-lettered).
 func appendObject(b []byte, raw []byte) []byte {
 	trimmed := bytes.TrimSpace(raw)
@@ -110,35 +102,4 @@ func appendObject(b []byte, raw []byte) []byte {
 		trimmed = bytes.ToValidUTF8(trimmed, []byte("\uFFFD"))
 	}
 	return append(b, trimmed...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string: quote, backslash and control
-// bytes escaped, every other byte verbatim.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

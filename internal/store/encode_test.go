@@ -1,29 +1,16 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 )
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "nl\nret\rtab\t", "\x00\x01\x1f\x7f", "ünï 🎉", "</script>&"} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Errorf("appendString(%q) = %s; decodes to %q, %v", s, got, back, err)
-		}
-	}
-	// Bytes that are not UTF-8 are written verbatim (ClickHouse reads
-	// them as they are), not replaced.
-	if got := string(appendString(nil, "a\xffb")); got != "\"a\xffb\"" {
-		t.Errorf("invalid UTF-8 written as %q", got)
-	}
-}
 
 func TestAppendObject(t *testing.T) {
 	for in, want := range map[string]string{
@@ -41,55 +28,110 @@ func TestAppendObject(t *testing.T) {
 	}
 }
 
-func TestAppendRowIsOneJSONLine(t *testing.T) {
-	at := time.Date(2026, 3, 4, 5, 6, 7, 8e6, time.FixedZone("x", 3600))
-	r := Row{Event: event.Event{SourceID: "s", ID: "i\n", Type: "t", Time: at, ReceivedAt: at, SentAt: &at,
-		Properties: json.RawMessage(`{"a":[1,{"b":null}]}`)}}
-	line := appendRow(nil, &r)
-	if strings.Count(string(line), "\n") != 1 || line[len(line)-1] != '\n' {
-		t.Fatalf("not one line: %q", line)
+// binCursor decodes RowBinary the way the engine reads it.
+type binCursor struct {
+	t *testing.T
+	b []byte
+}
+
+func (c *binCursor) take(n int) []byte {
+	c.t.Helper()
+	if n > len(c.b) {
+		c.t.Fatalf("row ends early: want %d bytes, have %d", n, len(c.b))
 	}
-	var m map[string]any
-	if err := json.Unmarshal(line, &m); err != nil {
-		t.Fatalf("%v: %s", err, line)
+	out := c.b[:n]
+	c.b = c.b[n:]
+	return out
+}
+
+func (c *binCursor) str() string {
+	c.t.Helper()
+	n, w := binary.Uvarint(c.b)
+	if w <= 0 {
+		c.t.Fatalf("bad string length prefix % x", c.b[:min(len(c.b), 10)])
 	}
-	cols := strings.Split(strings.Trim(insertColumns, "()"), ", ")
-	if len(m) != len(cols) {
-		t.Errorf("row has %d keys, insertColumns %d", len(m), len(cols))
-	}
-	for _, c := range cols {
-		if _, ok := m[c]; !ok {
-			t.Errorf("column %s missing from the row", c)
+	c.b = c.b[w:]
+	return string(c.take(int(n)))
+}
+
+func (c *binCursor) time() time.Time {
+	return time.UnixMilli(int64(binary.LittleEndian.Uint64(c.take(8)))).UTC()
+}
+
+// decodeRowBinary reads one row of the insertColumns layout into a map
+// of column name to value (string, time.Time, *time.Time or bool).
+func decodeRowBinary(t *testing.T, b []byte) (map[string]any, []byte) {
+	t.Helper()
+	c := &binCursor{t: t, b: b}
+	m := map[string]any{}
+	for _, col := range strings.Split(strings.Trim(insertColumns, "()"), ", ") {
+		switch col {
+		case "event_time", "received_at":
+			m[col] = c.time()
+		case "client_time", "sent_at":
+			var v *time.Time
+			if c.take(1)[0] == 0 {
+				tm := c.time()
+				v = &tm
+			}
+			m[col] = v
+		case "late", "is_bot":
+			m[col] = c.take(1)[0] == 1
+		default:
+			m[col] = c.str()
 		}
 	}
-	if m["event_time"] != "2026-03-04 04:06:07.008" || m["client_time"] != nil || m["sent_at"] != "2026-03-04 04:06:07.008" || m["event_id"] != "i\n" {
-		t.Errorf("times/ids not as expected: %v %v %v %q", m["event_time"], m["client_time"], m["sent_at"], m["event_id"])
+	return m, c.b
+}
+
+func TestAppendRowBinary(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 8e6, time.FixedZone("x", 3600))
+	r := Row{
+		Event: event.Event{SourceID: "s", ID: "i\n", Type: "t", Time: at, ReceivedAt: at.Add(time.Second), SentAt: &at, Late: true,
+			UserAgent: "ua", Properties: json.RawMessage(` {"a":[1,{"b":null}]} `)},
+		Fields: enrich.Fields{DeviceType: "desktop", Bot: true},
+	}
+	two := appendRowBinary(appendRowBinary(nil, &r), &r)
+	m, rest := decodeRowBinary(t, two)
+	if _, rest = decodeRowBinary(t, rest); len(rest) != 0 {
+		t.Fatalf("%d bytes left after two rows", len(rest))
+	}
+	sent, _ := m["sent_at"].(*time.Time)
+	for k, want := range map[string]any{
+		"source_id": "s", "event_id": "i\n", "user_agent": "ua", "device_type": "desktop", "late": true, "is_bot": true,
+		"event_time": at.UTC(), "received_at": at.Add(time.Second).UTC(), "client_time": (*time.Time)(nil),
+		"properties": `{"a":[1,{"b":null}]}`, "context": "{}",
+	} {
+		if fmt.Sprint(m[k]) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", k, m[k], want)
+		}
+	}
+	if sent == nil || !sent.Equal(at) {
+		t.Errorf("sent_at = %v, want %v", sent, at)
 	}
 }
 
-// FuzzAppendRow: whatever strings an event carries (ingest decoded them
-// from untrusted input), the row stays one line of valid JSON that gives
-// the strings back.
-func FuzzAppendRow(f *testing.F) {
+// FuzzAppendRowBinary: whatever strings an event carries (ingest decoded
+// them from untrusted input), the row decodes to exactly those strings and
+// takes exactly its own bytes.
+func FuzzAppendRowBinary(f *testing.F) {
 	f.Add("src", "id", "ua \"x\"", `{"a":1}`)
-	f.Add("", "\x00", "\xff\xfe", "")
+	f.Add("", "\x00", "\xff\xfe\n\n", "")
+	f.Add("\n\n\n\n\n\n\n\n\n\n", strings.Repeat("x", 200), "", `{"`+strings.Repeat("k", 300)+`":1}`)
 	f.Fuzz(func(t *testing.T, source, id, ua, props string) {
 		if !json.Valid([]byte(props)) {
 			props = ""
 		}
 		r := Row{Event: event.Event{SourceID: source, ID: id, UserAgent: ua, Properties: json.RawMessage(props)}}
-		line := appendRow(nil, &r)
-		if strings.Count(string(line), "\n") != 1 {
-			t.Fatalf("not one line: %q", line)
+		m, rest := decodeRowBinary(t, appendRowBinary(nil, &r))
+		if len(rest) != 0 {
+			t.Fatalf("%d bytes left after the row", len(rest))
 		}
-		if utf8.ValidString(source) && utf8.ValidString(id) && utf8.ValidString(ua) {
-			var m map[string]any
-			if err := json.Unmarshal(line, &m); err != nil {
-				t.Fatalf("invalid JSON %q: %v", line, err)
-			}
-			if m["source_id"] != source || m["event_id"] != id || m["user_agent"] != ua {
-				t.Fatalf("strings changed: %q %q %q", m["source_id"], m["event_id"], m["user_agent"])
-			}
+		if m["source_id"] != source || m["event_id"] != id || m["user_agent"] != ua {
+			t.Fatalf("strings changed: %q %q %q", m["source_id"], m["event_id"], m["user_agent"])
+		}
+		if want := string(appendObject(nil, []byte(props))); m["properties"] != want {
+			t.Fatalf("properties %q, want %q", m["properties"], want)
 		}
 	})
 }

@@ -268,7 +268,9 @@ func TestCHDBCeilingAndSize(t *testing.T) {
 	if res.Rows != 3000 || res.RowsPerS <= 0 || res.BytesPerRow <= 0 || res.BytesPerRow > 2000 {
 		t.Fatalf("unexpected ceiling C result: %+v", res)
 	}
-	size, err := TableSize(context.Background(), lib, dir, "bench")
+	// Ceiling C lays its data out like trackstream: chDB under
+	// <dir>/clickhouse, the product's database.
+	size, err := TableSize(context.Background(), lib, filepath.Join(dir, "clickhouse"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,9 +23,11 @@ import (
 	"github.com/trackstream/trackstream/internal/broker"
 	"github.com/trackstream/trackstream/internal/chdb"
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/loadgen"
+	"github.com/trackstream/trackstream/internal/store"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -229,47 +234,73 @@ func produceCeiling(ctx context.Context, brokers []string, d time.Duration, log 
 
 // InsertResult is what ceiling C measured.
 type InsertResult struct {
-	Rows        int64   `json:"rows"`
-	BatchRows   int     `json:"batch_rows"`
-	Seconds     float64 `json:"seconds"`
-	RowsPerS    float64 `json:"rows_per_s"`
+	Rows      int64   `json:"rows"`
+	BatchRows int     `json:"batch_rows"`
+	Seconds   float64 `json:"seconds"`
+	RowsPerS  float64 `json:"rows_per_s"`
+	// RowsPerCPUS is rows per CPU-second of the whole process (chDB runs
+	// in it, background merges included): unlike RowsPerS it does not
+	// depend on what else the machine runs.
+	RowsPerCPUS float64 `json:"rows_per_cpu_s"`
 	Format      string  `json:"format"`
 	BytesOnDisk int64   `json:"bytes_on_disk"`
 	BytesPerRow float64 `json:"bytes_per_row"`
 }
 
-// CHDBCeiling is ceiling C: it opens chDB at dataPath, creates the events
-// table from the embedded migrations, and inserts rows of the same events
-// as JSONEachRow in batches of batchRows until rows are in; then it merges
-// (OPTIMIZE FINAL) and measures the bytes per row on disk.
-func CHDBCeiling(ctx context.Context, libPath, dataPath string, rows, batchRows int) (InsertResult, error) {
-	db, err := chdb.Open(libPath, dataPath, 1)
+// ceilingFormat describes the insert path ceiling C measures.
+const ceilingFormat = "RowBinary via chdb_stream_insert (the processor's embedded insert)"
+
+// CHDBCeiling is ceiling C: it opens the embedded store under dataDir the
+// way trackstream does (chDB data in dataDir/clickhouse, the product's
+// migrations applied), and inserts rows of the same events, enriched as
+// the processor enriches them, with the processor's insert
+// (store.Embedded.InsertRows, one deduplication token per batch) in
+// batches of batchRows until rows are in. Then it merges (OPTIMIZE FINAL)
+// and measures the bytes per row on disk.
+func CHDBCeiling(ctx context.Context, libPath, dataDir string, rows, batchRows int) (InsertResult, error) {
+	quiet := slog.New(slog.DiscardHandler)
+	s, err := store.OpenEmbedded(ctx, libPath, dataDir, quiet, store.Options{})
+	if err != nil {
+		return InsertResult{}, fmt.Errorf("ceiling C: %w", err)
+	}
+	defer s.Close()
+	batch, err := ceilingRows(batchRows)
 	if err != nil {
 		return InsertResult{}, err
 	}
-	defer db.Close()
-	if err := createCeilingTable(ctx, db); err != nil {
-		return InsertResult{}, err
+	ids := make([]string, len(batch))
+	for i := range batch {
+		ids[i] = batch[i].Event.ID
 	}
-	events, err := sampleEvents(batchRows, "src_ceiling", 1)
-	if err != nil {
-		return InsertResult{}, err
-	}
-	res := InsertResult{BatchRows: batchRows, Format: "JSONEachRow"}
-	var elapsed time.Duration
+	res := InsertResult{BatchRows: batchRows, Format: ceilingFormat}
+	var elapsed, cpu time.Duration
 	for b := 0; int(res.Rows) < rows; b++ {
 		// Fresh ids per batch so ReplacingMergeTree keeps every row.
-		stmt := insertStatement(events, fmt.Sprintf("b%d-", b))
-		start := time.Now()
-		if _, err := db.Query(ctx, stmt, "TabSeparated"); err != nil {
+		prefix := "b" + strconv.Itoa(b) + "-"
+		for i := range batch {
+			batch[i].Event.ID = prefix + ids[i]
+		}
+		start, cpuStart := time.Now(), processCPU()
+		if err := s.InsertRows(ctx, "ceiling-"+prefix+"0", batch); err != nil {
 			return res, fmt.Errorf("ceiling C insert of batch %d: %w", b, err)
 		}
 		elapsed += time.Since(start)
-		res.Rows += int64(len(events))
+		cpu += processCPU() - cpuStart
+		res.Rows += int64(len(batch))
 	}
 	res.Seconds = elapsed.Seconds()
 	res.RowsPerS = float64(res.Rows) / res.Seconds
-	size, err := tableSize(ctx, db, "bench")
+	if cpu > 0 {
+		res.RowsPerCPUS = float64(res.Rows) / cpu.Seconds()
+	}
+	// A second handle on the same data path (allowed within a process)
+	// for the size queries, which the store does not offer.
+	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	size, err := tableSize(ctx, db, schemas.Database)
 	if err != nil {
 		return res, err
 	}
@@ -280,63 +311,39 @@ func CHDBCeiling(ctx context.Context, libPath, dataPath string, rows, batchRows 
 	return res, nil
 }
 
-// ceilingDDL is the events table of the walking skeleton
-// (schemas/clickhouse/0001_events.sql at that commit), kept here so ceiling
-// C measures the engine against one fixed table while the product's schema
-// evolves. It lives in its own database so it never meets the product's.
-const ceilingDDL = `CREATE TABLE IF NOT EXISTS bench.events
-(
-    source_id   LowCardinality(String),
-    event_id    String,
-    event_type  LowCardinality(String),
-    event_time  DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
-    received_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
-    session_id  String CODEC(ZSTD(1)),
-    profile_id  String CODEC(ZSTD(1)),
-    properties  String CODEC(ZSTD(3)),
-    context     String CODEC(ZSTD(3))
-)
-ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(event_time)
-ORDER BY (source_id, event_id)
-SETTINGS non_replicated_deduplication_window = 10000`
-
-// createCeilingTable creates the bench database and its events table.
-func createCeilingTable(ctx context.Context, db *chdb.DB) error {
-	if err := db.Exec(ctx, "CREATE DATABASE IF NOT EXISTS bench ENGINE = Atomic"); err != nil {
-		return fmt.Errorf("create database bench: %w", err)
+// processCPU is the user+system CPU time of this process so far (zero if
+// the system cannot tell).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	if err := db.Exec(ctx, ceilingDDL); err != nil {
-		return fmt.Errorf("create table bench.events: %w", err)
-	}
-	return nil
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// insertStatement builds one JSONEachRow INSERT of events, in the column
-// layout the embedded store writes, with idPrefix put before every id.
-func insertStatement(events []event.Event, idPrefix string) string {
-	var b bytes.Buffer
-	b.Grow(len(events) * 900)
-	b.WriteString("INSERT INTO bench.events (source_id, event_id, event_type, event_time, received_at, session_id, profile_id, properties, context) FORMAT JSONEachRow\n")
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	const layout = "2006-01-02 15:04:05.000"
-	for i := range events {
-		e := &events[i]
-		_ = enc.Encode(struct {
-			SourceID   string `json:"source_id"`
-			EventID    string `json:"event_id"`
-			EventType  string `json:"event_type"`
-			EventTime  string `json:"event_time"`
-			ReceivedAt string `json:"received_at"`
-			SessionID  string `json:"session_id"`
-			ProfileID  string `json:"profile_id"`
-			Properties string `json:"properties"`
-			Context    string `json:"context"`
-		}{e.SourceID, idPrefix + e.ID, e.Type, e.Time.Format(layout), e.ReceivedAt.Format(layout),
-			e.SessionID, e.ProfileID, string(e.Properties), string(e.Context)})
+// ceilingRows turns n sample events into the rows the processor would
+// insert: the page URL, referrer and user agent that ingest lifts out of
+// a Tracardi context, then the processor's default enrichments.
+func ceilingRows(n int) ([]store.Row, error) {
+	events, err := sampleEvents(n, "src_ceiling", 1)
+	if err != nil {
+		return nil, err
 	}
-	return b.String()
+	en := enrich.New(enrich.Options{UserAgent: true, URL: true, Referrer: true})
+	rows := make([]store.Row, len(events))
+	for i := range events {
+		e := events[i]
+		var c struct {
+			Page    struct{ URL, Referrer string }
+			Browser struct{ UserAgent string }
+		}
+		if err := json.Unmarshal(e.Context, &c); err != nil {
+			return nil, fmt.Errorf("decode generated context: %w", err)
+		}
+		e.URL, e.Referrer, e.UserAgent = c.Page.URL, c.Page.Referrer, c.Browser.UserAgent
+		rows[i] = store.Row{Event: e, Fields: en.Event(&e)}
+	}
+	return rows, nil
 }
 
 // SizeResult is the events table's size on disk after merges.
