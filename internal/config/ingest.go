@@ -40,9 +40,11 @@ type Ingest struct {
 	// MaxBufferedBytes caps the producer's buffer; beyond it requests get
 	// 503 at once. Default 64 MiB.
 	MaxBufferedBytes int
-	// ProducerLinger is how long a partition's batch waits for more
-	// events before it is sent (while no request to its broker is in
-	// flight, franz-go sends at once anyway). Default 2ms.
+	// ProducerLinger is how long a partition's lone batch waits for more
+	// events before it is sent. Default 0: sent at once; batches still
+	// form while earlier produce requests are in flight (up to 5 per
+	// broker), and every request waits for its ack, so lingering only
+	// adds latency (franz-go's own default is 10ms).
 	ProducerLinger time.Duration
 	// ProducerCompression compresses produce batches: lz4, zstd, snappy,
 	// gzip or none. Default lz4.
@@ -96,7 +98,7 @@ func defaultIngest() Ingest {
 		MaxTypeBytes:        64,
 		MaxIDBytes:          128,
 		MaxBufferedBytes:    64 << 20,
-		ProducerLinger:      2 * time.Millisecond,
+		ProducerLinger:      0,
 		ProducerCompression: "lz4",
 		FutureSkew:          time.Minute,
 		LateAfter:           24 * time.Hour,

@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trackstream/trackstream/ingest"
 	"github.com/trackstream/trackstream/internal/broker"
 	"github.com/trackstream/trackstream/internal/chdb"
 	"github.com/trackstream/trackstream/internal/config"
@@ -145,21 +146,6 @@ func sampleEvents(n int, sourceID string, batch int) ([]event.Event, error) {
 	return out[:n], nil
 }
 
-// producerOpts mirrors ingest.ProducerOpts of the walking skeleton (acks
-// from all in-sync replicas, idempotence, bounded buffer and delivery
-// time, 2 ms linger, LZ4), copied rather than imported so the harness
-// builds while ingest is being rewritten; keep the two in step.
-func producerOpts(cfg config.Ingest) []kgo.Opt {
-	return []kgo.Opt{
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
-		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
-		kgo.ProduceRequestTimeout(cfg.ProduceTimeout),
-		kgo.ProducerLinger(2 * time.Millisecond),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
-	}
-}
-
 // ProduceResult is what ceiling K measured.
 type ProduceResult struct {
 	Records     int64   `json:"records"`
@@ -186,7 +172,7 @@ func produceCeiling(ctx context.Context, brokers []string, d time.Duration, log 
 		}
 		total += len(values[i])
 	}
-	opts := append(kafka.ClientOpts(brokers, log), producerOpts(config.Default().Ingest)...)
+	opts := append(kafka.ClientOpts(brokers, log), ingest.ProducerOpts(config.Default().Ingest)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return ProduceResult{}, fmt.Errorf("ceiling K producer: %w", err)
