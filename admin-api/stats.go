@@ -131,11 +131,12 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 	if err != nil {
 		return err
 	}
-	counts, err := runQuery[countsRow](s, r, summaryCountsSQL(f))
-	if err != nil {
-		return err
-	}
-	sess, err := runQuery[sessionsRow](s, r, sessionStatsSQL(f))
+	var counts []countsRow
+	var sess []sessionsRow
+	err = concurrently(
+		func() (err error) { counts, err = runQuery[countsRow](s, r, summaryCountsSQL(f)); return err },
+		func() (err error) { sess, err = runQuery[sessionsRow](s, r, sessionStatsSQL(f)); return err },
+	)
 	if err != nil {
 		return err
 	}
@@ -157,6 +158,20 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 		"metrics":  per["current"],
 		"rollup":   !f.rawOnly(),
 	})
+}
+
+// concurrently runs a and b at the same time (the counts and the session
+// figures of one answer are independent queries, and the store has
+// several connections) and returns the first error of a, then of b.
+func concurrently(a, b func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- b() }()
+	errA := a()
+	errB := <-done
+	if errA != nil {
+		return errA
+	}
+	return errB
 }
 
 type seriesPoint struct {
@@ -193,11 +208,12 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	if err != nil {
 		return err
 	}
-	counts, err := runQuery[countsRow](s, r, seriesCountsSQL(f, iv))
-	if err != nil {
-		return err
-	}
-	sess, err := runQuery[sessionsRow](s, r, seriesSessionsSQL(f, iv))
+	var counts []countsRow
+	var sess []sessionsRow
+	err = concurrently(
+		func() (err error) { counts, err = runQuery[countsRow](s, r, seriesCountsSQL(f, iv)); return err },
+		func() (err error) { sess, err = runQuery[sessionsRow](s, r, seriesSessionsSQL(f, iv)); return err },
+	)
 	if err != nil {
 		return err
 	}
@@ -421,7 +437,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, profile stri
 		}
 		after = &c
 	}
-	rows, err := runQuery[eventRow](s, r, searchSQL(f, after, limit))
+	rows, err := s.searchPage(r, f, after, limit)
 	if err != nil {
 		return err
 	}
@@ -437,6 +453,41 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, profile stri
 	}
 	out["events"] = events
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// searchWindows are the spans, back from the newest end of the range
+// (or the cursor), that event search reads before the whole range. A
+// listing is newest first, so the newest window that holds a full page
+// (limit+1 distinct events) gives exactly the page the whole range gives:
+// every event outside it is older than every event in it, and an event's
+// copies are ranked by the newest one, which is inside. Pages of recent
+// events then read hours of data instead of the whole range.
+var searchWindows = []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+
+// searchPage returns up to limit+1 events of f after the cursor, newest
+// first, trying the searchWindows before the whole range. Searches for one
+// profile or session (few rows, found through skip indexes) read the whole
+// range at once.
+func (s *Server) searchPage(r *http.Request, f filter, after *eventCursor, limit int) ([]eventRow, error) {
+	end := f.to
+	if after != nil && after.t.Before(end) {
+		// Rows after the cursor are at or before its millisecond.
+		end = after.t.Add(time.Millisecond)
+	}
+	if f.profile == "" && f.session == "" {
+		for _, w := range searchWindows {
+			win := f
+			win.from = end.Add(-w)
+			if !win.from.After(f.from) {
+				break
+			}
+			rows, err := runQuery[eventRow](s, r, searchSQL(win, after, limit))
+			if err != nil || len(rows) > limit {
+				return rows, err
+			}
+		}
+	}
+	return runQuery[eventRow](s, r, searchSQL(f, after, limit))
 }
 
 // sessionDetail: GET /api/v1/sessions/{id} — a session's figures and its

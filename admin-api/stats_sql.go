@@ -26,13 +26,19 @@ import (
 // uniqExact states of events, visitors and sessions) answers the summary's
 // counts, the time series' counts at hour/day/week and the breakdown by
 // event type when the filter is rollup-friendly (filter.rawOnly is false:
-// hour-aligned range, no profile/session/property filter). Bounce rate,
-// session duration, other breakdowns, funnels, search and timelines need
+// hour-aligned range, no profile/session/property filter). The session
+// rollup (events_sessions: per source, hour, bot flag and session, the
+// first and last event time and the smallest and largest event id, all
+// min/max, so duplicates change nothing) answers bounce rate, session
+// duration and sessions started when the filter is rollup-friendly and
+// has no event type. Other breakdowns, funnels, search and timelines need
 // event rows and always read trackstream.events.
 
 const (
 	eventsTable = schemas.Database + ".events"
 	rollupTable = schemas.Database + ".events_hourly"
+	// sessionsTable is the session rollup (migration 0003).
+	sessionsTable = schemas.Database + ".events_sessions"
 
 	// visitorExpr is the visitor of an event, as the rollup defines it.
 	visitorExpr = "multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id)"
@@ -44,7 +50,27 @@ const (
 	// all one event (copies of it included): a bounce. Exact and far
 	// cheaper than a distinct count per session.
 	singleEvent = "(min(event_id) = max(event_id) AND min(source_id) = max(source_id))"
+	// singleEventRollup is singleEvent over session rollup rows.
+	singleEventRollup = "(min(min_event) = max(max_event) AND min(source_id) = max(source_id))"
 )
+
+// sessionRollup reports whether the session rollup can answer f's session
+// figures: it has no event type (a session's events of some types are
+// not in it) and nothing else rawOnly needs.
+func (f filter) sessionRollup() bool { return !f.rawOnly() && len(f.types) == 0 }
+
+// whereSessions writes f's conditions for events_sessions (f must pass
+// sessionRollup).
+func (b *builder) whereSessions(f filter, from time.Time) string {
+	c := []string{"hour >= " + b.hour(from), "hour < " + b.hour(f.to)}
+	if f.source != "" {
+		c = append(c, "source_id = "+b.str(f.source))
+	}
+	if !f.bots {
+		c = append(c, "NOT is_bot")
+	}
+	return strings.Join(c, " AND ")
+}
 
 // dimensions maps each breakdown dimension to its column. Nothing else
 // may be grouped by, except a property key through getSubcolumn.
@@ -175,11 +201,18 @@ func summaryCountsSQL(f filter) query {
 }
 
 // sessionStatsSQL computes, per period, the sessions, the bounced ones
-// (exactly one distinct event, copies included) and the average session duration (first to
-// last event, seconds). Always raw rows.
+// (exactly one distinct event, copies included) and the average session
+// duration (first to last event, seconds). Session rollup when f allows.
 func sessionStatsSQL(f filter) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
 	b := newBuilder()
+	if f.sessionRollup() {
+		return b.done("SELECT period, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
+			"SELECT if(hour >= " + b.hour(f.from) + ", 'current', 'previous') AS period, session_id, " +
+			singleEventRollup + " AS single, dateDiff('millisecond', min(first), max(last)) / 1000 AS duration " +
+			"FROM " + sessionsTable + " WHERE " + b.whereSessions(f, prev) + " GROUP BY period, session_id" +
+			") GROUP BY period")
+	}
 	return b.done("SELECT period, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
 		"SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, session_id, " +
 		singleEvent + " AS single, dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration " +
@@ -222,9 +255,16 @@ func seriesCountsSQL(f filter, iv interval) query {
 
 // seriesSessionsSQL puts each session in the bucket of its first event and
 // computes, per bucket, the sessions started, bounces and the average
-// duration. Always raw rows.
+// duration. Session rollup for hour and coarser when f allows.
 func seriesSessionsSQL(f filter, iv interval) query {
 	b := newBuilder()
+	if f.sessionRollup() && iv != minute {
+		return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(started, 'UTC')") + ") AS t, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
+			"SELECT session_id, min(first) AS started, " + singleEventRollup + " AS single, " +
+			"dateDiff('millisecond', min(first), max(last)) / 1000 AS duration " +
+			"FROM " + sessionsTable + " WHERE " + b.whereSessions(f, f.from) + " GROUP BY session_id" +
+			") GROUP BY t ORDER BY t")
+	}
 	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(first, 'UTC')") + ") AS t, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
 		"SELECT session_id, min(event_time) AS first, " + singleEvent + " AS single, " +
 		"dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration " +

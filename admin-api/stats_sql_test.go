@@ -36,6 +36,9 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 		"session":  sessionEventsSQL(f, 10),
 		"funnel":   funnelSQL(f, []funnelStep{{"a' --", "/p' --"}, {"b", ""}}, time.Hour),
 		"realtime": realtimeSQL(f),
+		// Only a source filter: the session rollup.
+		"sessionsRollup": sessionStatsSQL(filter{from: f.from, to: f.to, source: f.source}),
+		"seriesSRollup":  seriesSessionsSQL(filter{from: f.from, to: f.to, source: f.source}, hour),
 	}
 	for name, q := range cases {
 		if strings.Contains(q.sql, "'--") || strings.Contains(q.sql, "x'") || strings.Contains(q.sql, "' --") || strings.Contains(q.sql, "UNION") {
@@ -85,6 +88,38 @@ func TestRollupChoice(t *testing.T) {
 	for _, c := range cases {
 		if got := strings.Contains(c.q.sql, rollupTable); got != c.rollup {
 			t.Errorf("%s: reads the rollup %v, want %v: %s", c.name, got, c.rollup, c.q.sql)
+		}
+	}
+}
+
+// TestSessionRollupChoice pins which session figures read the session
+// rollup: hour-aligned, no event type, no event-level filter, and for the
+// series not by minute.
+func TestSessionRollupChoice(t *testing.T) {
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	aligned := filter{from: from, to: from.Add(24 * time.Hour), source: "s"}
+	typed := aligned
+	typed.types = []string{"page"}
+	unaligned := aligned
+	unaligned.to = unaligned.to.Add(-time.Second)
+	withProp := aligned
+	withProp.props = []propFilter{{"plan", "pro"}}
+	cases := []struct {
+		name   string
+		q      query
+		rollup bool
+	}{
+		{"summary, aligned", sessionStatsSQL(aligned), true},
+		{"summary, event type", sessionStatsSQL(typed), false},
+		{"summary, unaligned", sessionStatsSQL(unaligned), false},
+		{"summary, property filter", sessionStatsSQL(withProp), false},
+		{"series by day", seriesSessionsSQL(aligned, day), true},
+		{"series by minute", seriesSessionsSQL(aligned, minute), false},
+		{"series, event type", seriesSessionsSQL(typed, hour), false},
+	}
+	for _, c := range cases {
+		if got := strings.Contains(c.q.sql, sessionsTable); got != c.rollup {
+			t.Errorf("%s: reads the session rollup %v, want %v: %s", c.name, got, c.rollup, c.q.sql)
 		}
 	}
 }

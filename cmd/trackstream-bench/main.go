@@ -6,7 +6,10 @@
 //
 // Its other subcommands are the helper processes the suite starts:
 // broker (the kfake broker of the ingest-only scenarios), http-ceiling
-// (ceiling H), chdb-ceiling (ceiling C) and chdb-size (S6).
+// (ceiling H), chdb-ceiling (ceiling C), chdb-size (S6) and seed-queries
+// (the dataset of S7/S8). Run only some scenarios with -only (e.g.
+// `-only s7`); the other scenarios' results are then kept from the
+// existing benchmarks.json in -out, so the report stays complete.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +44,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return errors.New("usage: trackstream-bench run|broker|http-ceiling|chdb-ceiling|chdb-size [flags]")
+		return errors.New("usage: trackstream-bench run|render|broker|http-ceiling|chdb-ceiling|chdb-size|seed-queries [flags]")
 	}
 	fs := flag.NewFlagSet("trackstream-bench "+args[0], flag.ContinueOnError)
 	lib := fs.String("lib", chdb.DefaultLibPath(), "libchdb.so")
@@ -80,6 +84,20 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 			return err
 		}
 		return json.NewEncoder(stdout).Encode(res)
+	case "seed-queries":
+		dir := fs.String("data-dir", "", "trackstream data dir to create and seed (not in use by another process)")
+		events := fs.Uint64("events", 1_000_000, "events to seed (plus 1% resent duplicates)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" {
+			return errors.New("seed-queries: -data-dir is required")
+		}
+		res, err := bench.SeedQueryData(ctx, *lib, *dir, *events, log)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(res)
 	case "run":
 		return runSuite(ctx, fs, lib, args[1:], stdout, log)
 	case "render":
@@ -104,12 +122,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		}
 		return writeReport(&rep, *out, *command, notesText, false)
 	}
-	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling or chdb-size", args[0])
+	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling, chdb-size or seed-queries", args[0])
 }
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
 	cfg := bench.Config{Log: log}
-	var out, skip, notes, version, command string
+	var out, skip, only, queryEvents, notes, version, command string
 	fs.StringVar(&cfg.Bin, "bin", "bin/trackstream", "trackstream binary under test")
 	fs.StringVar(&cfg.WorkDir, "work", filepath.Join(os.TempDir(), "trackstream-bench"), "work dir: data, logs, profiles (wiped per scenario)")
 	fs.StringVar(&out, "out", "docs", "directory for benchmarks.md, benchmarks.svg and benchmarks.json")
@@ -120,7 +138,10 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	fs.DurationVar(&cfg.S3Duration, "s3-duration", 2*time.Minute, "length of each end-to-end run")
 	fs.IntVar(&cfg.S5Conns, "s5-conns", 1000, "connections of the memory scenario")
 	fs.DurationVar(&cfg.OutageDuration, "outage", 15*time.Second, "broker outage in the memory scenario")
-	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: H,K,C,S1,S2,S3,S4,S5,S6,profile")
+	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: "+strings.Join(bench.ScenarioNames, ","))
+	fs.StringVar(&only, "only", "", "comma-separated scenarios to run, skipping the others (e.g. s7); results of the others are kept from -out/benchmarks.json")
+	fs.StringVar(&queryEvents, "query-events", "1000000,10000000", "comma-separated dataset sizes of S7/S8 (events seeded before the admin queries are timed)")
+	fs.IntVar(&cfg.QueryCalls, "query-calls", 20, "timed calls per S7 query, after one warm-up call")
 	fs.StringVar(&notes, "notes", "", "Markdown file appended to the report (analysis written by hand)")
 	fs.StringVar(&version, "version", "", "trackstream version shown in the report")
 	fs.StringVar(&command, "command", "go tool -modfile=tools/go.mod task bench:run", "reproduce command shown in the report")
@@ -138,14 +159,14 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	if _, err := os.Stat(cfg.Bin); err != nil {
 		return fmt.Errorf("trackstream binary: %w (build it: go build -o bin/trackstream ./cmd/trackstream)", err)
 	}
-	if _, err := os.Stat(cfg.LibPath); err != nil && !strings.Contains(skip, "S3") {
-		return fmt.Errorf("libchdb: %w (run `go tool -modfile=tools/go.mod task chdb:fetch`)", err)
+	if cfg.Skip, err = bench.ParseSkip(skip, only); err != nil {
+		return err
 	}
-	cfg.Skip = map[string]bool{}
-	for s := range strings.SplitSeq(skip, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			cfg.Skip[s] = true
-		}
+	if cfg.QueryEvents, err = parseSizes(queryEvents); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.LibPath); err != nil && !(cfg.Skip["C"] && cfg.Skip["S3"] && cfg.Skip["S7"]) {
+		return fmt.Errorf("libchdb: %w (run `go tool -modfile=tools/go.mod task chdb:fetch`)", err)
 	}
 	notesText, err := readNotes(notes)
 	if err != nil {
@@ -156,11 +177,50 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 		return runErr
 	}
 	rep.Version = version
+	if only != "" {
+		if rep, err = mergeWithPrevious(rep, filepath.Join(out, "benchmarks.json"), cfg.Skip); err != nil {
+			return err
+		}
+	}
 	if err := writeReport(rep, out, command, notesText, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s/benchmarks.{md,svg,json}\n", out)
 	return runErr
+}
+
+// parseSizes reads a comma-separated list of dataset sizes.
+func parseSizes(s string) ([]uint64, error) {
+	var out []uint64
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil || n < 1000 {
+			return nil, fmt.Errorf("-query-events: %q is not a dataset size (a number >= 1000)", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// mergeWithPrevious keeps the results of the scenarios this run skipped
+// from the result file of an earlier run (when there is one), so a run
+// with -only still renders a complete report.
+func mergeWithPrevious(cur *bench.Report, path string, skipped map[string]bool) (*bench.Report, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cur, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("earlier results to merge with: %w", err)
+	}
+	var prev bench.Report
+	if err := json.Unmarshal(b, &prev); err != nil {
+		return nil, fmt.Errorf("earlier results %s: %w (move it away to write a report of this run only)", path, err)
+	}
+	return bench.Merge(&prev, cur, skipped), nil
 }
 
 func readNotes(path string) (string, error) {

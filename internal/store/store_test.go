@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,7 +175,7 @@ func TestEmbeddedStore(t *testing.T) {
 	})
 
 	t.Run("rejected rows are ErrRejected", func(t *testing.T) {
-		for _, props := range []string{`[1,2]`, `"a string"`, `42`} {
+		for _, props := range []string{`[1,2]`, `"a string"`, `42`, `{"n":1e400}`, `{"s":"\ud800"}`, `{"n":123456789012345678901234567890}`} {
 			r := rows("src-rejected", 2, time.Now().UTC())
 			r[1].Event.Properties = json.RawMessage(props)
 			err := s.InsertRows(ctx, "rej-"+strconv.Itoa(len(props)), r)
@@ -184,6 +185,63 @@ func TestEmbeddedStore(t *testing.T) {
 		}
 		if got := rawRows(t, s, "src-rejected"); got != 0 {
 			t.Errorf("a rejected insert stored %d rows", got)
+		}
+	})
+
+	t.Run("binary-safe strings round trip", func(t *testing.T) {
+		// RowBinary puts a length byte of 10 (0x0a) before a string: with
+		// "\n" after it, the data holds the 0a 0a pair that inline data
+		// could not carry; NUL and invalid UTF-8 go byte for byte too.
+		values := []string{"\n\n\n\n\n\n\n\n\n\n", "a\x00b\n\nc", "\xff\xfe\x00", strings.Repeat("\n", 300)}
+		r := rows("src-binary", len(values), time.Now().UTC())
+		for i, v := range values {
+			r[i].Event.UserAgent = v
+			r[i].Event.ID = v
+		}
+		if err := s.InsertRows(ctx, "binary-1", r); err != nil {
+			t.Fatal(err)
+		}
+		got := query(t, s, "SELECT hex(event_id), hex(user_agent) FROM trackstream.events WHERE source_id = 'src-binary' ORDER BY event_id")
+		var want []string
+		for _, v := range slices.Sorted(slices.Values(values)) {
+			want = append(want, fmt.Sprintf("%X\t%X", v, v))
+		}
+		if got != strings.Join(want, "\n")+"\n" {
+			t.Fatalf("stored %q, want %q", got, want)
+		}
+	})
+
+	t.Run("a large insert is one part, and all or nothing", func(t *testing.T) {
+		// 20,000 realistic rows are ~12 MB of RowBinary, several appends
+		// to the streaming insert. They must still form one block: one
+		// part, deduplicated as a whole, and none of it stored when a row
+		// is refused.
+		big := realisticRows("src-big", 20_000, time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
+		big[len(big)-1].Event.Properties = json.RawMessage(`[1,2]`)
+		if err := s.InsertRows(ctx, "big-1", big); !errors.Is(err, ErrRejected) {
+			t.Fatalf("a refused last row: %v, want ErrRejected", err)
+		}
+		if got := rawRows(t, s, "src-big"); got != 0 {
+			t.Fatalf("a refused insert stored %d of its rows", got)
+		}
+		big[len(big)-1].Event.Properties = nil
+		parts := func() string {
+			return query(t, s, "SELECT count() FROM system.parts WHERE database = 'trackstream' AND table = 'events' AND partition = '202610'")
+		}
+		if err := s.db.Exec(ctx, "SYSTEM STOP MERGES trackstream.events"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s.db.Exec(ctx, "SYSTEM START MERGES trackstream.events") }()
+		for range 2 {
+			if err := s.InsertRows(ctx, "big-2", big); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := rawRows(t, s, "src-big"); got != len(big) {
+			t.Fatalf("two inserts with one token stored %d rows, want %d", got, len(big))
+		}
+		if got := parts(); got != "1\n" {
+			t.Fatalf("the insert made %q parts, want 1", got)
 		}
 	})
 
@@ -224,8 +282,8 @@ func TestEmbeddedStore(t *testing.T) {
 				t.Errorf("TTL %s: engine_full %q, want TTL %q", tc.ttl, engine, tc.want)
 			}
 		}
-		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n" {
-			t.Fatalf("schema_migrations: %q, want versions 1 and 2 recorded once", got)
+		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n3\tevents_sessions\t1\n" {
+			t.Fatalf("schema_migrations: %q, want versions 1 to 3 recorded once", got)
 		}
 		if n, err := s.CountEvents(ctx, "src-retry"); err != nil || n != 20 {
 			t.Fatalf("after reopen count %d, %v; want 20", n, err)

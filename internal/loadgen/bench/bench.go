@@ -66,7 +66,13 @@ type Config struct {
 	S5Conns int
 	// OutageDuration is how long the broker is stopped in S5.
 	OutageDuration time.Duration
-	// Skip names scenarios to leave out ("H", "K", "C", "S1", ... "S6", "profile").
+	// QueryEvents are the dataset sizes of S7/S8 (events seeded before
+	// the admin queries are timed), smallest first.
+	QueryEvents []uint64
+	// QueryCalls is how many timed calls each S7 query gets (after one
+	// warm-up call).
+	QueryCalls int
+	// Skip names scenarios to leave out ("H", "K", "C", "S1", ... "S7", "profile").
 	Skip map[string]bool
 	// Log receives progress.
 	Log *slog.Logger
@@ -152,23 +158,29 @@ type Report struct {
 	Machine     string    `json:"machine"`
 	Version     string    `json:"version"`
 	Settings    string    `json:"settings"`
+	// Merged, when set, says which results came from which run (a run
+	// with -only merged into an earlier one).
+	Merged string `json:"merged,omitempty"`
 
-	H        Scenario          `json:"ceiling_h"`
-	K        []ProduceResult   `json:"ceiling_k"`
-	KErr     string            `json:"ceiling_k_error,omitempty"`
-	C        *InsertResult     `json:"ceiling_c,omitempty"`
-	CErr     string            `json:"ceiling_c_error,omitempty"`
-	S1       Scenario          `json:"s1"`
-	S1Gzip   Scenario          `json:"s1_gzip"`
-	Conns    Scenario          `json:"s1_conns_sweep"`
-	S2       Scenario          `json:"s2"`
-	Batches  Scenario          `json:"batch_sweep"`
-	S4       Scenario          `json:"s4_open_loop_sweep"`
-	S5       Memory            `json:"s5"`
-	S3       []EndToEnd        `json:"s3"`
-	S3Err    string            `json:"s3_error,omitempty"`
-	S6       *SizeResult       `json:"s6,omitempty"`
-	S6Err    string            `json:"s6_error,omitempty"`
+	H       Scenario        `json:"ceiling_h"`
+	K       []ProduceResult `json:"ceiling_k"`
+	KErr    string          `json:"ceiling_k_error,omitempty"`
+	C       *InsertResult   `json:"ceiling_c,omitempty"`
+	CErr    string          `json:"ceiling_c_error,omitempty"`
+	S1      Scenario        `json:"s1"`
+	S1Gzip  Scenario        `json:"s1_gzip"`
+	Conns   Scenario        `json:"s1_conns_sweep"`
+	S2      Scenario        `json:"s2"`
+	Batches Scenario        `json:"batch_sweep"`
+	S4      Scenario        `json:"s4_open_loop_sweep"`
+	S5      Memory          `json:"s5"`
+	S3      []EndToEnd      `json:"s3"`
+	S3Err   string          `json:"s3_error,omitempty"`
+	S6      *SizeResult     `json:"s6,omitempty"`
+	S6Err   string          `json:"s6_error,omitempty"`
+	// S7 is the admin queries at each dataset size (S8's query growth is
+	// read across them).
+	S7       []QueryRun        `json:"s7,omitempty"`
 	Profiles map[string]string `json:"profiles,omitempty"`
 }
 
@@ -189,13 +201,16 @@ func Execute(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Reps < 1 {
 		cfg.Reps = 1
 	}
+	if cfg.QueryCalls < 1 {
+		cfg.QueryCalls = 20
+	}
 	if cfg.Skip == nil {
 		cfg.Skip = map[string]bool{}
 	}
 	h := &harness{cfg: cfg, log: cfg.Log, rep: &Report{Started: time.Now().UTC(), LoadAvgStart: loadAvg(), CPUPressure: []float64{cpuPressure(), -1}, Machine: machine(), Profiles: map[string]string{}}}
 	defer func() { h.rep.Finished, h.rep.CPUPressure[1] = time.Now().UTC(), cpuPressure() }()
-	h.rep.Settings = fmt.Sprintf("%d reps of %s (first %s unmeasured), %d connections closed loop; S3 %s per run; S5 %d connections, %s outage",
-		cfg.Reps, cfg.Duration, cfg.Warmup, cfg.Conns, cfg.S3Duration, cfg.S5Conns, cfg.OutageDuration)
+	h.rep.Settings = fmt.Sprintf("%d reps of %s (first %s unmeasured), %d connections closed loop; S3 %s per run; S5 %d connections, %s outage; S7 %d calls per query at %v events",
+		cfg.Reps, cfg.Duration, cfg.Warmup, cfg.Conns, cfg.S3Duration, cfg.S5Conns, cfg.OutageDuration, cfg.QueryCalls, cfg.QueryEvents)
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
@@ -207,6 +222,9 @@ func Execute(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if !cfg.Skip["S3"] {
 		h.endToEnd(ctx)
+	}
+	if !cfg.Skip["S7"] {
+		h.queries(ctx)
 	}
 	return h.rep, nil
 }
@@ -1008,4 +1026,91 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d x %s%s", cores, model, mem)
+}
+
+// ScenarioNames are the names -skip and -only accept.
+var ScenarioNames = []string{"H", "K", "C", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "profile"}
+
+// ParseSkip turns comma-separated -skip and -only lists (case-insensitive
+// scenario names) into the set of scenarios to leave out.
+func ParseSkip(skip, only string) (map[string]bool, error) {
+	canon := map[string]string{}
+	for _, n := range ScenarioNames {
+		canon[strings.ToLower(n)] = n
+	}
+	names := func(list, flag string) ([]string, error) {
+		var out []string
+		for s := range strings.SplitSeq(list, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			n, ok := canon[strings.ToLower(s)]
+			if !ok {
+				return nil, fmt.Errorf("-%s: unknown scenario %q; want some of %s", flag, s, strings.Join(ScenarioNames, ","))
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	out := map[string]bool{}
+	skipped, err := names(skip, "skip")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range skipped {
+		out[n] = true
+	}
+	kept, err := names(only, "only")
+	if err != nil {
+		return nil, err
+	}
+	if len(kept) > 0 {
+		for _, n := range ScenarioNames {
+			out[n] = !slices.Contains(kept, n) || out[n]
+		}
+	}
+	return out, nil
+}
+
+// Merge returns prev with the results of the scenarios cur ran (those not
+// in skipped) taken from cur, so a partial run (-only) and an earlier full
+// run make one complete report. S7 is merged per dataset size (each says
+// when it was measured), so `-only s7 -query-events 10000000` adds 10M to
+// an earlier 1M. Merged says which results came from when.
+func Merge(prev, cur *Report, skipped map[string]bool) *Report {
+	out := *prev
+	var ran []string
+	take := func(name string, copyFields func()) {
+		if !skipped[name] {
+			copyFields()
+			ran = append(ran, name)
+		}
+	}
+	take("H", func() { out.H = cur.H })
+	take("K", func() { out.K, out.KErr = cur.K, cur.KErr })
+	take("C", func() { out.C, out.CErr = cur.C, cur.CErr })
+	take("S1", func() { out.S1, out.S1Gzip, out.Conns = cur.S1, cur.S1Gzip, cur.Conns })
+	take("S2", func() { out.S2, out.Batches = cur.S2, cur.Batches })
+	take("S3", func() { out.S3, out.S3Err = cur.S3, cur.S3Err })
+	take("S4", func() { out.S4 = cur.S4 })
+	take("S5", func() { out.S5 = cur.S5 })
+	take("S6", func() { out.S6, out.S6Err = cur.S6, cur.S6Err })
+	take("S7", func() { out.S7 = mergeQueryRuns(prev.S7, cur.S7) })
+	take("profile", func() { out.Profiles = cur.Profiles })
+	out.Version = cur.Version
+	out.Merged = fmt.Sprintf("%s measured in a run started %s (load average %.1f at its start); the other results come from the run started %s",
+		strings.Join(ran, ", "), cur.Started.Format("2006-01-02 15:04 UTC"), cur.LoadAvgStart, prev.Started.Format("2006-01-02 15:04 UTC"))
+	return &out
+}
+
+// mergeQueryRuns is cur plus the runs of prev at dataset sizes cur did
+// not measure.
+func mergeQueryRuns(prev, cur []QueryRun) []QueryRun {
+	out := slices.Clone(cur)
+	for _, p := range prev {
+		if !slices.ContainsFunc(cur, func(c QueryRun) bool { return c.Events == p.Events }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

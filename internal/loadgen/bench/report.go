@@ -76,6 +76,7 @@ func (r *Report) Charts() []chart {
 		{title: "Ingest throughput vs batch size", xlabel: "events per request (log)", ylabel: "events/s (log)", xlog: true, ylog: true, lines: []series{eps, perCore}},
 		{title: "Ingest latency vs batch size", xlabel: "events per request (log)", ylabel: "ms (log)", xlog: true, ylog: true, lines: []series{bp50, bp99}},
 		{title: "S3 end to end: acked events per second", xlabel: "seconds into the run", ylabel: "events/s", lines: s3},
+		{title: "S8: admin query p50 vs stored events", xlabel: "stored events (log)", ylabel: "slowest p50 of the class, ms (log)", xlog: true, ylog: true, lines: r.queryGrowthLines()},
 	}
 }
 
@@ -133,6 +134,9 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 	p("- machine load: 1-minute load average %.1f at the start (the `load` column gives it after each run); a load above the core count means other processes competed for the CPU and absolute numbers are low — compare the ratios\n", r.LoadAvgStart)
 	if len(r.CPUPressure) == 2 && r.CPUPressure[0] >= 0 {
 		p("- CPU pressure (PSI some, 5-minute average): %.0f%% at the start, %.0f%% at the end — the share of time runnable tasks waited for a CPU; near 0 on a quiet machine\n", r.CPUPressure[0], r.CPUPressure[1])
+	}
+	if r.Merged != "" {
+		p("- partial run merged into an earlier one: %s\n", r.Merged)
 	}
 	p("- every ceiling is measured in the same run, so ratios compare like with like on a noisy box; medians of the repetitions\n")
 	p("- traffic: realistic generated events (`internal/loadgen`): Zipf-distributed URLs over 4 sites, search/social/internal referrers, 10 real user agents, UTM campaigns on 20%% of sessions, typed properties; %s\n\n", r.meanBody())
@@ -198,8 +202,8 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 	} else {
 		p("| S6 bytes per event | <= 100 B | not measured %s | | not measured |\n", r.S6Err)
 	}
-	p("| S7 admin queries at 10M events | summary/series/breakdown p50 <= 50 ms, p95 <= 200 ms; search p50 <= 100 ms | the admin API has only `events/count` so far | | not measured |\n")
-	p("| S8 growth | curves | batch size: below; processor count and 1M -> 10M query growth: not yet | | partly |\n\n")
+	r.writeS7Targets(p)
+	p("| S8 growth | curves | batch size: below; admin query latency against stored events: [S7/S8 below](#s7-and-s8-admin-queries-against-stored-events); processor count: not yet | | partly |\n\n")
 
 	p("![throughput and latency against offered load and batch size](%s)\n\n", svgName)
 
@@ -243,6 +247,7 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 		}
 		p("\n")
 	}
+	r.writeS7(p)
 	if len(r.Profiles) > 0 {
 		p("## Where ingest's time goes (S1 load, pprof from the ops listener)\n\n")
 		for _, k := range []string{"cpu", "cpu_cum", "alloc_space", "error"} {

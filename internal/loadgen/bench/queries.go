@@ -1,0 +1,509 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/store"
+)
+
+// S7 and S8 (query side): admin statistics at N stored events and how
+// their latency grows with N.
+
+// Targets of S7 (milliseconds).
+const (
+	targetS7StatsP50  = 50
+	targetS7StatsP95  = 200
+	targetS7SearchP50 = 100
+)
+
+// QueryBase is the first day of the query dataset and QueryDays how many
+// days it spans.
+var QueryBase = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// QueryDays is how many days the query dataset spans.
+const QueryDays = 30
+
+// QuerySeedSQL inserts n generated events numbered from start, out of a
+// dataset of total: three sources (70/20/10%), sessions of 6 events over
+// about 25 minutes (1,000 interleaved at a time), about 2.5 sessions per
+// visitor, skewed pages, referrers, UTM, countries, browsers, devices and
+// two properties, spread evenly over QueryDays from QueryBase. Inserting a
+// range again makes resent duplicates (same ids).
+func QuerySeedSQL(start, n, total uint64) string {
+	return fmt.Sprintf(`INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, profile_id, anonymous_id,
+    url, url_host, url_path, referrer_host, referrer_medium, utm_source, utm_medium, utm_campaign, country, browser, os, device_type, is_bot, properties)
+SELECT
+    multiIf(h %% 10 < 7, 'bench-a', h %% 10 < 9, 'bench-b', 'bench-c') AS source_id,
+    concat('ev-', toString(number)) AS event_id,
+    ['page', 'page', 'page', 'page', 'page', 'page', 'click', 'click', 'page-view', 'signup', 'purchase', 'identify'][1 + (h2 %% 12)] AS event_type,
+    toDateTime64('%s', 3, 'UTC') + toIntervalMillisecond(intDiv(number * %d, %d)) AS event_time,
+    event_time + toIntervalMillisecond(150) AS received_at,
+    concat('s-', toString(sid)) AS session_id,
+    if(v %% 4 = 0, visitor, '') AS profile_id,
+    if(v %% 4 = 0, '', visitor) AS anonymous_id,
+    concat('https://shop.example.com', url_path) AS url,
+    'shop.example.com' AS url_host,
+    concat('/p/', toString(toUInt32(pow((h3 %% 1000) / 1000, 3) * 200))) AS url_path,
+    ['', '', 'www.google.com', 'www.bing.com', 't.co', 'news.ycombinator.com', 'mail.example.org'][1 + (h3 %% 7)] AS referrer_host,
+    ['direct', 'direct', 'search', 'search', 'social', 'other', 'email'][1 + (h3 %% 7)] AS referrer_medium,
+    ['', '', '', 'newsletter', 'google', 'twitter'][1 + (h4 %% 6)] AS utm_source,
+    ['', '', '', 'email', 'cpc', 'social'][1 + (h4 %% 6)] AS utm_medium,
+    ['', '', '', 'spring', 'brand', 'launch'][1 + (h4 %% 6)] AS utm_campaign,
+    ['US', 'US', 'US', 'DE', 'DE', 'FR', 'GB', 'IN', 'BR', 'JP'][1 + (v %% 10)] AS country,
+    ['Chrome', 'Chrome', 'Chrome', 'Safari', 'Safari', 'Firefox', 'Edge'][1 + (v %% 7)] AS browser,
+    ['Windows', 'Windows', 'macOS', 'iOS', 'iOS', 'Android', 'Linux'][1 + (v %% 7)] AS os,
+    ['desktop', 'desktop', 'mobile', 'mobile', 'tablet'][1 + (v %% 5)] AS device_type,
+    h %% 50 = 0 AS is_bot,
+    concat('{"plan":"', ['free', 'free', 'pro', 'team'][1 + (v %% 4)], '","price":', toString(h4 %% 200), '}') AS properties
+FROM (
+    SELECT number, cityHash64(number) AS h, cityHash64(number, 2) AS h2, cityHash64(number, 3) AS h3, cityHash64(number, 4) AS h4,
+           number %% 1000 + 1000 * intDiv(number, 6000) AS sid,
+           cityHash64(sid, 5) %% %d AS v, concat('v-', toString(v)) AS visitor
+    FROM numbers(%d, %d)
+)`, QueryBase.Format("2006-01-02 15:04:05.000"), uint64(QueryDays*24*time.Hour/time.Millisecond), total, max(total/15, 1), start, n)
+}
+
+// seedChunk is the most rows one seeding INSERT generates.
+const seedChunk = 1_000_000
+
+// SeedResult is what SeedQueryData did.
+type SeedResult struct {
+	Events     uint64  `json:"events"`
+	Duplicates uint64  `json:"duplicates"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// SeedQueryData opens (and migrates) the embedded store of a trackstream
+// data dir the way the product does, then inserts events generated
+// events plus 1% resent duplicates of them. The data dir must not be in
+// use by another process.
+func SeedQueryData(ctx context.Context, libPath, dataDir string, events uint64, log *slog.Logger) (SeedResult, error) {
+	start := time.Now()
+	st, err := store.OpenEmbedded(ctx, libPath, dataDir, log, store.Options{})
+	if err != nil {
+		return SeedResult{}, err
+	}
+	defer st.Close()
+	// A second handle on the same path (same process) runs the generating
+	// INSERT ... SELECT, which the store's API does not offer.
+	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
+	if err != nil {
+		return SeedResult{}, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	defer db.Close()
+	for from := uint64(0); from < events; from += seedChunk {
+		if err := db.Exec(ctx, QuerySeedSQL(from, min(seedChunk, events-from), events)); err != nil {
+			return SeedResult{}, fmt.Errorf("seed events %d..: %w", from, err)
+		}
+	}
+	dups := events / 100
+	if err := db.Exec(ctx, QuerySeedSQL(0, dups, events)); err != nil {
+		return SeedResult{}, fmt.Errorf("seed duplicates: %w", err)
+	}
+	return SeedResult{Events: events, Duplicates: dups, Seconds: time.Since(start).Seconds()}, nil
+}
+
+// QueryCase is one admin query S7 times.
+type QueryCase struct {
+	Name string `json:"name"`
+	// Class is summary, series, breakdown or search (the target depends on it).
+	Class string `json:"class"`
+	Path  string `json:"path"`
+}
+
+// QueryCases are the admin queries of S7 over the seeded dataset.
+func QueryCases() []QueryCase {
+	rng := func(from, to time.Duration) string {
+		return "from=" + url.QueryEscape(QueryBase.Add(from).Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(QueryBase.Add(to).Format(time.RFC3339Nano))
+	}
+	const d = 24 * time.Hour
+	month := rng(0, QueryDays*d)
+	week := rng(7*d, 14*d)
+	weekUnaligned := rng(7*d+time.Minute, 14*d)
+	return []QueryCase{
+		{"summary, 30 days, all sources", "summary", "/api/v1/stats/summary?" + month},
+		{"summary, 7 days unaligned, one source", "summary", "/api/v1/stats/summary?source=bench-a&" + weekUnaligned},
+		{"series by day, 30 days", "series", "/api/v1/stats/series?interval=day&" + month},
+		{"series by hour, 7 days, type=signup", "series", "/api/v1/stats/series?interval=hour&type=signup&" + week},
+		{"breakdown by page, 30 days", "breakdown", "/api/v1/stats/breakdown?dimension=page&" + month},
+		{"breakdown by type, 30 days", "breakdown", "/api/v1/stats/breakdown?dimension=type&" + month},
+		{"breakdown by property plan, 7 days", "breakdown", "/api/v1/stats/breakdown?property=plan&" + week},
+		{"search, newest 50, 30 days", "search", "/api/v1/events?limit=50&" + month},
+		{"search, prop.plan=pro, one source, 7 days", "search", "/api/v1/events?limit=50&source=bench-b&prop.plan=pro&" + week},
+		{"search, one session", "search", "/api/v1/events?limit=50&session=s-42&" + month},
+	}
+}
+
+// QueryTiming is one query's latencies through HTTP at one dataset size.
+type QueryTiming struct {
+	QueryCase
+	Calls int     `json:"calls"`
+	P50   float64 `json:"p50_ms"`
+	P95   float64 `json:"p95_ms"`
+	Max   float64 `json:"max_ms"`
+	// ServerCPU is the CPU time the trackstream process used per timed
+	// call (ms): unlike latency, it hardly depends on what else runs on
+	// the machine.
+	ServerCPU float64 `json:"server_cpu_ms_per_call"`
+	// Rollup is the answer's "rollup" flag (whether pre-aggregated tables
+	// answered), when it has one.
+	Rollup *bool  `json:"rollup,omitempty"`
+	Err    string `json:"error,omitempty"`
+}
+
+// QueryRun is S7 at one dataset size.
+type QueryRun struct {
+	Events      uint64        `json:"events"`
+	Seed        SeedResult    `json:"seed"`
+	LoadAvg     float64       `json:"load_avg_1m"`
+	Queries     []QueryTiming `json:"queries"`
+	Err         string        `json:"error,omitempty"`
+	MeasuredAt  time.Time     `json:"measured_at"`
+	QueryCalls  int           `json:"calls_per_query"`
+	DataDirSize int64         `json:"data_dir_bytes"`
+}
+
+// queries is S7 and the query part of S8: for every dataset size, seed a
+// fresh data dir, start `trackstream all` on it and time each query class
+// through the admin API.
+func (h *harness) queries(ctx context.Context) {
+	for _, n := range h.cfg.QueryEvents {
+		run := h.queryRun(ctx, n)
+		h.rep.S7 = append(h.rep.S7, run)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
+	run := QueryRun{Events: n, QueryCalls: h.cfg.QueryCalls, MeasuredAt: time.Now().UTC()}
+	dataDir := filepath.Join(h.cfg.WorkDir, "queries-"+strconv.FormatUint(n, 10))
+	_ = os.RemoveAll(dataDir)
+	defer os.RemoveAll(dataDir)
+	h.log.Info("S7: seeding", "events", n)
+	if err := h.helperJSON(ctx, &run.Seed, "seed-queries", "-lib", h.cfg.LibPath, "-data-dir", dataDir, "-events", strconv.FormatUint(n, 10)); err != nil {
+		run.Err = err.Error()
+		return run
+	}
+	run.DataDirSize = dirSize(filepath.Join(dataDir, "clickhouse"))
+	p, adm, err := h.startAdmin(ctx, dataDir)
+	if err != nil {
+		run.Err = err.Error()
+		return run
+	}
+	defer func() { _ = p.stop(time.Minute) }()
+	for _, c := range QueryCases() {
+		if ctx.Err() != nil {
+			run.Err = "interrupted: " + ctx.Err().Error()
+			break
+		}
+		t := timeQuery(ctx, adm, c, h.cfg.QueryCalls, p.pid())
+		h.log.Info("S7", "events", n, "query", c.Name, "p50_ms", t.P50, "p95_ms", t.P95, "server_cpu_ms", t.ServerCPU, "error", t.Err)
+		run.Queries = append(run.Queries, t)
+	}
+	run.LoadAvg = loadAvg()
+	return run
+}
+
+// startAdmin starts `trackstream all` on dataDir (its admin API, with the
+// embedded broker and engine) and logs in as the first admin.
+func (h *harness) startAdmin(ctx context.Context, dataDir string) (*proc, *adminClient, error) {
+	addrs := make([]string, 4)
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		addrs[i] = a
+	}
+	_, kport, _ := net.SplitHostPort(addrs[3])
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	password := "Bench-" + hex.EncodeToString(pw[:])
+	env := []string{
+		"TRACKSTREAM_DATA_DIR=" + dataDir,
+		"TRACKSTREAM_INGEST_ADDR=" + addrs[0],
+		"TRACKSTREAM_ADMIN_ADDR=" + addrs[1],
+		"TRACKSTREAM_OPS_ADDR=" + addrs[2],
+		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + kport,
+		"TRACKSTREAM_ADMIN_PASSWORD=" + password,
+		"TRACKSTREAM_CHDB_LIB=" + h.cfg.LibPath,
+		// Slow queries are measured, not cut at the default 10 s.
+		"TRACKSTREAM_CLICKHOUSE_QUERY_TIMEOUT=2m",
+		"TRACKSTREAM_LOG_LEVEL=warn",
+	}
+	name := "all-" + filepath.Base(dataDir)
+	p, err := startProc(name, h.cfg.Bin, []string{"all"}, env, filepath.Join(h.cfg.WorkDir, name+".log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+addrs[2]+"/readyz", http.StatusOK, 3*time.Minute); err != nil {
+		_ = p.stop(time.Minute)
+		return nil, nil, err
+	}
+	adm := &adminClient{base: "http://" + addrs[1], http: &http.Client{Timeout: 3 * time.Minute}}
+	if err := adm.login(ctx, password); err != nil {
+		_ = p.stop(time.Minute)
+		return nil, nil, err
+	}
+	return p, adm, nil
+}
+
+// timeQuery calls c once to warm caches, then calls times more, and
+// returns the latencies of those and the CPU time of process pid per call.
+func timeQuery(ctx context.Context, adm *adminClient, c QueryCase, calls, pid int) QueryTiming {
+	t := QueryTiming{QueryCase: c}
+	var answer struct {
+		Rollup *bool `json:"rollup"`
+	}
+	if err := adm.do(ctx, http.MethodGet, c.Path, nil, &answer); err != nil {
+		t.Err = err.Error()
+		return t
+	}
+	t.Rollup = answer.Rollup
+	lat := make([]float64, 0, calls)
+	cpu0, cpuErr := cpuSeconds(pid)
+	for range calls {
+		t0 := time.Now()
+		if err := adm.do(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
+			t.Err = err.Error()
+			break
+		}
+		lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+	}
+	t.Calls = len(lat)
+	if len(lat) == 0 {
+		return t
+	}
+	if cpu1, err := cpuSeconds(pid); err == nil && cpuErr == nil {
+		t.ServerCPU = (cpu1 - cpu0) * 1000 / float64(len(lat))
+	}
+	slices.Sort(lat)
+	t.P50, t.P95, t.Max = percentile(lat, 0.50), percentile(lat, 0.95), lat[len(lat)-1]
+	return t
+}
+
+// percentile is the nearest-rank percentile of sorted xs.
+func percentile(xs []float64, p float64) float64 {
+	i := int(p*float64(len(xs))+0.999999) - 1
+	return xs[min(max(i, 0), len(xs)-1)]
+}
+
+// dirSize is the bytes of the regular files under dir (0 on error).
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// largestS7 is the S7 run at the most events, if any.
+func (r *Report) largestS7() (QueryRun, bool) {
+	var best QueryRun
+	for _, q := range r.S7 {
+		if q.Events >= best.Events {
+			best = q
+		}
+	}
+	return best, len(r.S7) > 0
+}
+
+// s7Met checks one query's latencies against its class's target.
+func s7Met(t QueryTiming) bool {
+	if t.Err != "" || t.Calls == 0 {
+		return false
+	}
+	if t.Class == "search" {
+		return t.P50 <= targetS7SearchP50
+	}
+	return t.P50 <= targetS7StatsP50 && t.P95 <= targetS7StatsP95
+}
+
+func s7Target(class string) string {
+	if class == "search" {
+		return "p50 <= 100 ms"
+	}
+	return "p50 <= 50 ms, p95 <= 200 ms"
+}
+
+// writeS7Targets writes S7's rows of the targets table: every query at
+// the largest dataset measured.
+func (r *Report) writeS7Targets(p func(string, ...any)) {
+	run, ok := r.largestS7()
+	if !ok {
+		p("| S7 admin queries at 10M events | summary/series/breakdown p50 <= 50 ms, p95 <= 200 ms; search p50 <= 100 ms | not measured | | not measured |\n")
+		return
+	}
+	if run.Err != "" {
+		p("| S7 admin queries at %s events | summary/series/breakdown p50 <= 50 ms, p95 <= 200 ms; search p50 <= 100 ms | %s | | not measured |\n", eventsLabel(run.Events), oneLine(run.Err))
+		return
+	}
+	for _, t := range run.Queries {
+		measured := fmt.Sprintf("p50 %.1f ms, p95 %.1f ms%s", t.P50, t.P95, rollupNote(t))
+		if t.Err != "" {
+			measured = oneLine(tail(t.Err, 200))
+		}
+		p("| S7 %s at %s events | %s | %s | | %s |\n", t.Name, eventsLabel(run.Events), s7Target(t.Class), measured, verdict(s7Met(t), t.Calls > 0 || t.Err != ""))
+	}
+}
+
+// writeS7 writes the S7/S8 section: every query at every dataset size,
+// and the growth from the smallest to the largest.
+func (r *Report) writeS7(p func(string, ...any)) {
+	if len(r.S7) == 0 {
+		return
+	}
+	runs := slices.Clone(r.S7)
+	slices.SortFunc(runs, func(a, b QueryRun) int { return cmpUint(a.Events, b.Events) })
+	p("## S7 and S8: admin queries against stored events\n\n")
+	p("Each dataset is seeded into a fresh data dir through trackstream's own store and migrations (generated events over %d days from %s, three sources, sessions of 6 events, plus 1%% resent duplicates), then `trackstream all` serves it and every query is called once to warm up and %d times through the admin API over loopback HTTP (bearer token), one at a time. Latency is the full HTTP round trip; server CPU is the CPU time `trackstream all` used per call (ClickHouse may use both cores for one query), a figure that depends far less on other load on the machine than latency does. S8 growth = p50 at the largest dataset / p50 at the smallest; the data grew %s.\n\n",
+		QueryDays, QueryBase.Format("2006-01-02"), runs[0].QueryCalls, growthLabel(runs))
+	p("Expected growth (issue 7, S8): flat for rollup-backed answers (taken here as at most 1.5x), at most linear in the events for raw scans. An answer flagged rollup may still scan raw events for part of it (the summary's and series' session figures always do).\n\n")
+	growth := float64(runs[len(runs)-1].Events) / float64(runs[0].Events)
+	p("| query | class | rollup (the answer's flag)")
+	for _, run := range runs {
+		p(" | %s events: p50 / p95 ms (server CPU ms per call)", eventsLabel(run.Events))
+	}
+	p(" | S8 growth of p50 | expected | verdict |\n|---|---|---")
+	for range runs {
+		p("|---")
+	}
+	p("|---|---|---|\n")
+	for _, c := range QueryCases() {
+		rollup := "-"
+		var cells []string
+		var first, last float64
+		for j, run := range runs {
+			t, ok := timingOf(run, c.Name)
+			switch {
+			case !ok:
+				cells = append(cells, "-")
+			case t.Err != "":
+				cells = append(cells, "error: "+oneLine(tail(t.Err, 80)))
+			default:
+				cells = append(cells, fmt.Sprintf("%.1f / %.1f (CPU %.0f)", t.P50, t.P95, t.ServerCPU))
+				if t.Rollup != nil {
+					rollup = map[bool]string{true: "yes", false: "no"}[*t.Rollup]
+				}
+				if j == 0 {
+					first = t.P50
+				}
+				last = t.P50
+			}
+		}
+		p("| %s | %s | %s | %s | %s |\n", c.Name, c.Class, rollup, strings.Join(cells, " | "), s8Verdict(rollup == "yes", first, last, growth, len(runs)))
+	}
+	p("\n")
+	for _, run := range runs {
+		status := fmt.Sprintf("seeded %d events + %d duplicates in %.0f s, %.0f MiB on disk; load average %.1f after the queries", run.Seed.Events, run.Seed.Duplicates, run.Seed.Seconds, float64(run.DataDirSize)/(1<<20), run.LoadAvg)
+		if run.Err != "" {
+			status = "error: " + oneLine(run.Err)
+		}
+		p("- %s events (measured %s): %s\n", eventsLabel(run.Events), run.MeasuredAt.Format("2006-01-02 15:04 UTC"), status)
+	}
+	p("\n")
+}
+
+// s8Verdict is the growth cells of one query: the growth of p50, what was
+// expected and whether it held.
+func s8Verdict(rollup bool, first, last, growth float64, sizes int) string {
+	expected := fmt.Sprintf("at most linear (%.0fx)", growth)
+	limit := growth
+	if rollup {
+		expected, limit = "flat (<= 1.5x)", 1.5
+	}
+	if sizes < 2 || first <= 0 || last <= 0 {
+		return "- | " + expected + " | not measured"
+	}
+	g := last / first
+	return fmt.Sprintf("%.2fx | %s | %s", g, expected, verdict(g <= limit, true))
+}
+
+func timingOf(run QueryRun, name string) (QueryTiming, bool) {
+	for _, t := range run.Queries {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return QueryTiming{}, false
+}
+
+func rollupNote(t QueryTiming) string {
+	if t.Rollup != nil && *t.Rollup {
+		return " (rollup)"
+	}
+	return ""
+}
+
+func growthLabel(runs []QueryRun) string {
+	if len(runs) < 2 {
+		return "- (one dataset size measured)"
+	}
+	return fmt.Sprintf("%.0fx", float64(runs[len(runs)-1].Events)/float64(runs[0].Events))
+}
+
+// eventsLabel writes 1000000 as 1M and 2500 as 2.5k.
+func eventsLabel(n uint64) string {
+	switch {
+	case n >= 1_000_000 && n%100_000 == 0:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + "M"
+	case n >= 1000 && n%100 == 0:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// queryGrowthLines are S8's query curves: per query class, the slowest
+// p50 of its queries at each dataset size.
+func (r *Report) queryGrowthLines() []series {
+	runs := slices.Clone(r.S7)
+	slices.SortFunc(runs, func(a, b QueryRun) int { return cmpUint(a.Events, b.Events) })
+	classes := []struct{ name, color string }{{"summary", "#1f77b4"}, {"series", "#ff7f0e"}, {"breakdown", "#2ca02c"}, {"search", "#d62728"}}
+	out := make([]series, 0, len(classes))
+	for _, c := range classes {
+		sr := series{name: c.name, color: c.color}
+		for _, run := range runs {
+			var worst float64
+			for _, t := range run.Queries {
+				if t.Class == c.name && t.Err == "" {
+					worst = max(worst, t.P50)
+				}
+			}
+			if worst > 0 {
+				sr.pts = append(sr.pts, [2]float64{float64(run.Events), worst})
+			}
+		}
+		out = append(out, sr)
+	}
+	return out
+}
