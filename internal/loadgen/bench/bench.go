@@ -128,8 +128,18 @@ type Memory struct {
 	OutagePeakMiB  float64 `json:"outage_peak_rss_mib"`
 	Outage         Run     `json:"outage"`
 	Recovery       Run     `json:"recovery"`
+	// LimitedPeakMiB and Limited are the load run again on a fresh ingest
+	// with GOMEMLIMIT=MemLimit, as deploy/kubernetes sets it from the
+	// container's memory limit.
+	MemLimit       string  `json:"mem_limit,omitempty"`
+	LimitedPeakMiB float64 `json:"limited_peak_rss_mib,omitempty"`
+	Limited        Run     `json:"limited"`
 	Err            string  `json:"error,omitempty"`
 }
+
+// s5MemLimit is the soft memory limit of S5's second ingest: below the
+// 64 MiB target with room for what the Go runtime does not count.
+const s5MemLimit = "48MiB"
 
 // EndToEnd is one S3 run.
 type EndToEnd struct {
@@ -462,7 +472,7 @@ func publishSource(ctx context.Context, brokerAddr string, log *slog.Logger) (st
 	return src.ID, sources.Publish(tctx, cl, src)
 }
 
-func (h *harness) startIngest(ctx context.Context, brokerAddr, name string) (p *proc, ingestAddr, opsAddr string, err error) {
+func (h *harness) startIngest(ctx context.Context, brokerAddr, name string, extraEnv ...string) (p *proc, ingestAddr, opsAddr string, err error) {
 	if ingestAddr, err = freeAddr(); err != nil {
 		return nil, "", "", err
 	}
@@ -476,6 +486,7 @@ func (h *harness) startIngest(ctx context.Context, brokerAddr, name string) (p *
 		"TRACKSTREAM_DATA_DIR=" + filepath.Join(h.cfg.WorkDir, name),
 		"TRACKSTREAM_LOG_LEVEL=warn",
 	}
+	env = append(env, extraEnv...)
 	p, err = startProc(name, h.cfg.Bin, []string{"ingest"}, env, filepath.Join(h.cfg.WorkDir, name+".log"))
 	if err != nil {
 		return nil, "", "", err
@@ -573,6 +584,7 @@ func (h *harness) memory(ctx context.Context, brk *proc, brokerAddr string, base
 	defer func() { _ = ing.stop(30 * time.Second) }()
 	base.Target = addr
 	base.Conns = h.cfg.S5Conns
+	watched := ing
 	watch := func(f func() (Run, error)) (Run, float64, error) {
 		stop := make(chan struct{})
 		var peak atomic.Int64
@@ -582,7 +594,7 @@ func (h *harness) memory(ctx context.Context, brk *proc, brokerAddr string, base
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
 			for {
-				if kib, err := memKiB(ing.pid(), "VmRSS"); err == nil && kib > peak.Load() {
+				if kib, err := memKiB(watched.pid(), "VmRSS"); err == nil && kib > peak.Load() {
 					peak.Store(kib)
 				}
 				select {
@@ -630,6 +642,21 @@ func (h *harness) memory(ctx context.Context, brk *proc, brokerAddr string, base
 	rec.Conns = h.cfg.Conns
 	rec.Duration, rec.Warmup = 5*time.Second, time.Second
 	if m.Recovery, rerr = h.load(ctx, ing.pid(), rec); rerr != nil {
+		m.Err = rerr.Error()
+		return
+	}
+	m.MemLimit = s5MemLimit
+	_ = ing.stop(30 * time.Second) // one ingest at a time on the box
+	lim, addr2, _, err := h.startIngest(ctx, brokerAddr, "ingest-s5-limited", "GOMEMLIMIT="+s5MemLimit)
+	if err != nil {
+		m.Err = err.Error()
+		return
+	}
+	defer func() { _ = lim.stop(30 * time.Second) }()
+	watched = lim
+	limited := base
+	limited.Target = addr2
+	if m.Limited, m.LimitedPeakMiB, rerr = watch(func() (Run, error) { return h.load(ctx, lim.pid(), limited) }); rerr != nil {
 		m.Err = rerr.Error()
 	}
 }

@@ -152,12 +152,12 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 		p("| H50 | the same with batches of 50 events | %s |\n", runSummary(hb))
 	}
 	if len(r.K) > 0 {
-		p("| K | raw franz-go produce of the same records (ingest's producer options: acks=all, idempotent, linger 2 ms, LZ4) to the same kfake broker process | %.0f records/s (median of %d; record value %.0f B) |\n", k, len(r.K), r.K[0].ValueBytes)
+		p("| K | raw franz-go produce of the same records with ingest.ProducerOpts (acks=all, idempotent, the default linger and compression) to the same kfake broker process | %.0f records/s (median of %d; record value %.0f B) |\n", k, len(r.K), r.K[0].ValueBytes)
 	} else {
 		p("| K | raw franz-go produce | not measured %s |\n", r.KErr)
 	}
 	if r.C != nil {
-		p("| C | raw JSONEachRow insert of the same rows into chDB, %d-row batches | %.0f rows/s; %.1f B/row on disk after OPTIMIZE FINAL |\n", r.C.BatchRows, r.C.RowsPerS, r.C.BytesPerRow)
+		p("| C | raw insert of the same rows into chDB's events table, %s, %d-row batches | %.0f rows/s, %.0f rows per CPU-second; %.1f B/row on disk after OPTIMIZE FINAL |\n", r.C.Format, r.C.BatchRows, r.C.RowsPerS, r.C.RowsPerCPUS, r.C.BytesPerRow)
 	} else {
 		p("| C | raw chDB insert | not measured %s |\n", r.CErr)
 	}
@@ -196,6 +196,9 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 		verdict(s4.Latency.P50 <= targetS4P50 && s4.Latency.P99 <= targetS4P99 && s4.Latency.P999 <= targetS4P999 && s4.Unsent == 0, s4ok))
 	m := r.S5
 	p("| S5 ingest RSS at %d connections, S1 load | <= 64 MiB | peak %.1f MiB at %.0f events/s | | %s |\n", m.Conns, m.LoadPeakRSSMiB, m.Load.EPS, verdict(m.LoadPeakRSSMiB <= targetS5LoadMiB, m.LoadPeakRSSMiB > 0))
+	if m.MemLimit != "" {
+		p("| S5 ingest RSS at %d connections, S1 load, GOMEMLIMIT=%s (as deploy/kubernetes sets it) | <= 64 MiB | peak %.1f MiB at %.0f events/s (%s) | | %s |\n", m.Conns, m.MemLimit, m.LimitedPeakMiB, m.Limited.EPS, statusText(m.Limited), verdict(m.LimitedPeakMiB <= targetS5LoadMiB, m.LimitedPeakMiB > 0))
+	}
 	p("| S5 ingest RSS during a Kafka outage | <= 256 MiB, sheds | peak %.1f MiB; answers %s; after the outage %s | | %s |\n", m.OutagePeakMiB, statusText(m.Outage), statusText(m.Recovery), verdict(m.OutagePeakMiB <= targetS5OutageMiB && m.Recovery.OK > 0, m.OutagePeakMiB > 0))
 	if r.S6 != nil {
 		p("| S6 bytes per event on disk after merges | <= 100 B | %.1f B/event (%d events, %d bytes) | C table: %s | %s |\n", r.S6.BytesPerRow, r.S6.Rows, r.S6.Bytes, r.cBytes(), verdict(r.S6.BytesPerRow <= targetS6BytesPerRow, r.S6.Rows > 0))
