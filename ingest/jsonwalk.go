@@ -46,6 +46,7 @@ func kindOf(value []byte) string {
 	return "number"
 }
 
+// isNull reports whether a scanned value is the null literal.
 func isNull(value []byte) bool { return len(value) == 4 && value[0] == 'n' }
 
 // skipWS returns the index of the first non-whitespace byte of b at or
@@ -120,7 +121,7 @@ type objectIter struct {
 	i int
 }
 
-// members starts a walk over the object obj (which must start with '{').
+// membersOf starts a walk over the object obj (which must start with '{').
 func membersOf(obj []byte) objectIter { return objectIter{b: obj, i: 1} }
 
 // next returns the next member's key (unescaped; a sub-slice of the
@@ -211,7 +212,7 @@ func stringField(field string, value []byte) (string, *fieldError) {
 	return "", wrongKind(field, "a string", value)
 }
 
-// idField decodes an id that Segment libraries send as a string or, from
+// flexIDField decodes an id that Segment libraries send as a string or, from
 // some languages, a number (kept as its exact text); null is "".
 func flexIDField(field string, value []byte) (string, *fieldError) {
 	if len(value) > 0 && (value[0] == '-' || (value[0] >= '0' && value[0] <= '9')) {
