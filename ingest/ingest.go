@@ -270,21 +270,21 @@ type trackResponse struct {
 }
 
 func (s *Server) track(c *fiber.Ctx) error {
-	return s.collect(c, func(body []byte) (*batch, error) { return decodeTrack(body, s.lim) },
+	return s.collect(c, strictType, func(body []byte) (*batch, error) { return decodeTrack(body, s.lim) },
 		badRequest("missing_field", "source.id is required"), replyJSON)
 }
 
 func (s *Server) segment(callType string) fiber.Handler {
 	missing := &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
 	return func(c *fiber.Ctx) error {
-		return s.collect(c, func(body []byte) (*batch, error) { return decodeSegment(body, callType, s.lim) }, missing, replyJSON)
+		return s.collect(c, gzipAnyType, func(body []byte) (*batch, error) { return decodeSegment(body, callType, s.lim) }, missing, replyJSON)
 	}
 }
 
 func (s *Server) pixel(c *fiber.Ctx) error {
 	// string() copies: nothing kept may point into Fiber's buffers.
 	query := string(c.Request().URI().QueryString())
-	return s.collect(c, func([]byte) (*batch, error) { return decodePixel(query, s.lim) },
+	return s.collect(c, strictType, func([]byte) (*batch, error) { return decodePixel(query, s.lim) },
 		badRequest("missing_field", "the s parameter (source id) is required"), replyGIF)
 }
 
@@ -333,13 +333,13 @@ func replyGIF(c *fiber.Ctx, _ trackResponse) error {
 // collect is every collection endpoint: read the body, decode it,
 // authenticate the source, rate limit, judge each event, produce the
 // accepted ones and answer once Kafka acknowledged them.
-func (s *Server) collect(c *fiber.Ctx, decode func([]byte) (*batch, error), missing *requestError, reply func(*fiber.Ctx, trackResponse) error) error {
+func (s *Server) collect(c *fiber.Ctx, types contentTypes, decode func([]byte) (*batch, error), missing *requestError, reply func(*fiber.Ctx, trackResponse) error) error {
 	start := time.Now()
 	meta := s.meta(c, start)
 	var body []byte
 	if c.Method() == fiber.MethodPost {
 		var err error
-		if body, err = s.requestBody(c); err != nil {
+		if body, err = s.requestBody(c, types); err != nil {
 			return err
 		}
 		s.m.bodyBytes.Observe(float64(len(body)))
@@ -419,28 +419,45 @@ func (s *Server) meta(c *fiber.Ctx, now time.Time) requestMeta {
 // requests.
 var gzipReaders sync.Pool
 
+// contentTypes says which declared Content-Types an endpoint takes.
+type contentTypes int
+
+const (
+	// strictType: JSON (application/json, +json) or text/plain
+	// (navigator.sendBeacon) only.
+	strictType contentTypes = iota
+	// gzipAnyType: as strictType, and a gzip body under any
+	// Content-Type as long as it decompresses to a JSON object, as
+	// RudderStack's data plane takes it (rudder-sdk-node sends gzip JSON
+	// as application/x-www-form-urlencoded).
+	gzipAnyType
+)
+
 // requestBody returns the request body, gunzipped when it was sent with
 // Content-Encoding: gzip. Fiber's c.Body() decompresses with no size limit
 // (BodyLimit applies to the compressed bytes), so the raw body is read and
 // decompressed here through a reader capped at MaxDecodedBytes.
-func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
-	if ct := c.Get(fiber.HeaderContentType); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || mt == "text/plain" || strings.HasSuffix(mt, "+json")) {
-			return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or text/plain (navigator.sendBeacon)"}
-		}
-	}
+func (s *Server) requestBody(c *fiber.Ctx, types contentTypes) ([]byte, error) {
+	ct := c.Get(fiber.HeaderContentType)
+	jsonType := ct == "" || isJSONType(ct)
 	raw := c.BodyRaw()
 	tooLarge := &requestError{fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes once decompressed", s.cfg.MaxDecodedBytes)}
+	gzipped := false
 	switch strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding))) {
 	case "", "identity":
+	case "gzip", "x-gzip":
+		gzipped = true
+	default:
+		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding must be gzip or absent"}
+	}
+	if !jsonType && !(gzipped && types == gzipAnyType) {
+		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or text/plain (navigator.sendBeacon)"}
+	}
+	if !gzipped {
 		if len(raw) > s.cfg.MaxDecodedBytes {
 			return nil, tooLarge
 		}
 		return raw, nil
-	case "gzip", "x-gzip":
-	default:
-		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding must be gzip or absent"}
 	}
 	zr, _ := gzipReaders.Get().(*gzip.Reader)
 	if zr == nil {
@@ -457,7 +474,16 @@ func (s *Server) requestBody(c *fiber.Ctx) ([]byte, error) {
 	if len(body) > s.cfg.MaxDecodedBytes {
 		return nil, tooLarge
 	}
+	if !jsonType && !isObject(body) {
+		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("the body was sent as %s and is not a JSON object once decompressed; send JSON as application/json", ct)}
+	}
 	return body, nil
+}
+
+// isJSONType reports whether a Content-Type declares JSON or text/plain.
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || mt == "text/plain" || strings.HasSuffix(mt, "+json"))
 }
 
 // formatHeaders is the header every record carries; franz-go only reads
