@@ -123,12 +123,15 @@ func round3(v float64) float64 { return math.Round(v*1e3) / 1e3 }
 // statsSummary: GET /api/v1/stats/summary — the figures of [from, to) and
 // of the previous period of the same length.
 func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principal) error {
-	p, err := newParams(r.URL.Query(), "", filterParams...)
+	p, err := newParams(r.URL.Query(), "prop.", append([]string{"profile", "session"}, filterParams...)...)
 	if err != nil {
 		return err
 	}
 	f, err := p.filter(s.now())
 	if err != nil {
+		return err
+	}
+	if err := p.eventFilters(&f); err != nil {
 		return err
 	}
 	var counts []countsRow
@@ -188,12 +191,15 @@ type seriesPoint struct {
 // statsSeries: GET /api/v1/stats/series — the figures per minute, hour,
 // day or week (UTC; weeks start on Monday), every bucket present.
 func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal) error {
-	p, err := newParams(r.URL.Query(), "", append([]string{"interval"}, filterParams...)...)
+	p, err := newParams(r.URL.Query(), "prop.", append([]string{"interval", "profile", "session"}, filterParams...)...)
 	if err != nil {
 		return err
 	}
 	f, err := p.filter(s.now())
 	if err != nil {
+		return err
+	}
+	if err := p.eventFilters(&f); err != nil {
 		return err
 	}
 	ivS, err := p.str("interval", 8)
@@ -547,12 +553,15 @@ func isPageType(t string) bool { return t == "page" || t == "page-view" || t == 
 // statsFunnel: GET /api/v1/stats/funnel — visitors reaching each ordered
 // step within window of their first step.
 func (s *Server) statsFunnel(w http.ResponseWriter, r *http.Request, _ principal) error {
-	p, err := newParams(r.URL.Query(), "", append([]string{"step", "window"}, filterParams...)...)
+	p, err := newParams(r.URL.Query(), "prop.", append([]string{"step", "window"}, filterParams...)...)
 	if err != nil {
 		return err
 	}
 	f, err := p.filter(s.now())
 	if err != nil {
+		return err
+	}
+	if err := p.eventFilters(&f); err != nil {
 		return err
 	}
 	if len(f.types) > 0 {

@@ -52,14 +52,24 @@ type filter struct {
 	props []propFilter
 	// bots includes events flagged as bots (excluded by default).
 	bots bool
+	// dims are dimension equality filters (filter.<dimension>=<value>):
+	// the dimension's column equals the value.
+	dims []dimFilter
 }
 
 type propFilter struct{ key, value string }
 
+// dimFilter is one filter.<dimension>=<value>; column comes from dimensions.
+type dimFilter struct{ column, value string }
+
+// dimFilterPrefix starts the dimension filter parameters every statistics
+// endpoint accepts (filter.browser=Firefox, filter.page=/pricing).
+const dimFilterPrefix = "filter."
+
 // rawOnly reports whether the filter needs event-level rows: only source,
 // event type, bot flag and an hour-aligned time range are in the rollup.
 func (f filter) rawOnly() bool {
-	return f.profile != "" || f.session != "" || len(f.props) > 0 ||
+	return f.profile != "" || f.session != "" || len(f.props) > 0 || len(f.dims) > 0 ||
 		!f.from.Equal(f.from.Truncate(time.Hour)) || !f.to.Equal(f.to.Truncate(time.Hour))
 }
 
@@ -78,7 +88,7 @@ func newParams(q url.Values, prefix string, known ...string) (*params, error) {
 		p.known[k] = true
 	}
 	for k := range q {
-		if !p.known[k] && (prefix == "" || !strings.HasPrefix(k, prefix)) {
+		if !p.known[k] && !strings.HasPrefix(k, dimFilterPrefix) && (prefix == "" || !strings.HasPrefix(k, prefix)) {
 			return nil, badRequest("unknown_parameter", "unknown query parameter %q; allowed: %s", clip(k), strings.Join(slices.Sorted(maps.Keys(p.known)), ", "))
 		}
 	}
@@ -188,7 +198,38 @@ func (p *params) filter(now time.Time) (filter, error) {
 	default:
 		return f, badRequest("invalid_parameter", "bots must be true (include bot traffic) or false (the default)")
 	}
-	return f, nil
+	return f, p.dimFilters(&f)
+}
+
+// dimFilters reads filter.<dimension>=<value> into f; filter.type adds to
+// the event types, so it keeps the rollups usable.
+func (p *params) dimFilters(f *filter) error {
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range p.q {
+			if strings.HasPrefix(k, dimFilterPrefix) && !yield(k) {
+				return
+			}
+		}
+	}) {
+		dim := strings.TrimPrefix(k, dimFilterPrefix)
+		col, ok := dimensions[dim]
+		if !ok {
+			return badRequest("unknown_dimension", "%s: %q is not one of %s", clip(k), clip(dim), strings.Join(dimensionNames(), ", "))
+		}
+		v, err := p.str(k, maxValueLen)
+		if err != nil {
+			return err
+		}
+		if dim == "type" {
+			f.types = append(f.types, v)
+			continue
+		}
+		f.dims = append(f.dims, dimFilter{col, v})
+	}
+	if len(f.dims) > maxPropFilters {
+		return badRequest("invalid_parameter", "at most %d filter.<dimension> parameters", maxPropFilters)
+	}
+	return nil
 }
 
 // eventFilters reads profile, session and prop.<key>=<value> into f.

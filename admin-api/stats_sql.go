@@ -156,6 +156,9 @@ func (b *builder) where(f filter, from time.Time) string {
 	for _, p := range f.props {
 		c = append(c, "toString(getSubcolumn(properties, "+b.str(p.key)+")) = "+b.str(p.value))
 	}
+	for _, d := range f.dims {
+		c = append(c, "toString("+d.column+") = "+b.str(d.value))
+	}
 	return strings.Join(c, " AND ")
 }
 

@@ -134,6 +134,9 @@ func TestParamsRefuse(t *testing.T) {
 		{"bots=maybe", "invalid_parameter"},
 		{"sauce=s1", "unknown_parameter"},
 		{"source=" + strings.Repeat("s", 129), "invalid_parameter"},
+		{"filter.nope=x", "unknown_dimension"},
+		{"filter.browser=a&filter.browser=b", "invalid_parameter"},
+		{"filter.page=" + strings.Repeat("p", maxValueLen+1), "invalid_parameter"},
 	}
 	for _, c := range cases {
 		q, _ := url.ParseQuery(c.query)

@@ -271,6 +271,17 @@ func TestSummaryKnownAnswers(t *testing.T) {
 			metricsJSON{Events: 10, Visitors: 5, Sessions: 5, Pageviews: 7, BounceRate: 0.4, AvgSessionDuration: 150},
 			metricsJSON{Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, BounceRate: 0, AvgSessionDuration: 60}},
 		{"unknown source", current + "&source=nope", true, metricsJSON{}, metricsJSON{}},
+		// Sessions A (4 events, 600 s) and C (a bounce) are in DE.
+		{"dimension filter", current + "&filter.country=DE", false,
+			metricsJSON{Events: 5, Visitors: 2, Sessions: 2, Pageviews: 3, BounceRate: 0.5, AvgSessionDuration: 300},
+			metricsJSON{}},
+		{"property filter", current + "&prop.plan=free", false,
+			metricsJSON{Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, BounceRate: 1, AvgSessionDuration: 0},
+			metricsJSON{}},
+		// filter.type is the type filter: the rollup still answers.
+		{"type as a dimension filter", current + "&filter.type=signup", true,
+			metricsJSON{Events: 2, Visitors: 2, Sessions: 2, Pageviews: 0, BounceRate: 1, AvgSessionDuration: 0},
+			metricsJSON{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -403,6 +414,8 @@ func TestBreakdownKnownAnswers(t *testing.T) {
 			[]row{{"", 1, 1, 0.5}, {"3", 1, 1, 0.5}}},
 		{"filtered by a property", current + "&dimension=page&prop.plan=pro", 4, false,
 			[]row{{"/home", 2, 2, 0.5}, {"", 1, 1, 0.25}, {"/blog", 1, 1, 0.25}}},
+		{"filtered by a dimension", current + "&source=s1&dimension=page&filter.country=FR", 2, false,
+			[]row{{"/home", 1, 1, 0.5}, {"/pricing", 1, 1, 0.5}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
