@@ -262,16 +262,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// trackResponse is the answer to a collection request.
+// trackResponse is the answer to a collection request. Profile is
+// /track's: the profile the events were stored under, where Tracardi's
+// trackers read it.
 type trackResponse struct {
 	Accepted int         `json:"accepted"`
 	IDs      []string    `json:"ids"`
 	Rejected []Rejection `json:"rejected"`
+	Profile  *profileRef `json:"profile,omitempty"`
+}
+
+// profileRef names a profile, as Tracardi does: {"id": ...}.
+type profileRef struct {
+	ID string `json:"id"`
 }
 
 func (s *Server) track(c *fiber.Ctx) error {
-	return s.collect(c, strictType, func(body []byte) (*batch, error) { return decodeTrack(body, s.lim) },
-		badRequest("missing_field", "source.id is required"), replyJSON)
+	return s.collect(c, strictType, func(body []byte) (*batch, error) {
+		b, err := decodeTrack(body, s.lim)
+		if err == nil {
+			giveProfile(b)
+		}
+		return b, err
+	}, badRequest("missing_field", "source.id is required"), replyJSON)
 }
 
 func (s *Server) segment(callType string) fiber.Handler {
@@ -304,11 +317,12 @@ func appendPlainResponse(dst []byte, resp trackResponse) ([]byte, bool) {
 		return nil, false
 	}
 	for _, id := range resp.IDs {
-		for i := 0; i < len(id); i++ {
-			if c := id[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return nil, false
-			}
+		if !plainJSON(id) {
+			return nil, false
 		}
+	}
+	if resp.Profile != nil && !plainJSON(resp.Profile.ID) {
+		return nil, false
 	}
 	dst = append(dst, `{"accepted":`...)
 	dst = strconv.AppendInt(dst, int64(resp.Accepted), 10)
@@ -321,7 +335,24 @@ func appendPlainResponse(dst []byte, resp trackResponse) ([]byte, bool) {
 		dst = append(dst, id...)
 		dst = append(dst, '"')
 	}
-	return append(dst, `],"rejected":[]}`...), true
+	dst = append(dst, `],"rejected":[]`...)
+	if resp.Profile != nil {
+		dst = append(dst, `,"profile":{"id":"`...)
+		dst = append(dst, resp.Profile.ID...)
+		dst = append(dst, `"}`...)
+	}
+	return append(dst, '}'), true
+}
+
+// plainJSON reports whether s is written in JSON as it is, with no
+// escaping (encoding/json also escapes < > &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func replyGIF(c *fiber.Ctx, _ trackResponse) error {
@@ -380,7 +411,11 @@ func (s *Server) collect(c *fiber.Ctx, types contentTypes, decode func([]byte) (
 	for i := range events {
 		ids[i] = events[i].ID
 	}
-	return reply(c, trackResponse{Accepted: len(events), IDs: ids, Rejected: rejected})
+	resp := trackResponse{Accepted: len(events), IDs: ids, Rejected: rejected}
+	if b.profileID != "" {
+		resp.Profile = &profileRef{b.profileID}
+	}
+	return reply(c, resp)
 }
 
 // produceRefusal maps a produce failure to its answer.

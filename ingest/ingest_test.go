@@ -374,6 +374,7 @@ func TestTrackAccepted(t *testing.T) {
 		body    map[string]any
 		profile string
 		session string
+		user    string
 	}
 	requests := []sent{
 		{profile: "prof-1", session: "sess-1", body: map[string]any{
@@ -383,8 +384,8 @@ func TestTrackAccepted(t *testing.T) {
 				map[string]any{"type": "click", "properties": map[string]any{"button": "buy"}},
 			},
 		}},
-		{profile: "prof-1", session: "sess-2", body: map[string]any{
-			"source": map[string]any{"id": enabledSource}, "session": map[string]any{"id": "sess-2"}, "profile": map[string]any{"id": "prof-1"},
+		{profile: "prof-1", session: "sess-2", user: "user-1", body: map[string]any{
+			"source": map[string]any{"id": enabledSource}, "session": map[string]any{"id": "sess-2"}, "profile": map[string]any{"id": "prof-1"}, "user": map[string]any{"id": "user-1"},
 			"events": []any{map[string]any{"id": "evt-3", "type": "page-view", "time": eventTime}},
 		}},
 		{session: "sess-9", body: map[string]any{
@@ -394,13 +395,31 @@ func TestTrackAccepted(t *testing.T) {
 	}
 	before := time.Now().UTC().Truncate(time.Millisecond)
 	want := map[string]sent{} // by event id
-	for i, rq := range requests {
+	for i := 0; i < len(requests); i++ {
+		rq := requests[i]
 		r := env.post(t, bytes.NewReader(trackJSON(t, rq.body)))
 		wantStatus(t, r, http.StatusOK)
 		tr := decodeTrackResponse(t, r)
 		evs := rq.body["events"].([]any)
 		if tr.Accepted != len(evs) || len(tr.Rejected) != 0 {
 			t.Fatalf("request %d: answer %s, want %d accepted and none rejected", i, r.body, len(evs))
+		}
+		switch {
+		case tr.Profile == nil:
+			t.Fatalf("request %d: answer %s has no profile", i, r.body)
+		case rq.profile != "" && tr.Profile.ID != rq.profile:
+			t.Fatalf("request %d: answer %s, want the profile sent, %q", i, r.body, rq.profile)
+		case rq.profile == "":
+			// A first visit: the collector made the profile, and the
+			// tracker sends it from then on.
+			if _, err := uuid.Parse(tr.Profile.ID); err != nil {
+				t.Fatalf("request %d: server-made profile %q is not a UUID", i, tr.Profile.ID)
+			}
+			rq.profile = tr.Profile.ID
+			requests = append(requests, sent{profile: rq.profile, session: rq.session, body: map[string]any{
+				"source": map[string]any{"id": enabledSource}, "session": map[string]any{"id": rq.session}, "profile": tr.Profile,
+				"events": []any{map[string]any{"id": "evt-5", "type": "page-view", "time": eventTime}},
+			}})
 		}
 		for j, ev := range evs {
 			id, _ := ev.(map[string]any)["id"].(string)
@@ -426,8 +445,8 @@ func TestTrackAccepted(t *testing.T) {
 			t.Fatalf("record of event %s that no answer listed", e.ID)
 		}
 		delete(want, e.ID)
-		if e.SourceID != enabledSource || e.ProfileID != rq.profile || e.SessionID != rq.session {
-			t.Errorf("event %s: source %q profile %q session %q, want %q %q %q", e.ID, e.SourceID, e.ProfileID, e.SessionID, enabledSource, rq.profile, rq.session)
+		if e.SourceID != enabledSource || e.ProfileID != rq.profile || e.SessionID != rq.session || e.UserID != rq.user {
+			t.Errorf("event %s: source %q profile %q session %q user %q, want %q %q %q %q", e.ID, e.SourceID, e.ProfileID, e.SessionID, e.UserID, enabledSource, rq.profile, rq.session, rq.user)
 		}
 		if e.ReceivedAt.Before(before) || e.ReceivedAt.After(after) {
 			t.Errorf("event %s received_at %v outside the request window [%v, %v]", e.ID, e.ReceivedAt, before, after)
@@ -436,11 +455,7 @@ func TestTrackAccepted(t *testing.T) {
 		if wantTime := map[bool]time.Time{true: eventTime, false: e.ReceivedAt}[e.Type == "page-view"]; !e.Time.Equal(wantTime) {
 			t.Errorf("event %s (%s) time %v, want %v", e.ID, e.Type, e.Time, wantTime)
 		}
-		visitor := rq.profile
-		if visitor == "" {
-			visitor = rq.session
-		}
-		if wantKey := enabledSource + "/" + visitor; string(r.Key) != wantKey {
+		if wantKey := enabledSource + "/" + rq.profile; string(r.Key) != wantKey {
 			t.Errorf("event %s key %q, want %q", e.ID, r.Key, wantKey)
 		}
 		if p, seen := partitionOf[string(r.Key)]; seen && p != r.Partition {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/event"
 )
@@ -97,7 +99,10 @@ type batch struct {
 	// body. Either may be empty.
 	sourceID string
 	writeKey string
-	items    []item
+	// profileID is the /track profile every event is stored under, the
+	// request's or one the collector made (answered as profile.id).
+	profileID string
+	items     []item
 	// facts are what the hardening scan learnt about the body.
 	facts bodyFacts
 }
@@ -139,8 +144,9 @@ func trimDot(s string) string {
 // trackPayload is a Tracardi-style /track request. Field names follow
 // Tracardi so its trackers can send here unchanged; other members
 // (Tracardi's options, tags, metadata) are accepted and not stored.
+// user.id (a known user's id, as Segment's userId) is trackstream's own.
 type trackPayload struct {
-	sourceID, sessionID, profileID string
+	sourceID, sessionID, profileID, userID string
 	context, properties            []byte
 	events                         []byte
 }
@@ -166,6 +172,8 @@ func decodeTrackPayload(body []byte) (p trackPayload, err *fieldError) {
 			p.sessionID, err = idObjectField("session", v)
 		case "profile":
 			p.profileID, err = idObjectField("profile", v)
+		case "user":
+			p.userID, err = idObjectField("user", v)
 		case "context":
 			p.context = v
 		case "properties":
@@ -234,17 +242,17 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 			return nil, err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"session.id", p.sessionID}, {"profile.id", p.profileID}} {
+	for _, f := range []struct{ name, v string }{{"session.id", p.sessionID}, {"profile.id", p.profileID}, {"user.id", p.userID}} {
 		if reason := checkID(f.v, lim); reason != "" {
 			return nil, badRequest("invalid_field", "%s %s", f.name, reason)
 		}
 	}
-	b := &batch{sourceID: p.sourceID, items: make([]item, n), facts: facts}
+	b := &batch{sourceID: p.sourceID, profileID: p.profileID, items: make([]item, n), facts: facts}
 	for i, raw := range events {
 		it := &b.items[i]
 		it.prefix = "events[" + strconv.Itoa(i) + "]."
 		it.raw = raw
-		it.ev.SessionID, it.ev.ProfileID = p.sessionID, p.profileID
+		it.ev.SessionID, it.ev.ProfileID, it.ev.UserID = p.sessionID, p.profileID, p.userID
 		if !isObject(raw) {
 			it.rejectf(i, rejectInvalid, "", "must be a JSON object")
 			continue
@@ -269,6 +277,19 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 		it.props = it.ev.Properties
 	}
 	return b, nil
+}
+
+// giveProfile stores a /track request that names no profile under a new
+// one (a random UUID), as Tracardi does for a first visit; the answer
+// hands it back so the tracker sends it from then on.
+func giveProfile(b *batch) {
+	if b.profileID != "" {
+		return
+	}
+	b.profileID = uuid.NewString()
+	for i := range b.items {
+		b.items[i].ev.ProfileID = b.profileID
+	}
 }
 
 // skipToValue returns b from its first non-whitespace byte.

@@ -238,6 +238,7 @@ func TestPlainResponseMatchesEncodingJSON(t *testing.T) {
 	for _, resp := range []trackResponse{
 		{Accepted: 1, IDs: []string{"0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a77"}, Rejected: []Rejection{}},
 		{Accepted: 3, IDs: []string{"a", "b-1", "c_2:x"}, Rejected: []Rejection{}},
+		{Accepted: 1, IDs: []string{"a"}, Rejected: []Rejection{}, Profile: &profileRef{"0f8e2d6c-31b4-4d8e-9a51-2c7d1f0e9b3a"}},
 	} {
 		got, ok := appendPlainResponse(nil, resp)
 		want, _ := json.Marshal(resp)
@@ -249,6 +250,7 @@ func TestPlainResponseMatchesEncodingJSON(t *testing.T) {
 		{Accepted: 1, IDs: []string{`a"b`}, Rejected: []Rejection{}},
 		{Accepted: 1, IDs: []string{"é"}, Rejected: []Rejection{}},
 		{Accepted: 1, IDs: []string{"a<b"}, Rejected: []Rejection{}},
+		{Accepted: 1, IDs: []string{"a"}, Rejected: []Rejection{}, Profile: &profileRef{`p"1`}},
 		{Accepted: 1, IDs: []string{"a"}, Rejected: []Rejection{{Index: 1, Path: "events[1]", Code: "x", Reason: "y"}}},
 	} {
 		if got, ok := appendPlainResponse(nil, resp); ok {
