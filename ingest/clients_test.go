@@ -113,3 +113,41 @@ func TestGzipUnderOtherContentTypes(t *testing.T) {
 	}
 	env.consumeEvents(t, 2)
 }
+
+// TestTrackGivesProfiles: a /track request without a profile is stored
+// under the profile of its session (the same for every request of the
+// session, on any replica) or, without a session, under a new one; the
+// answer names it.
+func TestTrackGivesProfiles(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, nil)
+	send := func(id string, session any) string {
+		t.Helper()
+		body := map[string]any{"source": map[string]any{"id": enabledSource}, "events": []any{map[string]any{"id": id, "type": "page-view"}}}
+		if session != nil {
+			body["session"] = session
+		}
+		r := env.send(t, http.MethodPost, "/track", trackJSON(t, body), "Content-Type", "text/plain")
+		wantStatus(t, r, http.StatusOK)
+		tr := decodeTrackResponse(t, r)
+		if tr.Profile == nil || tr.Profile.ID == "" {
+			t.Fatalf("answer %s names no profile", r.body)
+		}
+		return tr.Profile.ID
+	}
+	a1 := send("gp-1", map[string]any{"id": "sess-a"})
+	a2 := send("gp-2", map[string]any{"id": "sess-a"})
+	b := send("gp-3", map[string]any{"id": "sess-b"})
+	n1 := send("gp-4", nil)
+	n2 := send("gp-5", nil)
+	if a1 != a2 || a1 == b || n1 == n2 || n1 == a1 {
+		t.Fatalf("profiles %s %s (session a), %s (session b), %s %s (no session): want one per session and a new one per request without", a1, a2, b, n1, n2)
+	}
+	want := map[string]string{"gp-1": a1, "gp-2": a1, "gp-3": b, "gp-4": n1, "gp-5": n2}
+	for _, r := range env.consumeEvents(t, len(want)) {
+		e := decodeRecord(t, r)
+		if e.ProfileID != want[e.ID] || string(r.Key) != enabledSource+"/"+want[e.ID] {
+			t.Errorf("event %s stored under profile %q key %q, want %q", e.ID, e.ProfileID, r.Key, want[e.ID])
+		}
+	}
+}

@@ -410,8 +410,8 @@ func TestTrackAccepted(t *testing.T) {
 		case rq.profile != "" && tr.Profile.ID != rq.profile:
 			t.Fatalf("request %d: answer %s, want the profile sent, %q", i, r.body, rq.profile)
 		case rq.profile == "":
-			// A first visit: the collector made the profile, and the
-			// tracker sends it from then on.
+			// A first visit: the collector gave the session a profile,
+			// and the tracker sends it from then on.
 			if _, err := uuid.Parse(tr.Profile.ID); err != nil {
 				t.Fatalf("request %d: server-made profile %q is not a UUID", i, tr.Profile.ID)
 			}

@@ -279,18 +279,30 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 	return b, nil
 }
 
-// giveProfile stores a /track request that names no profile under a new
-// one (a random UUID), as Tracardi does for a first visit; the answer
-// hands it back so the tracker sends it from then on.
+// giveProfile stores a /track request that names no profile under one
+// the collector makes, as Tracardi does for a first visit; the answer
+// hands it back so the tracker sends it from then on. Tracardi reuses the
+// profile of a known session: here the profile of a session is derived
+// from the source and session ids (a name-based UUID), so every replica
+// gives a session the same profile without sharing state, and a visitor
+// is counted once per session, as before. A request with no session gets
+// a random one.
 func giveProfile(b *batch) {
 	if b.profileID != "" {
 		return
 	}
-	b.profileID = uuid.NewString()
+	if session := b.items[0].ev.SessionID; session != "" {
+		b.profileID = uuid.NewSHA1(profileNamespace, []byte(b.sourceID+"\x00"+session)).String()
+	} else {
+		b.profileID = uuid.NewString()
+	}
 	for i := range b.items {
 		b.items[i].ev.ProfileID = b.profileID
 	}
 }
+
+// profileNamespace is the namespace of profile ids derived from sessions.
+var profileNamespace = uuid.MustParse("6d1f4a53-8c0e-4b7a-9e2d-3f5b7c9a1e04")
 
 // skipToValue returns b from its first non-whitespace byte.
 func skipToValue(b []byte) []byte { return b[skipWS(b, 0):] }
