@@ -44,10 +44,14 @@ const (
 	// ReasonRejected: ClickHouse refused the row (e.g. properties that
 	// are not a JSON object, a value out of a column's range).
 	ReasonRejected = "rejected_by_clickhouse"
+	// ReasonUnisolated: the record was in a part of its batch that
+	// ClickHouse refused after the batch's budget of splits was spent
+	// (see maxRejectedSplits); it may be fine and can be replayed.
+	ReasonUnisolated = "rejected_unisolated"
 )
 
 // Reasons lists every reason code.
-var Reasons = []string{ReasonUndecodable, ReasonUnknownFormat, ReasonRejected}
+var Reasons = []string{ReasonUndecodable, ReasonUnknownFormat, ReasonRejected, ReasonUnisolated}
 
 // maxReasonBytes bounds the reason header.
 const maxReasonBytes = 1024

@@ -74,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trackstream_processor_dead_letters_total",
-			Help: "Records parked in the dead-letter topic, by reason (undecodable, unknown_format, rejected_by_clickhouse).",
+			Help: "Records parked in the dead-letter topic, by reason (undecodable, unknown_format, rejected_by_clickhouse, rejected_unisolated).",
 		}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "trackstream_processor_consumer_lag_records",

@@ -3,8 +3,9 @@
 // bytes and age, inserts each batch with a deduplication token derived from
 // its offsets and contents, and commits those offsets only after the insert
 // succeeded (contract G2). Records that can never be stored (undecodable,
-// or rows ClickHouse rejects, isolated by splitting the batch) go to the
-// dead-letter topic with the reason and their origin (G6).
+// or rows ClickHouse rejects, isolated by splitting the batch within a
+// bounded number of inserts) go to the dead-letter topic with the reason
+// and their origin (G6).
 package processor
 
 import (
@@ -255,13 +256,84 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// insert stores rows under token. Failures the sink blames on the rows
-// (store.ErrRejected) split the rows in two halves, each inserted under a
-// token derived from this one, until the bad rows are alone and can be
-// dead-lettered; every other failure is retried with backoff and the same
-// token (a failed send may still have inserted), with fetching paused so
-// that nothing piles up in memory while ClickHouse is behind.
+// maxRejectedSplits bounds the work of isolating rows ClickHouse refuses
+// in one batch: at most this many rejected parts are split in two. A
+// rejected part met once the budget is spent is parked whole (reason
+// ReasonUnisolated) instead of being split further, so a batch costs at
+// most 2*maxRejectedSplits+1 failed inserts (and maxRejectedSplits+1
+// successful ones) however many of its rows are bad, and a stream of bad
+// rows cannot stall the good rows behind it. 24 splits isolate a single
+// bad row in any batch of up to 2^23 rows.
+const maxRejectedSplits = 24
+
+// insert stores rows under token, parking in the dead-letter topic the
+// rows ClickHouse refuses. A refused part (store.ErrRejected) is split in
+// two halves, each inserted under a token derived from its parent's, until
+// the bad rows are alone or the batch's split budget (maxRejectedSplits)
+// is spent; the split order is fixed, so a re-consumption after a crash
+// makes the same parts with the same tokens. Every other failure is
+// retried (see insertRetrying).
 func (p *Processor) insert(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record) error {
+	iso := isolation{splitsLeft: maxRejectedSplits}
+	if err := p.isolate(ctx, token, rows, recs, &iso); err != nil {
+		return err
+	}
+	if len(iso.dead) == 0 {
+		return nil
+	}
+	p.log.Warn("clickhouse rejected events; parking them in the dead-letter topic",
+		"rejected", iso.rejected, "unisolated", len(iso.dead)-iso.rejected, "batch_rows", len(rows),
+		"token", token, "first_source", iso.firstRow.SourceID, "first_id", iso.firstRow.ID, "first_error", iso.firstErr)
+	return p.park(ctx, iso.dead)
+}
+
+// isolation is the state of one batch's search for rejected rows.
+type isolation struct {
+	splitsLeft int
+	dead       []*kgo.Record
+	rejected   int // dead letters that are rows rejected alone
+	firstErr   error
+	firstRow   event.Event
+}
+
+// isolate stores rows under token, splitting rejected parts while the
+// budget lasts and collecting what cannot be stored in iso.dead.
+func (p *Processor) isolate(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record, iso *isolation) error {
+	err := p.insertRetrying(ctx, token, rows)
+	if err == nil || !errors.Is(err, store.ErrRejected) {
+		return err
+	}
+	if iso.firstErr == nil {
+		iso.firstErr, iso.firstRow = err, rows[0].Event
+	}
+	switch {
+	case len(rows) == 1:
+		iso.rejected++
+		iso.dead = append(iso.dead, deadLetter(recs[0], ReasonRejected, err))
+		return nil
+	case iso.splitsLeft == 0:
+		why := fmt.Errorf("the part of the batch holding this record (%d records) was rejected after the batch's %d splits to isolate bad rows were spent; "+
+			"the record itself may be fine, replay it: %w", len(rows), maxRejectedSplits, err)
+		for _, r := range recs {
+			iso.dead = append(iso.dead, deadLetter(r, ReasonUnisolated, why))
+		}
+		return nil
+	}
+	iso.splitsLeft--
+	p.m.splits.Inc()
+	mid := len(rows) / 2
+	if err := p.isolate(ctx, token+".0", rows[:mid], recs[:mid], iso); err != nil {
+		return err
+	}
+	return p.isolate(ctx, token+".1", rows[mid:], recs[mid:], iso)
+}
+
+// insertRetrying inserts rows under token, retrying every failure but a rejection
+// with backoff and the same token (a failed send may still have
+// inserted), with fetching paused so that nothing piles up in memory while
+// ClickHouse is behind. It returns nil, an error wrapping
+// store.ErrRejected, or ctx's error.
+func (p *Processor) insertRetrying(ctx context.Context, token string, rows []store.Row) error {
 	paused := false
 	defer func() {
 		if paused {
@@ -282,17 +354,7 @@ func (p *Processor) insert(ctx context.Context, token string, rows []store.Row, 
 		}
 		p.m.insertErrors.Inc()
 		if errors.Is(err, store.ErrRejected) {
-			if len(rows) == 1 {
-				p.log.Warn("clickhouse rejected an event; parking it in the dead-letter topic",
-					"source", rows[0].Event.SourceID, "id", rows[0].Event.ID, "partition", recs[0].Partition, "offset", recs[0].Offset, "error", err)
-				return p.park(ctx, []*kgo.Record{deadLetter(recs[0], ReasonRejected, err)})
-			}
-			p.m.splits.Inc()
-			mid := len(rows) / 2
-			if err := p.insert(ctx, token+".0", rows[:mid], recs[:mid]); err != nil {
-				return err
-			}
-			return p.insert(ctx, token+".1", rows[mid:], recs[mid:])
+			return err
 		}
 		if !paused {
 			p.cl.PauseFetchTopics(kafka.EventsTopic)
