@@ -99,8 +99,12 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 // it.reject.
 func check(it *item, i int, longStrings bool, src sources.Source, lim Limits, schemas *schemaSet) {
 	ev := &it.ev
-	if len(it.raw) > lim.MaxEventBytes {
-		it.rejectf(i, rejectTooLarge, "", "is %d bytes of JSON; the limit is %d", len(it.raw), lim.MaxEventBytes)
+	if n := len(it.raw) + it.inherited; n > lim.MaxEventBytes {
+		if it.inherited > 0 {
+			it.rejectf(i, rejectTooLarge, "", "is %d bytes of JSON with the shared properties and context it takes from the request; the limit is %d", n, lim.MaxEventBytes)
+		} else {
+			it.rejectf(i, rejectTooLarge, "", "is %d bytes of JSON; the limit is %d", n, lim.MaxEventBytes)
+		}
 		return
 	}
 	if longStrings {

@@ -52,13 +52,14 @@ var rejectionCodes = []string{rejectInvalid, rejectMissing, rejectTooLarge, reje
 
 // Limits are the per-request validation limits.
 type Limits struct {
-	MaxEvents      int
-	MaxEventBytes  int
-	MaxDepth       int
-	MaxProperties  int
-	MaxStringBytes int
-	MaxTypeBytes   int
-	MaxIDBytes     int
+	MaxEvents       int
+	MaxDecodedBytes int
+	MaxEventBytes   int
+	MaxDepth        int
+	MaxProperties   int
+	MaxStringBytes  int
+	MaxTypeBytes    int
+	MaxIDBytes      int
 	// FutureSkew: corrected event times further ahead of the receive
 	// time are clamped to it. LateAfter: events further behind are
 	// flagged late.
@@ -69,15 +70,16 @@ type Limits struct {
 // limitsOf takes the validation limits from the ingest configuration.
 func limitsOf(c config.Ingest) Limits {
 	return Limits{
-		MaxEvents:      c.MaxEvents,
-		MaxEventBytes:  c.MaxEventBytes,
-		MaxDepth:       c.MaxDepth,
-		MaxProperties:  c.MaxProperties,
-		MaxStringBytes: c.MaxStringBytes,
-		MaxTypeBytes:   c.MaxTypeBytes,
-		MaxIDBytes:     c.MaxIDBytes,
-		FutureSkew:     c.FutureSkew,
-		LateAfter:      c.LateAfter,
+		MaxEvents:       c.MaxEvents,
+		MaxDecodedBytes: c.MaxDecodedBytes,
+		MaxEventBytes:   c.MaxEventBytes,
+		MaxDepth:        c.MaxDepth,
+		MaxProperties:   c.MaxProperties,
+		MaxStringBytes:  c.MaxStringBytes,
+		MaxTypeBytes:    c.MaxTypeBytes,
+		MaxIDBytes:      c.MaxIDBytes,
+		FutureSkew:      c.FutureSkew,
+		LateAfter:       c.LateAfter,
 	}
 }
 
@@ -116,7 +118,12 @@ type item struct {
 	// "batch[0]." or "" for a single Segment call).
 	prefix string
 	raw    []byte
-	ev     event.Event
+	// inherited is the JSON bytes of the request's shared objects
+	// (top-level properties or context, a Segment batch's context) the
+	// event takes because it has none of its own: they count against
+	// the event's size limit as if the event had sent them.
+	inherited int
+	ev        event.Event
 	// props is the object validated against the type's schema.
 	props  json.RawMessage
 	reject *Rejection
@@ -147,8 +154,8 @@ func trimDot(s string) string {
 // user.id (a known user's id, as Segment's userId) is trackstream's own.
 type trackPayload struct {
 	sourceID, sessionID, profileID, userID string
-	context, properties            []byte
-	events                         []byte
+	context, properties                    []byte
+	events                                 []byte
 }
 
 // trackEvent is one Tracardi event.
@@ -274,9 +281,43 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 		}
 		it.ev.Properties = firstPresent(te.properties, p.properties)
 		it.ev.Context = firstPresent(te.context, p.context)
+		it.inherited = inheritedBytes(te.properties, p.properties) + inheritedBytes(te.context, p.context)
 		it.props = it.ev.Properties
 	}
+	if err := checkProduced(b, lim); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// maxAmplification bounds what one request can make ingest produce: the
+// JSON of its events, with the shared objects copied into every event
+// that inherits them, is at most maxAmplification times the decoded body
+// limit.
+const maxAmplification = 4
+
+// inheritedBytes is the size of shared when an event whose own object is
+// own takes it instead.
+func inheritedBytes(own, shared []byte) int {
+	if !isNullOrAbsent(own) || isNullOrAbsent(shared) {
+		return 0
+	}
+	return len(shared)
+}
+
+// checkProduced refuses a request whose events, with the shared objects
+// they inherit, hold more than maxAmplification times the decoded body
+// limit of JSON.
+func checkProduced(b *batch, lim Limits) *requestError {
+	total, limit := 0, maxAmplification*lim.MaxDecodedBytes
+	for i := range b.items {
+		total += len(b.items[i].raw) + b.items[i].inherited
+	}
+	if limit > 0 && total > limit {
+		return &requestError{413, "too_large", fmt.Sprintf("the events hold %d bytes of JSON once the shared properties and context are copied into each event; "+
+			"the limit for one request is %d (%d times the decoded body limit): send fewer events per request, or the shared objects in the events that need them", total, limit, maxAmplification)}
+	}
+	return nil
 }
 
 // giveProfile stores a /track request that names no profile under one

@@ -175,6 +175,9 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 		}
 		fillSegment(it, i, raw, &c, sb.context, batchSentAt, lim)
 	}
+	if err := checkProduced(b, lim); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -187,6 +190,7 @@ func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext []byt
 	ev.ID = c.messageID
 	ev.AnonymousID, ev.UserID = c.anonymousID, c.userID
 	ev.Context = firstPresent(c.context, batchContext)
+	it.inherited = inheritedBytes(c.context, batchContext)
 	switch c.typ {
 	case segTrack:
 		ev.Type = c.event

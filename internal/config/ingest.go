@@ -22,7 +22,8 @@ type Ingest struct {
 	MaxDecodedBytes int
 	// MaxEvents caps the events of one request. Default 500.
 	MaxEvents int
-	// MaxEventBytes caps the JSON of one event. Default 32 KiB.
+	// MaxEventBytes caps the JSON of one event as produced, counting the
+	// request's shared properties/context it inherits. Default 32 KiB.
 	MaxEventBytes int
 	// MaxDepth caps the nesting of objects and arrays in a body.
 	// Default 32.
@@ -119,7 +120,7 @@ func (c *Ingest) fields() []field {
 		{"ingest-max-body-bytes", secIngest, false, "maximum request body in bytes as received (compressed or not)", (*intValue)(&c.MaxBodyBytes)},
 		{"ingest-max-decoded-bytes", secIngest, false, "maximum request body in bytes once decompressed", (*intValue)(&c.MaxDecodedBytes)},
 		{"ingest-max-events", secIngest, false, "maximum events in one request", (*intValue)(&c.MaxEvents)},
-		{"ingest-max-event-bytes", secIngest, false, "maximum JSON bytes of one event", (*intValue)(&c.MaxEventBytes)},
+		{"ingest-max-event-bytes", secIngest, false, "maximum JSON bytes of one event, with the shared properties/context it inherits", (*intValue)(&c.MaxEventBytes)},
 		{"ingest-max-depth", secIngest, false, "maximum nesting of JSON objects and arrays", (*intValue)(&c.MaxDepth)},
 		{"ingest-max-properties", secIngest, false, "maximum keys in an event's properties or traits", (*intValue)(&c.MaxProperties)},
 		{"ingest-max-string-bytes", secIngest, false, "maximum bytes of any string inside an event", (*intValue)(&c.MaxStringBytes)},
