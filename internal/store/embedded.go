@@ -56,7 +56,7 @@ func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger
 //     arrive as JSON text and are parsed into the JSON columns;
 //   - type_json_skip_duplicated_paths = 1: a key repeated in an object
 //     is kept once instead of failing the whole batch.
-const insertSQL = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
+var insertSQL = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
 	" SETTINGS insert_deduplication_token = '%s', async_insert = 0, input_format_binary_read_json_as_string = 1, type_json_skip_duplicated_paths = 1"
 
 // InsertRows inserts the rows in one RowBinary insert through chDB's

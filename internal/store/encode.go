@@ -3,48 +3,37 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"time"
 	"unicode/utf8"
 )
 
-// insertColumns are the columns both stores insert, in the order
-// appendRowBinary writes them and Server appends them.
-const insertColumns = "(source_id, event_id, event_type, event_time, received_at, client_time, sent_at, late, " +
-	"session_id, profile_id, anonymous_id, user_id, group_id, previous_id, name, ip, user_agent, " +
-	"url, url_host, url_path, url_query, referrer, referrer_host, referrer_medium, " +
-	"utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id_type, click_id, " +
-	"country, region, city, browser, browser_version, os, os_version, device_type, is_bot, properties, context)"
-
 const chTimeLayout = "2006-01-02 15:04:05.000"
 
-// appendRowBinary appends r in ClickHouse's RowBinary format, columns in
-// the order of insertColumns. Strings are length-prefixed and go byte for
-// byte; times are Int64 milliseconds (DateTime64(3)); Nullable values
-// carry a null flag byte; Bool is one byte. properties and context go as
+// appendRowBinary appends r in ClickHouse's RowBinary format, one value
+// per entry of columns, in their order. Strings are length-prefixed and go
+// byte for byte; times are Int64 milliseconds (DateTime64(3)); Nullable
+// values carry a null flag byte; Bool is one byte. JSON columns go as
 // their JSON text, normalised by appendObject, which the engine parses
-// into the JSON columns because the insert sets
-// input_format_binary_read_json_as_string (see insertSQL).
+// because the insert sets input_format_binary_read_json_as_string (see
+// insertSQL).
 func appendRowBinary(b []byte, r *Row) []byte {
-	e, f := &r.Event, &r.Fields
-	b = appendBinString(b, e.SourceID)
-	b = appendBinString(b, e.ID)
-	b = appendBinString(b, e.Type)
-	b = appendBinTime(b, e.Time)
-	b = appendBinTime(b, e.ReceivedAt)
-	b = appendBinTimePtr(b, e.ClientTime)
-	b = appendBinTimePtr(b, e.SentAt)
-	b = appendBinBool(b, e.Late)
-	for _, s := range [...]string{
-		e.SessionID, e.ProfileID, e.AnonymousID, e.UserID, e.GroupID, e.PreviousID, e.Name, e.IP, e.UserAgent,
-		e.URL, f.URLHost, f.URLPath, f.URLQuery, e.Referrer, f.ReferrerHost, f.ReferrerMedium,
-		f.UTMSource, f.UTMMedium, f.UTMCampaign, f.UTMTerm, f.UTMContent, f.ClickIDType, f.ClickID,
-		f.Country, f.Region, f.City, f.Browser, f.BrowserVersion, f.OS, f.OSVersion, f.DeviceType,
-	} {
-		b = appendBinString(b, s)
+	for i := range columns {
+		c := &columns[i]
+		switch c.kind {
+		case kindString:
+			b = appendBinString(b, *(*string)(c.value(r)))
+		case kindTime:
+			b = appendBinTime(b, *(*time.Time)(c.value(r)))
+		case kindNullTime:
+			b = appendBinTimePtr(b, *(**time.Time)(c.value(r)))
+		case kindBool:
+			b = appendBinBool(b, *(*bool)(c.value(r)))
+		case kindJSON:
+			b = appendBinJSON(b, *(*json.RawMessage)(c.value(r)))
+		}
 	}
-	b = appendBinBool(b, f.Bot)
-	b = appendBinJSON(b, e.Properties)
-	return appendBinJSON(b, e.Context)
+	return b
 }
 
 // appendBinString writes s as a RowBinary String: LEB128 length, bytes.

@@ -58,27 +58,29 @@ func (c *binCursor) time() time.Time {
 	return time.UnixMilli(int64(binary.LittleEndian.Uint64(c.take(8)))).UTC()
 }
 
-// decodeRowBinary reads one row of the insertColumns layout into a map
-// of column name to value (string, time.Time, *time.Time or bool).
+// decodeRowBinary reads one row of the columns layout into a map of
+// column name to value (string, time.Time, *time.Time or bool).
 func decodeRowBinary(t *testing.T, b []byte) (map[string]any, []byte) {
 	t.Helper()
 	c := &binCursor{t: t, b: b}
 	m := map[string]any{}
-	for _, col := range strings.Split(strings.Trim(insertColumns, "()"), ", ") {
-		switch col {
-		case "event_time", "received_at":
-			m[col] = c.time()
-		case "client_time", "sent_at":
+	for _, col := range columns {
+		switch col.kind {
+		case kindTime:
+			m[col.name] = c.time()
+		case kindNullTime:
 			var v *time.Time
 			if c.take(1)[0] == 0 {
 				tm := c.time()
 				v = &tm
 			}
-			m[col] = v
-		case "late", "is_bot":
-			m[col] = c.take(1)[0] == 1
+			m[col.name] = v
+		case kindBool:
+			m[col.name] = c.take(1)[0] == 1
+		case kindString, kindJSON:
+			m[col.name] = c.str()
 		default:
-			m[col] = c.str()
+			t.Fatalf("column %s: unknown kind %d", col.name, col.kind)
 		}
 	}
 	return m, c.b

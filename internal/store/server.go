@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,14 +67,10 @@ func (s *Server) InsertRows(ctx context.Context, token string, rows []Row) error
 		return fmt.Errorf("prepare insert of %d events: %w", len(rows), err)
 	}
 	defer func() { _ = batch.Abort() }()
+	vals := make([]any, 0, len(columns))
 	for i := range rows {
-		e, f := &rows[i].Event, &rows[i].Fields
-		if err := batch.Append(e.SourceID, e.ID, e.Type, e.Time.UTC(), e.ReceivedAt.UTC(), utcPtr(e.ClientTime), utcPtr(e.SentAt), e.Late,
-			e.SessionID, e.ProfileID, e.AnonymousID, e.UserID, e.GroupID, e.PreviousID, e.Name, e.IP, e.UserAgent,
-			e.URL, f.URLHost, f.URLPath, f.URLQuery, e.Referrer, f.ReferrerHost, f.ReferrerMedium,
-			f.UTMSource, f.UTMMedium, f.UTMCampaign, f.UTMTerm, f.UTMContent, f.ClickIDType, f.ClickID,
-			f.Country, f.Region, f.City, f.Browser, f.BrowserVersion, f.OS, f.OSVersion, f.DeviceType, f.Bot,
-			jsonObject(e.Properties), jsonObject(e.Context)); err != nil {
+		if err := batch.Append(appendValues(vals[:0], &rows[i])...); err != nil {
+			e := &rows[i].Event
 			return fmt.Errorf("append event %s/%s: %w: %w", e.SourceID, e.ID, ErrRejected, err)
 		}
 	}
@@ -87,22 +82,6 @@ func (s *Server) InsertRows(ctx context.Context, token string, rows []Row) error
 		return fmt.Errorf("insert %d events: %w", len(rows), err)
 	}
 	return nil
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// jsonObject is raw as the JSON column's string input ({} when empty).
-func jsonObject(raw []byte) string {
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		return "{}"
-	}
-	return string(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
 }
 
 // CountEvents counts the distinct events of a source with a server-side
