@@ -2,15 +2,18 @@ package ingest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trackstream/trackstream/internal/config"
-	"github.com/trackstream/trackstream/internal/loadgen"
 )
 
 // benchProps and benchContext make events of about 800 bytes, like a
@@ -174,22 +177,18 @@ func BenchmarkSchemaValidate(b *testing.B) {
 }
 
 // BenchmarkDecode measures the hardening scan plus the walk that decodes
-// a body (no judging, no encoding) on the load generator's bodies, the
-// same ones internal/jsonbench gives the JSON libraries (seed 7, fixed
-// clock), so cpu-ns/op compares with its Decode table.
+// a body (no judging, no encoding) on the load generator's bodies in
+// testdata/decode (seed 7, fixed clock, 16 consecutive bodies per file),
+// the same ones bench/jsonbench gives the JSON libraries, so cpu-ns/op
+// compares with its Decode table. bench/jsonbench's tests check the files
+// against the generator and rewrite them with -update.
 func BenchmarkDecode(b *testing.B) {
 	lim := limitsOf(config.Default().Ingest)
-	for _, shape := range []loadgen.Shape{loadgen.ShapeTracardi, loadgen.ShapeSegment} {
+	for _, shape := range []string{"tracardi", "segment"} {
 		for _, n := range []int{1, 50} {
-			g := loadgen.NewGenerator(loadgen.GenConfig{
-				Seed: 7, RunID: "bench", SourceID: "src-bench", Shape: shape, EventsPerRequest: n,
-				Now: func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) },
-			}, 0)
-			var bodies [][]byte
+			bodies := decodeBodies(b, fmt.Sprintf("%s-batch%d", shape, n))
 			size := 0
-			for range 16 {
-				body, _ := g.Next()
-				bodies = append(bodies, bytes.Clone(body))
+			for _, body := range bodies {
 				size += len(body)
 			}
 			b.Run(fmt.Sprintf("%s/batch=%d", shape, n), func(b *testing.B) {
@@ -202,7 +201,7 @@ func BenchmarkDecode(b *testing.B) {
 					i++
 					var bt *batch
 					var err error
-					if shape == loadgen.ShapeTracardi {
+					if shape == "tracardi" {
 						bt, err = decodeTrack(body, lim)
 					} else {
 						bt, err = decodeSegment(body, "batch", lim)
@@ -215,4 +214,28 @@ func BenchmarkDecode(b *testing.B) {
 			})
 		}
 	}
+}
+
+// decodeBodies reads testdata/decode/name.jsonl.gz: gzip-compressed
+// request bodies, one a line.
+func decodeBodies(b *testing.B, name string) [][]byte {
+	b.Helper()
+	f, err := os.Open(filepath.Join("testdata", "decode", name+".jsonl.gz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatalf("%s: %v", f.Name(), err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		b.Fatalf("%s: %v", f.Name(), err)
+	}
+	bodies := bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
+	if len(bodies) == 0 || len(bodies[0]) == 0 {
+		b.Fatalf("%s holds no bodies", f.Name())
+	}
+	return bodies
 }

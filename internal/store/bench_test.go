@@ -52,27 +52,20 @@ func realisticRows(source string, n int, start time.Time) []Row {
 }
 
 // BenchmarkEncodeRows is the embedded store's row encoding: RowBinary,
-// what InsertRows sends, and JSONEachRow, what it sent before, for
-// comparison.
+// what InsertRows sends (bench/storeresearch compares it with the
+// JSONEachRow encoding it replaced).
 func BenchmarkEncodeRows(b *testing.B) {
 	rs := realisticRows("src-bench", 1000, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	for _, enc := range []struct {
-		name   string
-		append func([]byte, *Row) []byte
-	}{{"rowbinary", appendRowBinary}, {"jsoneachrow", appendRow}} {
-		b.Run(enc.name, func(b *testing.B) {
-			buf := make([]byte, 0, 1<<20)
-			b.ReportAllocs()
-			for b.Loop() {
-				buf = buf[:0]
-				for i := range rs {
-					buf = enc.append(buf, &rs[i])
-				}
-			}
-			b.SetBytes(int64(len(buf)))
-			b.ReportMetric(float64(len(rs)*b.N)/b.Elapsed().Seconds(), "rows/s")
-		})
+	buf := make([]byte, 0, 1<<20)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for i := range rs {
+			buf = appendRowBinary(buf, &rs[i])
+		}
 	}
+	b.SetBytes(int64(len(buf)))
+	b.ReportMetric(float64(len(rs)*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkInsertRows inserts batches of realistic rows into chDB and

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trackstream/trackstream/internal/loadgen"
+	"github.com/trackstream/trackstream/bench/loadgen"
 )
 
 func main() {

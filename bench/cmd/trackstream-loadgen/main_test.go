@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trackstream/trackstream/internal/loadgen"
+	"github.com/trackstream/trackstream/bench/loadgen"
 )
 
 func TestRunRefusesBadFlags(t *testing.T) {

@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trackstream/trackstream/bench/loadgen"
 	"github.com/trackstream/trackstream/ingest"
 	"github.com/trackstream/trackstream/internal/broker"
 	"github.com/trackstream/trackstream/internal/chdb"
@@ -27,7 +28,6 @@ import (
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
-	"github.com/trackstream/trackstream/internal/loadgen"
 	"github.com/trackstream/trackstream/internal/store"
 	"github.com/trackstream/trackstream/schemas"
 )

@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"bytes"
@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackstream/trackstream/bench/loadgen"
 	"github.com/trackstream/trackstream/internal/chdb"
-	"github.com/trackstream/trackstream/internal/loadgen"
 )
 
 func run(eps, rps float64, p50, p99, p999 float64) Run {

@@ -1,4 +1,4 @@
-// Package bench is trackstream's benchmark harness. In one run it measures
+// Package harness is trackstream's benchmark harness. In one run it measures
 // the ceilings — H (a bare Fiber server configured like ingest that reads
 // the body and answers 204), K (raw franz-go produce of the same records to
 // the same kind of broker) and C (raw JSONEachRow insert of the same rows
@@ -10,7 +10,7 @@
 // per event on disk. Because the ceilings run on the same machine in the
 // same run, results are reported as ratios as well as absolute numbers.
 // The Report it returns renders as docs/benchmarks.md plus an SVG plot.
-package bench
+package harness
 
 import (
 	"bytes"
@@ -38,8 +38,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trackstream/trackstream/bench/loadgen"
 	"github.com/trackstream/trackstream/internal/kafka"
-	"github.com/trackstream/trackstream/internal/loadgen"
 	"github.com/trackstream/trackstream/internal/sources"
 )
 

@@ -1,4 +1,4 @@
-package store
+package storeresearch
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/store"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -22,7 +23,7 @@ import (
 // insert settings, format, batch size), and reports rows per CPU-second of
 // the whole process (chDB runs in it, background merges included).
 //
-//	go test ./internal/store -run '^$' -bench InsertVariants -benchtime 4x
+//	go test ./storeresearch -run '^$' -bench InsertVariants -benchtime 4x
 func BenchmarkInsertVariants(b *testing.B) {
 	db, err := chdb.Open(chdbLib(b), filepath.Join(b.TempDir(), "ch"), 1)
 	if err != nil {
@@ -231,7 +232,7 @@ func runInsertVariant(b *testing.B, db *chdb.DB, database string, v insertVarian
 		if !v.noToken {
 			s = "insert_deduplication_token = 'v-" + strconv.Itoa(n) + "', " + s
 		}
-		stmt := "INSERT INTO " + database + ".events " + insertColumns + " SETTINGS " + s
+		stmt := "INSERT INTO " + database + ".events " + store.InsertColumns() + " SETTINGS " + s
 		c0, t0 := cpuTime(b), time.Now()
 		buf = buf[:0]
 		if !v.stream {
@@ -239,7 +240,7 @@ func runInsertVariant(b *testing.B, db *chdb.DB, database string, v insertVarian
 		}
 		for i := range rs {
 			if v.format == "RowBinary" {
-				buf = appendRowBinary(buf, &rs[i])
+				buf = store.AppendRowBinary(buf, &rs[i])
 			} else {
 				buf = appendRow(buf, &rs[i])
 			}

@@ -1,19 +1,23 @@
-package store
+package storeresearch
 
 import (
+	"bytes"
 	"strconv"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/store"
 )
 
 // The JSONEachRow encoding the embedded store used before RowBinary, kept
-// as the comparison in BenchmarkInsertVariants and BenchmarkEncodeRows.
+// as the comparison in BenchmarkInsertVariants and BenchmarkEncodeFormats.
+
+// chTimeLayout is how ClickHouse reads a DateTime64(3) from text.
+const chTimeLayout = "2006-01-02 15:04:05.000"
 
 // appendRow appends r as one JSONEachRow line. Strings are written byte
 // for byte with only JSON's mandatory escapes, so any bytes round-trip;
-// properties and context are embedded as JSON objects (an empty or null
-// value is {}). Invalid UTF-8 inside them is replaced with U+FFFD, because
-// the JSON column's parser refuses it.
-func appendRow(b []byte, r *Row) []byte {
+// properties and context are embedded as JSON objects (appendRawObject).
+func appendRow(b []byte, r *store.Row) []byte {
 	e, f := &r.Event, &r.Fields
 	b = append(b, `{"source_id":`...)
 	b = appendString(b, e.SourceID)
@@ -63,9 +67,9 @@ func appendRow(b []byte, r *Row) []byte {
 	b = append(b, `,"is_bot":`...)
 	b = strconv.AppendBool(b, f.Bot)
 	b = append(b, `,"properties":`...)
-	b = appendObject(b, e.Properties)
+	b = appendRawObject(b, e.Properties)
 	b = append(b, `,"context":`...)
-	b = appendObject(b, e.Context)
+	b = appendRawObject(b, e.Context)
 	return append(b, "}\n"...)
 }
 
@@ -118,4 +122,13 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendRawObject embeds a JSON column's value as it is, {} when empty:
+// the rows here are generated, so their JSON is well-formed.
+func appendRawObject(b []byte, raw []byte) []byte {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return append(b, "{}"...)
+	}
+	return append(b, raw...)
 }

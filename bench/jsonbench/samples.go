@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/trackstream/trackstream/internal/loadgen"
+	"github.com/trackstream/trackstream/bench/loadgen"
 )
 
 // Seed is the load generator seed of every sample, so runs compare the

@@ -1,6 +1,6 @@
 // Command trackstream-bench runs trackstream's benchmark suite and writes
 // docs/benchmarks.md, docs/benchmarks.svg and a JSON file of every
-// measurement (see package internal/loadgen/bench):
+// measurement (see package bench/harness):
 //
 //	trackstream-bench run -bin bin/trackstream -out docs
 //
@@ -28,8 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trackstream/trackstream/bench/harness"
 	"github.com/trackstream/trackstream/internal/chdb"
-	"github.com/trackstream/trackstream/internal/loadgen/bench"
 )
 
 func main() {
@@ -54,13 +54,13 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return bench.ServeBroker(ctx, *dir, stdout, log)
+		return harness.ServeBroker(ctx, *dir, stdout, log)
 	case "http-ceiling":
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return bench.ServeHTTPCeiling(ctx, *addr, stdout)
+		return harness.ServeHTTPCeiling(ctx, *addr, stdout)
 	case "chdb-ceiling":
 		path := fs.String("path", "", "chDB data dir (created)")
 		rows := fs.Int("rows", 500_000, "rows to insert")
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		res, err := bench.CHDBCeiling(ctx, *lib, *path, *rows, *batch)
+		res, err := harness.CHDBCeiling(ctx, *lib, *path, *rows, *batch)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		res, err := bench.TableSize(ctx, *lib, *path, *database)
+		res, err := harness.TableSize(ctx, *lib, *path, *database)
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		if *dir == "" {
 			return errors.New("seed-queries: -data-dir is required")
 		}
-		res, err := bench.SeedQueryData(ctx, *lib, *dir, *events, log)
+		res, err := harness.SeedQueryData(ctx, *lib, *dir, *events, log)
 		if err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		if err != nil {
 			return fmt.Errorf("result file: %w", err)
 		}
-		var rep bench.Report
+		var rep harness.Report
 		if err := json.Unmarshal(b, &rep); err != nil {
 			return fmt.Errorf("result file %s: %w", *in, err)
 		}
@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 }
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
-	cfg := bench.Config{Log: log}
+	cfg := harness.Config{Log: log}
 	var out, skip, only, queryEvents, notes, version, command string
 	fs.StringVar(&cfg.Bin, "bin", "bin/trackstream", "trackstream binary under test")
 	fs.StringVar(&cfg.WorkDir, "work", filepath.Join(os.TempDir(), "trackstream-bench"), "work dir: data, logs, profiles (wiped per scenario)")
@@ -138,7 +138,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	fs.DurationVar(&cfg.S3Duration, "s3-duration", 2*time.Minute, "length of each end-to-end run")
 	fs.IntVar(&cfg.S5Conns, "s5-conns", 1000, "connections of the memory scenario")
 	fs.DurationVar(&cfg.OutageDuration, "outage", 15*time.Second, "broker outage in the memory scenario")
-	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: "+strings.Join(bench.ScenarioNames, ","))
+	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: "+strings.Join(harness.ScenarioNames, ","))
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run, skipping the others (e.g. s7); results of the others are kept from -out/benchmarks.json")
 	fs.StringVar(&queryEvents, "query-events", "1000000,10000000", "comma-separated dataset sizes of S7/S8 (events seeded before the admin queries are timed)")
 	fs.IntVar(&cfg.QueryCalls, "query-calls", 20, "timed calls per S7 query, after one warm-up call")
@@ -159,7 +159,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	if _, err := os.Stat(cfg.Bin); err != nil {
 		return fmt.Errorf("trackstream binary: %w (build it: go build -o bin/trackstream ./cmd/trackstream)", err)
 	}
-	if cfg.Skip, err = bench.ParseSkip(skip, only); err != nil {
+	if cfg.Skip, err = harness.ParseSkip(skip, only); err != nil {
 		return err
 	}
 	if cfg.QueryEvents, err = parseSizes(queryEvents); err != nil {
@@ -172,7 +172,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	if err != nil {
 		return err
 	}
-	rep, runErr := bench.Execute(ctx, cfg)
+	rep, runErr := harness.Execute(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}
@@ -208,7 +208,7 @@ func parseSizes(s string) ([]uint64, error) {
 // mergeWithPrevious keeps the results of the scenarios this run skipped
 // from the result file of an earlier run (when there is one), so a run
 // with -only still renders a complete report.
-func mergeWithPrevious(cur *bench.Report, path string, skipped map[string]bool) (*bench.Report, error) {
+func mergeWithPrevious(cur *harness.Report, path string, skipped map[string]bool) (*harness.Report, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return cur, nil
@@ -216,11 +216,11 @@ func mergeWithPrevious(cur *bench.Report, path string, skipped map[string]bool) 
 	if err != nil {
 		return nil, fmt.Errorf("earlier results to merge with: %w", err)
 	}
-	var prev bench.Report
+	var prev harness.Report
 	if err := json.Unmarshal(b, &prev); err != nil {
 		return nil, fmt.Errorf("earlier results %s: %w (move it away to write a report of this run only)", path, err)
 	}
-	return bench.Merge(&prev, cur, skipped), nil
+	return harness.Merge(&prev, cur, skipped), nil
 }
 
 func readNotes(path string) (string, error) {
@@ -236,7 +236,7 @@ func readNotes(path string) (string, error) {
 
 // writeReport writes benchmarks.md and benchmarks.svg (and, with withJSON,
 // benchmarks.json) into out.
-func writeReport(rep *bench.Report, out, command, notesText string, withJSON bool) error {
+func writeReport(rep *harness.Report, out, command, notesText string, withJSON bool) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package store
+package storeresearch
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 // plain String, and reports insert rows/s, bytes per row on disk after
 // OPTIMIZE FINAL and the time of a typical property filter.
 //
-//	go test ./internal/store -run '^$' -bench PropertiesColumnType -benchtime 1x
+//	go test ./storeresearch -run '^$' -bench PropertiesColumnType -benchtime 1x
 func BenchmarkPropertiesColumnType(b *testing.B) {
 	const rows = 200_000
 	db, err := chdb.Open(chdbLib(b), filepath.Join(b.TempDir(), "ch"), 1)
