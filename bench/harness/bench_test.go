@@ -165,12 +165,16 @@ func TestTicks(t *testing.T) {
 }
 
 func TestProcReaders(t *testing.T) {
-	// Burn a little CPU so the counter is above zero.
-	deadline := time.Now().Add(30 * time.Millisecond)
-	for x := 0; time.Now().Before(deadline); x++ {
-		_ = x * x
-	}
+	// Burn CPU until the counter (in clock ticks) is above zero; on a busy
+	// machine that can take longer than any fixed burn.
+	deadline := time.Now().Add(30 * time.Second)
 	cpu, err := cpuSeconds(os.Getpid())
+	for err == nil && cpu <= 0 && time.Now().Before(deadline) {
+		for x := 0; x < 1_000_000; x++ {
+			_ = x * x
+		}
+		cpu, err = cpuSeconds(os.Getpid())
+	}
 	if err != nil || cpu <= 0 {
 		t.Fatalf("cpuSeconds(self) = %g, %v", cpu, err)
 	}
