@@ -57,6 +57,7 @@ type Server struct {
 	clients      *throttle
 	srv          *http.Server
 	schemas      *schemaCatalog
+	queries      *queryGate
 	m            metrics
 	// dummyHash is verified against when the user is unknown, so an unknown
 	// user and a wrong password take the same time.
@@ -64,8 +65,9 @@ type Server struct {
 }
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	logins   *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	logins         *prometheus.CounterVec
+	queriesRefused *prometheus.CounterVec
 }
 
 // writeTimeout bounds a Kafka write made for one request.
@@ -96,6 +98,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 		accounts:  newThrottle(cfg.LoginFreeAttempts, cfg.LoginLockoutAttempts, cfg.LoginLockout, 100_000),
 		clients:   newThrottle(4*cfg.LoginFreeAttempts, 4*cfg.LoginLockoutAttempts, cfg.LoginLockout, 100_000),
 		dummyHash: dummy,
+		queries:   newQueryGate(),
 		m: metrics{
 			requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "trackstream_admin_requests_total",
@@ -105,9 +108,13 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 				Name: "trackstream_admin_logins_total",
 				Help: "Admin API login attempts by outcome (ok, failed, throttled).",
 			}, []string{"outcome"}),
+			queriesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "trackstream_admin_query_requests_refused_total",
+				Help: "Statistics and search requests refused because too many were running, by the limit hit (user: the caller's share, all: the API's).",
+			}, []string{"limit"}),
 		},
 	}
-	for _, c := range []prometheus.Collector{s.m.requests, s.m.logins} {
+	for _, c := range []prometheus.Collector{s.m.requests, s.m.logins, s.m.queriesRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register admin metrics: %w", err)
 		}

@@ -18,20 +18,21 @@ type Queries interface {
 	QueryJSON(ctx context.Context, sql string, params, settings map[string]string) ([]json.RawMessage, error)
 }
 
-// queryRoutes are the read-only ClickHouse endpoints; all need a viewer.
+// queryRoutes are the read-only ClickHouse endpoints; all need a viewer
+// and pass the query gate.
 // The statistics handlers are in stats.go, their SQL in stats_sql.go.
 func (s *Server) queryRoutes() []route {
 	const v1 = "/api/v1"
 	return []route{
-		{"GET", v1 + "/events/count", RoleViewer, s.countEvents},
-		{"GET", v1 + "/events", RoleViewer, s.searchEvents},
-		{"GET", v1 + "/stats/summary", RoleViewer, s.statsSummary},
-		{"GET", v1 + "/stats/series", RoleViewer, s.statsSeries},
-		{"GET", v1 + "/stats/breakdown", RoleViewer, s.statsBreakdown},
-		{"GET", v1 + "/stats/funnel", RoleViewer, s.statsFunnel},
-		{"GET", v1 + "/stats/realtime", RoleViewer, s.statsRealtime},
-		{"GET", v1 + "/profiles/{id}/events", RoleViewer, s.profileTimeline},
-		{"GET", v1 + "/sessions/{id}", RoleViewer, s.sessionDetail},
+		{"GET", v1 + "/events/count", RoleViewer, s.gated(s.countEvents)},
+		{"GET", v1 + "/events", RoleViewer, s.gated(s.searchEvents)},
+		{"GET", v1 + "/stats/summary", RoleViewer, s.gated(s.statsSummary)},
+		{"GET", v1 + "/stats/series", RoleViewer, s.gated(s.statsSeries)},
+		{"GET", v1 + "/stats/breakdown", RoleViewer, s.gated(s.statsBreakdown)},
+		{"GET", v1 + "/stats/funnel", RoleViewer, s.gated(s.statsFunnel)},
+		{"GET", v1 + "/stats/realtime", RoleViewer, s.gated(s.statsRealtime)},
+		{"GET", v1 + "/profiles/{id}/events", RoleViewer, s.gated(s.profileTimeline)},
+		{"GET", v1 + "/sessions/{id}", RoleViewer, s.gated(s.sessionDetail)},
 	}
 }
 

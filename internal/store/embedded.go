@@ -16,15 +16,23 @@ import (
 
 // Embedded stores events in the chDB engine inside this process. One
 // process may open a data path; processor and admin-api share the instance.
+// It holds two pools of connections to the one path: db for inserts,
+// health checks and migrations, reads for the admin queries (QueryJSON,
+// CountEvents), so that reads, however many or slow, never make an insert
+// or a readiness check wait for a connection.
 type Embedded struct {
-	db *chdb.DB
+	db    *chdb.DB
+	reads *chdb.DB
 }
 
 var _ Store = (*Embedded)(nil)
 
-// embeddedConns is the number of chDB connections: parallel queries need
-// one each.
-const embeddedConns = 4
+// Connections of each pool; a statement holds one for its whole run.
+// EmbeddedReadConns is also the most admin queries that run at once.
+const (
+	embeddedWriteConns = 2
+	EmbeddedReadConns  = 4
+)
 
 // OpenEmbedded loads libchdb from libPath, opens the database under
 // dataDir/clickhouse and applies the migrations and the TTL of opts.
@@ -33,13 +41,18 @@ func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger
 		return nil, fmt.Errorf("clickhouse cluster %q: the embedded engine is a single node; a cluster needs TRACKSTREAM_CLICKHOUSE_DSN", opts.Cluster)
 	}
 	path := filepath.Join(dataDir, "clickhouse")
-	db, err := chdb.Open(libPath, path, embeddedConns)
+	db, err := chdb.Open(libPath, path, embeddedWriteConns)
 	if err != nil {
 		return nil, fmt.Errorf("open embedded clickhouse: %w", err)
 	}
-	s := &Embedded{db: db}
-	if err := migrate(ctx, s, opts, "embedded clickhouse "+path, log); err != nil {
+	reads, err := chdb.Open(libPath, path, EmbeddedReadConns)
+	if err != nil {
 		_ = db.Close()
+		return nil, fmt.Errorf("open embedded clickhouse (query connections): %w", err)
+	}
+	s := &Embedded{db: db, reads: reads}
+	if err := migrate(ctx, s, opts, "embedded clickhouse "+path, log); err != nil {
+		_ = s.Close()
 		return nil, fmt.Errorf("migrate embedded clickhouse: %w", err)
 	}
 	return s, nil
@@ -86,7 +99,7 @@ func (s *Embedded) InsertRows(ctx context.Context, token string, rows []Row) err
 
 // CountEvents counts the distinct events of a source.
 func (s *Embedded) CountEvents(ctx context.Context, sourceID string) (uint64, error) {
-	out, err := s.db.QueryParams(ctx, countEventsSQL, "TabSeparated", map[string]string{"source": chdb.EscapeParam(sourceID)})
+	out, err := s.reads.QueryParams(ctx, countEventsSQL, "TabSeparated", map[string]string{"source": chdb.EscapeParam(sourceID)})
 	if err != nil {
 		return 0, fmt.Errorf("count events of source %s: %w", sourceID, err)
 	}
@@ -103,7 +116,7 @@ func (s *Embedded) Ping(ctx context.Context) error {
 }
 
 // Close closes every connection.
-func (s *Embedded) Close() error { return s.db.Close() }
+func (s *Embedded) Close() error { return errors.Join(s.reads.Close(), s.db.Close()) }
 
 func (s *Embedded) exec(ctx context.Context, sql string) error { return s.db.Exec(ctx, sql) }
 

@@ -57,7 +57,7 @@ func (s *Embedded) QueryJSON(ctx context.Context, sql string, params, settings m
 	for k, v := range params {
 		esc[k] = chdb.EscapeParam(v)
 	}
-	out, err := s.db.QueryParams(ctx, b.String(), "JSONEachRow", esc)
+	out, err := s.reads.QueryParams(ctx, b.String(), "JSONEachRow", esc)
 	if err != nil {
 		return nil, err
 	}
