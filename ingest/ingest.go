@@ -2,9 +2,9 @@
 // validates tracking calls (Tracardi-style /track, the Segment HTTP
 // Tracking API under /v1/, a GET pixel), authenticates their source,
 // produces the events to Kafka and answers 2xx only after Kafka
-// acknowledged every accepted event (contract G1). Its router holds
-// collection and health routes only; admin routes live in another role on
-// another listener.
+// acknowledged every accepted event (contract G1). It also serves the
+// browser tracker script. Its router holds collection and health routes
+// only; admin routes live in another role on another listener.
 package ingest
 
 import (
@@ -35,6 +35,7 @@ import (
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/internal/tracker"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -68,7 +69,8 @@ func compression(name string) kgo.CompressionCodec {
 	return kgo.Lz4Compression()
 }
 
-// The collection endpoints. PixelPath answers GET; the others POST.
+// The collection endpoints. PixelPath (and TrackerPath, the script)
+// answer GET; the others POST.
 const (
 	TrackPath   = "/track"
 	PixelPath   = "/p.gif"
@@ -113,6 +115,10 @@ func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, lo
 	if err != nil {
 		return nil, err
 	}
+	script, err := tracker.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load the browser tracker: %w", err)
+	}
 	ips, err := newIPResolver(cfg.TrustedProxies, cfg.ProxyHeader)
 	if err != nil {
 		return nil, fmt.Errorf("TRACKSTREAM_INGEST_TRUSTED_PROXIES: %w", err)
@@ -138,21 +144,22 @@ func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, lo
 		ErrorHandler:                 s.errorHandler,
 	})
 	s.app.Use(s.countRequests, s.cors)
-	if err := s.mount(cfg.PathAliases); err != nil {
+	if err := s.mount(cfg.PathAliases, script); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // mount registers every endpoint and its aliases.
-func (s *Server) mount(aliases []string) error {
+func (s *Server) mount(aliases []string, script tracker.Script) error {
 	type endpoint struct {
 		method  string
 		handler fiber.Handler
 	}
 	eps := map[string]endpoint{
-		TrackPath: {fiber.MethodPost, s.track},
-		PixelPath: {fiber.MethodGet, s.pixel},
+		TrackPath:   {fiber.MethodPost, s.track},
+		PixelPath:   {fiber.MethodGet, s.pixel},
+		TrackerPath: {fiber.MethodGet, trackerHandler(script)},
 	}
 	for _, t := range append(slices.Clone(segmentTypes), "batch") {
 		eps[SegmentBase+t] = endpoint{fiber.MethodPost, s.segment(t)}

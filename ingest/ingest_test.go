@@ -741,7 +741,7 @@ func TestPublicRouterHasNoAdminRoutes(t *testing.T) {
 		want = append(want, "POST "+p, "OPTIONS "+p)
 	}
 	// No HEAD on the pixel: a HEAD must not produce an event.
-	want = append(want, "GET /p.gif", "GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz")
+	want = append(want, "GET /p.gif", "GET /ts.js", "GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz")
 	slices.Sort(want)
 	if !slices.Equal(routes, want) {
 		t.Errorf("public routes\n %v\nwant exactly\n %v", routes, want)

@@ -2,7 +2,10 @@ module github.com/trackstream/trackstream/tools
 
 go 1.26.8
 
-tool github.com/go-task/task/v3/cmd/task
+tool (
+	github.com/evanw/esbuild/cmd/esbuild
+	github.com/go-task/task/v3/cmd/task
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -60,6 +63,7 @@ require (
 	github.com/elliotchance/orderedmap/v3 v3.1.1 // indirect
 	github.com/envoyproxy/go-control-plane/envoy v1.39.0 // indirect
 	github.com/envoyproxy/protoc-gen-validate v1.3.3 // indirect
+	github.com/evanw/esbuild v0.28.2 // indirect
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
