@@ -13,14 +13,14 @@
     get = k => store && store['ts_' + k],
     put = (k, v) => { try { v ? store['ts_' + k] = v : delete store['ts_' + k] } catch (e) {} },
     // 128 random bits, as four decimal numbers
-    uuid = () => crypto.getRandomValues(new Uint32Array(4)).join('-'),
+    newID = () => crypto.getRandomValues(new Uint32Array(4)).join('-'),
     off = (() => { try { store = flag('persist') ? localStorage : sessionStorage; return localStorage.ts_off } catch (e) {} })() ||
       !flag('local') && /^(localhost|127\.|\[|$)/.test(loc.hostname) ||
       !flag('webdriver') && n.webdriver ||
       flag('dnt') && (n.globalPrivacyControl || n.doNotTrack == '1'),
     session = () => {
       let [id, seen] = (get('s') || '').split('.'), t = now();
-      if (!seen || t - seen > 18e5) id = uuid();
+      if (!seen || t - seen > 18e5) id = newID();
       put('s', id + '.' + t);
       return id;
     },
@@ -62,7 +62,7 @@
     track = (type, properties) => {
       if (off) return;
       session();
-      pending.push({ id: uuid(), type, time: new Date().toISOString(), properties, context: { page: { url: url(), referrer } } });
+      pending.push({ id: newID(), type, time: new Date().toISOString(), properties, context: { page: { url: url(), referrer } } });
       pending.length > 9 ? flush() : (clearTimeout(timer), timer = setTimeout(flush, 1e3));
     },
     page = () => {
