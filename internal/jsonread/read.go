@@ -1,0 +1,640 @@
+// Package jsonread is trackstream's one reader of JSON from untrusted
+// bytes (request bodies, Kafka records). A Decoder checks the grammar and
+// the limits a Limits sets (nesting depth, string sizes, UTF-8, surrogate
+// escapes, duplicate keys, number ranges, data after the value) and
+// reports a problem as an *Error with its JSON path and byte offset.
+// What it has checked comes out as a Value, the only thing the fast
+// walking, unquoting and compacting of value.go accept: they rely on the
+// text being well-formed, and the type makes sure it is.
+package jsonread
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Limits say what a Decoder accepts besides JSON's grammar.
+type Limits struct {
+	// MaxDepth caps the nesting of objects and arrays (1 for a flat
+	// object). It must be positive.
+	MaxDepth int
+	// MaxString, when positive, caps the decoded bytes of every string,
+	// keys included. Facts.LongestString reports the longest either way.
+	MaxString int
+	// Only64BitIntegers refuses integer literals (no fraction, no
+	// exponent) outside the ranges of int64 and uint64, the integers
+	// ClickHouse's JSON column can hold. Facts.WideInteger reports them
+	// either way.
+	Only64BitIntegers bool
+	// Lenient accepts what encoding/json accepts: invalid UTF-8 and
+	// unpaired UTF-16 surrogate escapes (decoded as U+FFFD), duplicate
+	// keys and numbers outside float64's range. Without it all of these
+	// are refused.
+	Lenient bool
+}
+
+// Facts are what a Decoder saw in the text it accepted.
+type Facts struct {
+	// LongestString is the decoded size of the longest string, keys
+	// included.
+	LongestString int
+	// WideInteger: some integer literal is outside the ranges of int64
+	// and uint64.
+	WideInteger bool
+	// Spaces: there is whitespace between the tokens of a value, so the
+	// text is not compact.
+	Spaces bool
+}
+
+// Error is one problem a Decoder found: a machine-readable code (one of
+// the Code constants), the JSON path where it is (e.g.
+// events[2].properties.price, "" for the top level), the byte offset in
+// the decoder's input and what is wrong.
+type Error struct {
+	Code   string
+	Path   string
+	Offset int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s at byte %d", e.Msg, e.Offset)
+	}
+	return fmt.Sprintf("%s: %s at byte %d", e.Path, e.Msg, e.Offset)
+}
+
+// The codes of Error.
+const (
+	CodeInvalidJSON    = "invalid_json"
+	CodeInvalidUTF8    = "invalid_utf8"
+	CodeDuplicateKey   = "duplicate_key"
+	CodeTooDeep        = "too_deep"
+	CodeNumberOverflow = "number_overflow"
+	CodeStringTooLong  = "string_too_long"
+)
+
+// Validate checks that b is exactly one JSON value within lim
+// (surrounding whitespace allowed) and returns it without that
+// whitespace, with the facts seen on the way. It allocates only for the
+// path of an error, for escaped keys and for objects of many keys.
+func Validate(b []byte, lim Limits) (Value, Facts, *Error) {
+	var d Decoder
+	d.Reset(b, lim)
+	d.ws()
+	if d.i >= len(b) {
+		return Value{}, Facts{}, d.fail(CodeInvalidJSON, "the input is empty; it must be a JSON value")
+	}
+	start := d.i
+	d.facts.Spaces = false
+	if err := d.value(); err != nil {
+		return Value{}, Facts{}, err
+	}
+	v, facts := Value{b[start:d.i]}, d.facts
+	if err := d.end(); err != nil {
+		return Value{}, Facts{}, err
+	}
+	return v, facts, nil
+}
+
+// Decoder reads one JSON value from untrusted bytes, checking it as it
+// goes, either whole (Value, Skip) or member by member (BeginObject,
+// NextMember, String). Its zero value is unusable; call Reset. A Decoder
+// needs no allocation for its first levels of nesting and keys.
+type Decoder struct {
+	b      []byte
+	i      int
+	lim    Limits
+	frames []frame
+	keys   [][]byte
+	facts  Facts
+
+	frameBuf [8]frame
+	keyBuf   [16][]byte
+}
+
+// frame is one open object or array, for error paths and duplicate keys.
+// (Its counts are 32-bit, which inputs bounded far below 2 GiB cannot
+// overflow, to keep a Decoder within one allocation size class.)
+type frame struct {
+	key   []byte              // current key of an object
+	seen  map[string]struct{} // keys of an object of many keys
+	n     int32               // members or elements read so far
+	keys  int32               // index in Decoder.keys where this object's keys start
+	array bool
+}
+
+// manyKeys is the object size beyond which duplicate keys are found with a
+// map rather than by comparing with every earlier key.
+const manyKeys = 32
+
+// Reset readies d to read b within lim.
+func (d *Decoder) Reset(b []byte, lim Limits) {
+	d.b, d.i, d.lim, d.facts = b, 0, lim, Facts{}
+	d.frames = d.frameBuf[:0]
+	d.keys = d.keyBuf[:0]
+}
+
+// Facts are what d saw in what it has read so far.
+func (d *Decoder) Facts() Facts { return d.facts }
+
+// BeginObject reads the opening brace of an object (after any
+// whitespace); read its members with NextMember.
+func (d *Decoder) BeginObject() error {
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return d.fail(CodeInvalidJSON, "expected an object")
+	}
+	if err := d.enter(false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// NextMember reads up to the value of the next member of the object
+// BeginObject opened and returns its decoded key (a sub-slice of the
+// input unless it holds escapes), or ok false after the closing brace.
+// Read the value before calling NextMember again.
+func (d *Decoder) NextMember() (key []byte, ok bool, err error) {
+	key, ok, e := d.member()
+	if e != nil {
+		return nil, false, e
+	}
+	return key, ok, nil
+}
+
+// Skip checks and passes over the next value.
+func (d *Decoder) Skip() error {
+	if err := d.value(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Value checks the next value and returns it.
+func (d *Decoder) Value() (Value, error) {
+	start := d.i
+	if err := d.value(); err != nil {
+		return Value{}, err
+	}
+	return Value{d.b[start:d.i]}, nil
+}
+
+// String reads the next value, which must be a string, and returns it
+// decoded.
+func (d *Decoder) String() (string, error) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return "", d.fail(CodeInvalidJSON, "expected a string")
+	}
+	raw, plain, err := d.str()
+	if err != nil {
+		return "", err
+	}
+	if plain {
+		return string(raw), nil
+	}
+	return string(unescape(nil, raw)), nil
+}
+
+// Null passes over a null literal if one is next.
+func (d *Decoder) Null() bool {
+	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// End checks that only whitespace follows what d has read.
+func (d *Decoder) End() error {
+	if err := d.end(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *Decoder) end() *Error {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.fail(CodeInvalidJSON, "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func (d *Decoder) fail(code, msg string) *Error {
+	return &Error{Code: code, Path: d.path(), Offset: d.i, Msg: msg}
+}
+
+// path renders the open frames as a JSON path: a.b[3].c.
+func (d *Decoder) path() string {
+	var sb strings.Builder
+	for _, f := range d.frames {
+		switch {
+		case f.array:
+			sb.WriteByte('[')
+			sb.WriteString(strconv.Itoa(int(max(f.n-1, 0))))
+			sb.WriteByte(']')
+		case f.key != nil:
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.Write(bytes.ToValidUTF8(f.key, []byte("\uFFFD")))
+		}
+	}
+	return sb.String()
+}
+
+func (d *Decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\r', '\n':
+			d.i++
+			d.facts.Spaces = true
+		default:
+			return
+		}
+	}
+}
+
+// value checks and passes over the value at d.i.
+func (d *Decoder) value() *Error {
+	if d.i >= len(d.b) {
+		return d.fail(CodeInvalidJSON, "unexpected end of JSON")
+	}
+	switch c := d.b[d.i]; {
+	case c == '{':
+		return d.object()
+	case c == '[':
+		return d.array()
+	case c == '"':
+		_, _, err := d.str()
+		return err
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	case c >= utf8.RuneSelf && !d.lim.Lenient:
+		if r, _ := utf8.DecodeRune(d.b[d.i:]); r == utf8.RuneError {
+			return d.fail(CodeInvalidUTF8, "invalid UTF-8")
+		}
+	}
+	return d.fail(CodeInvalidJSON, fmt.Sprintf("unexpected character %q", d.b[d.i]))
+}
+
+func (d *Decoder) literal(lit string) *Error {
+	if len(d.b)-d.i < len(lit) || string(d.b[d.i:d.i+len(lit)]) != lit {
+		return d.fail(CodeInvalidJSON, "invalid literal (want true, false or null)")
+	}
+	d.i += len(lit)
+	return nil
+}
+
+// enter opens the object or array at d.i.
+func (d *Decoder) enter(array bool) *Error {
+	if len(d.frames)+1 > d.lim.MaxDepth {
+		return d.fail(CodeTooDeep, fmt.Sprintf("objects and arrays nest deeper than %d levels", d.lim.MaxDepth))
+	}
+	d.i++
+	d.frames = append(d.frames, frame{array: array, keys: int32(len(d.keys))})
+	return nil
+}
+
+// leave closes the innermost object or array (its closing bracket is
+// at d.i).
+func (d *Decoder) leave() {
+	d.i++
+	f := &d.frames[len(d.frames)-1]
+	d.keys = d.keys[:f.keys]
+	d.frames = d.frames[:len(d.frames)-1]
+}
+
+func (d *Decoder) object() *Error {
+	if err := d.enter(false); err != nil {
+		return err
+	}
+	for {
+		_, more, err := d.member()
+		if err != nil || !more {
+			return err
+		}
+		if err := d.value(); err != nil {
+			return err
+		}
+	}
+}
+
+// member reads the separator or end before the next member of the
+// innermost object, then its key and colon. It returns ok false after
+// the closing brace.
+func (d *Decoder) member() (key []byte, ok bool, err *Error) {
+	fi := len(d.frames) - 1
+	d.ws()
+	if d.frames[fi].n == 0 {
+		if d.i < len(d.b) && d.b[d.i] == '}' {
+			d.leave()
+			return nil, false, nil
+		}
+	} else {
+		if d.i >= len(d.b) {
+			return nil, false, d.fail(CodeInvalidJSON, "unexpected end of JSON in an object")
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+			d.ws()
+		case '}':
+			d.leave()
+			return nil, false, nil
+		default:
+			return nil, false, d.fail(CodeInvalidJSON, "expected ',' or '}' in an object")
+		}
+	}
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, false, d.fail(CodeInvalidJSON, "expected a string key")
+	}
+	keyAt := d.i
+	raw, plain, err := d.str()
+	if err != nil {
+		return nil, false, err
+	}
+	key = raw
+	if !plain {
+		key = unescape(nil, raw)
+	}
+	f := &d.frames[fi]
+	f.key = key
+	f.n++
+	if !d.lim.Lenient && d.duplicate(f, key) {
+		d.i = keyAt
+		return nil, false, d.fail(CodeDuplicateKey, "duplicate key")
+	}
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != ':' {
+		return nil, false, d.fail(CodeInvalidJSON, "expected ':' after an object key")
+	}
+	d.i++
+	d.ws()
+	return key, true, nil
+}
+
+// duplicate records key as a key of the object f and reports whether
+// the object had it already.
+func (d *Decoder) duplicate(f *frame, key []byte) bool {
+	if f.seen != nil {
+		if _, dup := f.seen[string(key)]; dup {
+			return true
+		}
+		f.seen[string(key)] = struct{}{}
+		return false
+	}
+	own := d.keys[f.keys:]
+	for _, k := range own {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	d.keys = append(d.keys, key)
+	if len(own)+1 > manyKeys {
+		f.seen = make(map[string]struct{}, 2*manyKeys)
+		for _, k := range d.keys[f.keys:] {
+			f.seen[string(k)] = struct{}{}
+		}
+	}
+	return false
+}
+
+func (d *Decoder) array() *Error {
+	if err := d.enter(true); err != nil {
+		return err
+	}
+	fi := len(d.frames) - 1
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == ']' {
+		d.leave()
+		return nil
+	}
+	for {
+		d.ws()
+		d.frames[fi].n++
+		if err := d.value(); err != nil {
+			return err
+		}
+		d.ws()
+		if d.i >= len(d.b) {
+			return d.fail(CodeInvalidJSON, "unexpected end of JSON in an array")
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.leave()
+			return nil
+		default:
+			return d.fail(CodeInvalidJSON, "expected ',' or ']' in an array")
+		}
+	}
+}
+
+// plainASCII marks the bytes a string may hold as they are: printable
+// ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str checks the string whose opening quote is at d.i and passes over
+// it. It returns the bytes between the quotes and whether they are the
+// decoded text as they are (no escapes, nothing to replace).
+func (d *Decoder) str() (raw []byte, plain bool, err *Error) {
+	start := d.i + 1
+	d.i++
+	plain = true
+	n := 0 // decoded bytes
+	for {
+		// Plain ASCII runs, the bulk of most strings, need no more checks.
+		j := d.i
+		for j < len(d.b) && plainASCII[d.b[j]] {
+			j++
+		}
+		n += j - d.i
+		d.i = j
+		if d.i >= len(d.b) {
+			return nil, false, d.fail(CodeInvalidJSON, "unterminated string")
+		}
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			raw = d.b[start:d.i]
+			d.i++
+			if n > d.facts.LongestString {
+				d.facts.LongestString = n
+			}
+			if d.lim.MaxString > 0 && n > d.lim.MaxString {
+				d.i = start - 1
+				return nil, false, d.fail(CodeStringTooLong, fmt.Sprintf("a string of %d bytes; the limit is %d", n, d.lim.MaxString))
+			}
+			return raw, plain, nil
+		case c == '\\':
+			plain = false
+			if d.i+1 >= len(d.b) {
+				return nil, false, d.fail(CodeInvalidJSON, "unterminated string")
+			}
+			switch d.b[d.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.i += 2
+				n++
+			case 'u':
+				r, ok := hex4(d.b, d.i+2)
+				if !ok {
+					return nil, false, d.fail(CodeInvalidJSON, `invalid \u escape`)
+				}
+				d.i += 6
+				if utf16.IsSurrogate(r) {
+					r2, ok2 := rune(-1), false
+					if r < 0xDC00 && d.i+1 < len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
+						r2, ok2 = hex4(d.b, d.i+2)
+					}
+					switch {
+					case ok2 && utf16.DecodeRune(r, r2) != utf8.RuneError:
+						d.i += 6
+						r = utf16.DecodeRune(r, r2)
+					case !d.lim.Lenient:
+						d.i -= 6
+						return nil, false, d.fail(CodeInvalidUTF8, "unpaired UTF-16 surrogate escape")
+					default:
+						r = utf8.RuneError // what follows is read on its own
+					}
+				}
+				n += utf8.RuneLen(r)
+			default:
+				return nil, false, d.fail(CodeInvalidJSON, "invalid escape in a string")
+			}
+		case c < 0x20:
+			return nil, false, d.fail(CodeInvalidJSON, "control character in a string (escape it)")
+		case c < utf8.RuneSelf:
+			d.i++
+			n++
+		default:
+			r, size := utf8.DecodeRune(d.b[d.i:])
+			if r == utf8.RuneError && size == 1 {
+				if !d.lim.Lenient {
+					return nil, false, d.fail(CodeInvalidUTF8, "invalid UTF-8 in a string")
+				}
+				plain = false // decoded as U+FFFD
+				d.i++
+				n += utf8.RuneLen(utf8.RuneError)
+				continue
+			}
+			d.i += size
+			n += size
+		}
+	}
+}
+
+// hex4 reads the four hex digits of a \u escape at b[at:].
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// Largest magnitudes of integers ClickHouse's JSON column holds: uint64's
+// maximum and int64's minimum.
+const (
+	maxUint64Text = "18446744073709551615"
+	minInt64Text  = "9223372036854775808" // after the minus sign
+)
+
+func (d *Decoder) number() *Error {
+	start := d.i
+	if d.b[d.i] == '-' {
+		d.i++
+	}
+	digits := func() int {
+		n := 0
+		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+			d.i++
+			n++
+		}
+		return n
+	}
+	if d.i >= len(d.b) {
+		return d.fail(CodeInvalidJSON, "invalid number")
+	}
+	if d.b[d.i] == '0' {
+		d.i++
+	} else if digits() == 0 {
+		return d.fail(CodeInvalidJSON, "invalid number")
+	}
+	intEnd := d.i
+	float := false
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		float = true
+		if digits() == 0 {
+			return d.fail(CodeInvalidJSON, "invalid number: no digits after '.'")
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		float = true
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if digits() == 0 {
+			return d.fail(CodeInvalidJSON, "invalid number: no digits in the exponent")
+		}
+	}
+	if !float {
+		// JSON integers have no leading zeros: compare digit counts, then
+		// digits.
+		mag, limit := d.b[start:intEnd], maxUint64Text
+		if mag[0] == '-' {
+			mag, limit = mag[1:], minInt64Text
+		}
+		if len(mag) > len(limit) || (len(mag) == len(limit) && string(mag) > limit) {
+			d.facts.WideInteger = true
+			if d.lim.Only64BitIntegers {
+				d.i = start
+				return d.fail(CodeNumberOverflow, "an integer outside the 64-bit range -"+minInt64Text+" to "+maxUint64Text+"; send larger values as strings")
+			}
+		}
+	}
+	// An integer of up to 308 digits is within float64's range; only
+	// longer ones and those with a fraction or exponent need parsing.
+	if !d.lim.Lenient && (float || d.i-start > 308) {
+		f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
+		if err != nil && errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0) {
+			d.i = start
+			return d.fail(CodeNumberOverflow, "number outside the range of a 64-bit float")
+		}
+	}
+	return nil
+}
