@@ -516,10 +516,17 @@ func (s *Server) requestBody(c *fiber.Ctx, types contentTypes) ([]byte, error) {
 	if len(body) > s.cfg.MaxDecodedBytes {
 		return nil, tooLarge
 	}
-	if !jsonType && !isObject(body) {
+	if !jsonType && !startsAsObject(body) {
 		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("the body was sent as %s and is not a JSON object once decompressed; send JSON as application/json", ct)}
 	}
 	return body, nil
+}
+
+// startsAsObject reports whether b's first byte after whitespace opens a
+// JSON object (whether it is one is for the decoder to say).
+func startsAsObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
 }
 
 // isJSONType reports whether a Content-Type declares JSON or text/plain.

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/jsonread"
 	"github.com/trackstream/trackstream/internal/sources"
 )
 
@@ -84,22 +85,23 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 	for i := range b.items {
 		it := &b.items[i]
 		if it.reject == nil {
-			check(it, i, b.facts.longStrings, src, lim, schemas)
+			check(it, i, eventLimitsAtRisk(b.facts, lim), src, lim, schemas)
 		}
 		if it.reject != nil {
 			rejected = append(rejected, *it.reject)
 			continue
 		}
-		events = append(events, normalise(it, b.facts.spaces, src, meta, lim))
+		events = append(events, normalise(it, b.facts.Spaces, src, meta, lim))
 	}
 	return events, rejected
 }
 
 // check validates one decoded event, leaving the first problem in
-// it.reject.
-func check(it *item, i int, longStrings bool, src sources.Source, lim Limits, schemas *schemaSet) {
+// it.reject. atRisk: the body may hold events over eventLimits, so this
+// one is checked against them again.
+func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas *schemaSet) {
 	ev := &it.ev
-	if n := len(it.raw) + it.inherited; n > lim.MaxEventBytes {
+	if n := len(it.raw.Raw()) + it.inherited; n > lim.MaxEventBytes {
 		if it.inherited > 0 {
 			it.rejectf(i, rejectTooLarge, "", "is %d bytes of JSON with the shared properties and context it takes from the request; the limit is %d", n, lim.MaxEventBytes)
 		} else {
@@ -107,9 +109,13 @@ func check(it *item, i int, longStrings bool, src sources.Source, lim Limits, sc
 		}
 		return
 	}
-	if longStrings {
-		if err := scanJSON(it.raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
-			it.rejectf(i, rejectTooLarge, err.Path, "is %s", err.Msg)
+	if atRisk {
+		if _, _, err := jsonread.Validate(it.raw.Raw(), eventLimits(lim)); err != nil {
+			code := rejectTooLarge
+			if err.Code == jsonread.CodeNumberOverflow {
+				code = rejectInvalid
+			}
+			it.rejectf(i, code, err.Path, "is %s", err.Msg)
 			return
 		}
 	}
@@ -209,15 +215,11 @@ func checkID(id string, lim Limits) string {
 	return ""
 }
 
-// objectKeys counts the keys of a JSON object already scanned (0 for
-// absent or null).
-func objectKeys(raw []byte) int {
-	if !isObject(raw) {
-		return 0
-	}
+// objectKeys counts the keys of a JSON object (0 for anything else).
+func objectKeys(obj jsonread.Value) int {
 	n := 0
-	for it := membersOf(skipToValue(raw)); ; n++ {
-		if _, _, ok := it.next(); !ok {
+	for it := obj.Members(); ; n++ {
+		if _, _, ok := it.Next(); !ok {
 			return n
 		}
 	}
@@ -235,14 +237,13 @@ func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim 
 	}
 	ev.ReceivedAt = meta.receivedAt
 	ev.Time, ev.Late = eventTime(ev.ClientTime, ev.SentAt, meta.receivedAt, lim)
-	ev.Properties = nullToEmpty(ev.Properties)
-	ev.Context = nullToEmpty(ev.Context)
+	props, ctx := firstPresent(it.props), firstPresent(it.ctx)
 	if spaces {
-		ev.Properties = compact(ev.Properties)
-		ev.Context = compact(ev.Context)
+		props, ctx = props.Compact(), ctx.Compact()
 	}
+	ev.Properties, ev.Context = props.Raw(), ctx.Raw()
 
-	cf := contextFieldsOf(ev.Context)
+	cf := contextFieldsOf(ctx)
 	ip := meta.clientIP
 	ev.UserAgent = meta.userAgent
 	if src.EffectiveKind() == sources.KindServer {
@@ -292,49 +293,34 @@ type contextFields struct {
 
 // contextFieldsOf reads context.ip, context.userAgent, context.page.url
 // and context.page.referrer where they are strings.
-func contextFieldsOf(ctx []byte) contextFields {
+func contextFieldsOf(ctx jsonread.Value) contextFields {
 	var out contextFields
-	if !isObject(ctx) {
-		return out
-	}
-	for it := membersOf(skipToValue(ctx)); ; {
-		key, value, ok := it.next()
+	for it := ctx.Members(); ; {
+		key, value, ok := it.Next()
 		if !ok {
 			return out
 		}
 		switch string(key) {
 		case "ip":
 			out.hasIP = true
-			out.ip = jsonString(value)
+			out.ip = value.Text()
 		case "userAgent":
-			out.userAgent = jsonString(value)
+			out.userAgent = value.Text()
 		case "page":
-			if !isObject(value) {
-				continue
-			}
-			for page := membersOf(value); ; {
-				key, value, ok := page.next()
+			for page := value.Members(); ; {
+				key, value, ok := page.Next()
 				if !ok {
 					break
 				}
 				switch string(key) {
 				case "url":
-					out.url = jsonString(value)
+					out.url = value.Text()
 				case "referrer":
-					out.referrer = jsonString(value)
+					out.referrer = value.Text()
 				}
 			}
 		}
 	}
-}
-
-// jsonString decodes a JSON string value, or returns "" for any other
-// value.
-func jsonString(value []byte) string {
-	if len(value) == 0 || value[0] != '"' {
-		return ""
-	}
-	return unquote(value)
 }
 
 // rewriteContextIP applies policy to context.ip: truncated or removed.
@@ -370,11 +356,4 @@ func clip(s string, n int) string {
 		s = s[:n]
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-func nullToEmpty(raw json.RawMessage) json.RawMessage {
-	if isNullOrAbsent(raw) {
-		return nil
-	}
-	return raw
 }

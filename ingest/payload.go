@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/jsonread"
 )
 
 // requestError is a refusal of the whole request: an HTTP status, a
@@ -106,27 +106,29 @@ type batch struct {
 	profileID string
 	items     []item
 	// facts are what the hardening scan learnt about the body.
-	facts bodyFacts
+	facts jsonread.Facts
 }
 
 // item is one event of a batch as decoded: ev holds what the sender
-// said (Type, ID if given, ids, client and sent times, properties,
-// context); the rest is filled once the source is known.
+// said (Type, ID if given, ids, client and sent times); props and ctx
+// its JSON objects; the rest is filled once the source is known.
 type item struct {
 	api api
 	// prefix is the JSON path of the event in the request ("events[2].",
 	// "batch[0]." or "" for a single Segment call).
 	prefix string
-	raw    []byte
+	raw    jsonread.Value
 	// inherited is the JSON bytes of the request's shared objects
 	// (top-level properties or context, a Segment batch's context) the
 	// event takes because it has none of its own: they count against
 	// the event's size limit as if the event had sent them.
 	inherited int
 	ev        event.Event
-	// props is the object validated against the type's schema.
-	props  json.RawMessage
-	reject *Rejection
+	// props (validated against the type's schema) and ctx are the
+	// event's properties and context: its own, else the request's shared
+	// ones; nothing for none.
+	props, ctx jsonread.Value
+	reject     *Rejection
 }
 
 // rejectf marks it rejected at field (a path relative to the event).
@@ -154,21 +156,21 @@ func trimDot(s string) string {
 // user.id (a known user's id, as Segment's userId) is trackstream's own.
 type trackPayload struct {
 	sourceID, sessionID, profileID, userID string
-	context, properties                    []byte
-	events                                 []byte
+	context, properties                    jsonread.Value
+	events                                 jsonread.Value
 }
 
 // trackEvent is one Tracardi event.
 type trackEvent struct {
 	id, typ                   string
-	time, properties, context []byte
+	time, properties, context jsonread.Value
 }
 
-// decodeTrackPayload reads the members of a scanned /track body. Values
+// decodeTrackPayload reads the members of a checked /track body. Values
 // stay sub-slices of body.
-func decodeTrackPayload(body []byte) (p trackPayload, err *fieldError) {
-	for it := membersOf(body); ; {
-		key, v, ok := it.next()
+func decodeTrackPayload(body jsonread.Value) (p trackPayload, err *fieldError) {
+	for it := body.Members(); ; {
+		key, v, ok := it.Next()
 		if !ok {
 			return p, nil
 		}
@@ -194,10 +196,10 @@ func decodeTrackPayload(body []byte) (p trackPayload, err *fieldError) {
 	}
 }
 
-// decodeTrackEvent reads the members of one scanned event object.
-func decodeTrackEvent(raw []byte) (te trackEvent, err *fieldError) {
-	for it := membersOf(raw); ; {
-		key, v, ok := it.next()
+// decodeTrackEvent reads the members of one checked event object.
+func decodeTrackEvent(raw jsonread.Value) (te trackEvent, err *fieldError) {
+	for it := raw.Members(); ; {
+		key, v, ok := it.Next()
 		if !ok {
 			return te, nil
 		}
@@ -223,15 +225,15 @@ func decodeTrackEvent(raw []byte) (te trackEvent, err *fieldError) {
 // request are *requestError; problems of one event are left in its
 // item.reject.
 func decodeTrack(body []byte, lim Limits) (*batch, error) {
-	facts, err := scan(body, lim)
+	v, facts, err := scan(body, lim)
 	if err != nil {
 		return nil, err
 	}
-	p, ferr := decodeTrackPayload(skipToValue(body))
+	p, ferr := decodeTrackPayload(v)
 	if ferr != nil {
 		return nil, badRequest("invalid_json", "%s", ferr.Error())
 	}
-	if p.events == nil {
+	if p.events.Kind() == jsonread.Nothing {
 		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
 	events, n := elements(p.events, lim.MaxEvents)
@@ -243,9 +245,9 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 	}
 	for _, f := range []struct {
 		name string
-		raw  []byte
+		raw  jsonread.Value
 	}{{"context", p.context}, {"properties", p.properties}} {
-		if err := checkShared(f.name, f.raw, lim, facts.longStrings); err != nil {
+		if err := checkShared(f.name, f.raw, lim, facts); err != nil {
 			return nil, err
 		}
 	}
@@ -260,7 +262,7 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 		it.prefix = "events[" + strconv.Itoa(i) + "]."
 		it.raw = raw
 		it.ev.SessionID, it.ev.ProfileID, it.ev.UserID = p.sessionID, p.profileID, p.userID
-		if !isObject(raw) {
+		if raw.Kind() != jsonread.Object {
 			it.rejectf(i, rejectInvalid, "", "must be a JSON object")
 			continue
 		}
@@ -273,16 +275,15 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 		it.ev.ClientTime = parseTime(it, i, "time", te.time)
 		for _, f := range []struct {
 			name string
-			raw  []byte
+			raw  jsonread.Value
 		}{{"properties", te.properties}, {"context", te.context}} {
 			if !isObjectOrAbsent(f.raw) {
 				it.rejectf(i, rejectInvalid, f.name, "must be a JSON object")
 			}
 		}
-		it.ev.Properties = firstPresent(te.properties, p.properties)
-		it.ev.Context = firstPresent(te.context, p.context)
+		it.props = firstPresent(te.properties, p.properties)
+		it.ctx = firstPresent(te.context, p.context)
 		it.inherited = inheritedBytes(te.properties, p.properties) + inheritedBytes(te.context, p.context)
-		it.props = it.ev.Properties
 	}
 	if err := checkProduced(b, lim); err != nil {
 		return nil, err
@@ -298,11 +299,11 @@ const maxAmplification = 4
 
 // inheritedBytes is the size of shared when an event whose own object is
 // own takes it instead.
-func inheritedBytes(own, shared []byte) int {
-	if !isNullOrAbsent(own) || isNullOrAbsent(shared) {
+func inheritedBytes(own, shared jsonread.Value) int {
+	if !own.IsNullOrNothing() || shared.IsNullOrNothing() {
 		return 0
 	}
-	return len(shared)
+	return len(shared.Raw())
 }
 
 // checkProduced refuses a request whose events, with the shared objects
@@ -311,7 +312,7 @@ func inheritedBytes(own, shared []byte) int {
 func checkProduced(b *batch, lim Limits) *requestError {
 	total, limit := 0, maxAmplification*lim.MaxDecodedBytes
 	for i := range b.items {
-		total += len(b.items[i].raw) + b.items[i].inherited
+		total += len(b.items[i].raw.Raw()) + b.items[i].inherited
 	}
 	if limit > 0 && total > limit {
 		return &requestError{413, "too_large", fmt.Sprintf("the events hold %d bytes of JSON once the shared properties and context are copied into each event; "+
@@ -345,39 +346,56 @@ func giveProfile(b *batch) {
 // profileNamespace is the namespace of profile ids derived from sessions.
 var profileNamespace = uuid.MustParse("6d1f4a53-8c0e-4b7a-9e2d-3f5b7c9a1e04")
 
-// skipToValue returns b from its first non-whitespace byte.
-func skipToValue(b []byte) []byte { return b[skipWS(b, 0):] }
+// bodyLimits are what the hardening scan of a whole body refuses. The
+// limits that apply to each event (string sizes, integer range) are only
+// noted in its facts, and then enforced on each event and shared object
+// with eventLimits, so that one event over them is rejected alone.
+func bodyLimits(lim Limits) jsonread.Limits { return jsonread.Limits{MaxDepth: lim.MaxDepth} }
+
+// eventLimits are what each event and shared object must keep.
+func eventLimits(lim Limits) jsonread.Limits {
+	return jsonread.Limits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes, Only64BitIntegers: true}
+}
+
+// eventLimitsAtRisk reports whether a body with facts may hold an event
+// or shared object over eventLimits, which must then be checked again.
+func eventLimitsAtRisk(facts jsonread.Facts, lim Limits) bool {
+	return facts.LongestString > lim.MaxStringBytes || facts.WideInteger
+}
 
 // scan runs the JSON hardening checks on a whole body.
-func scan(body []byte, lim Limits) (bodyFacts, *requestError) {
+func scan(body []byte, lim Limits) (jsonread.Value, jsonread.Facts, *requestError) {
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
-		return bodyFacts{}, badRequest("invalid_json", "the body is empty; it must be a JSON object")
+		return jsonread.Value{}, jsonread.Facts{}, badRequest("invalid_json", "the body is empty; it must be a JSON object")
 	}
-	facts, err := scanBody(body, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes})
+	v, facts, err := jsonread.Validate(body, bodyLimits(lim))
 	if err != nil {
-		return bodyFacts{}, badRequest(err.Code, "%s", err.Error())
+		return jsonread.Value{}, jsonread.Facts{}, badRequest(err.Code, "%s", err.Error())
 	}
-	if !isObject(body) {
-		return bodyFacts{}, badRequest("invalid_json", "the body must be a JSON object")
+	if v.Kind() != jsonread.Object {
+		return jsonread.Value{}, jsonread.Facts{}, badRequest("invalid_json", "the body must be a JSON object")
 	}
-	return facts, nil
+	return v, facts, nil
 }
 
 // checkShared checks an object the request shares among its events
 // (Tracardi's top-level context and properties, a Segment batch's
-// context): an object within the string limit (looked at only when the
-// body has a long string somewhere).
-func checkShared(name string, raw []byte, lim Limits, longStrings bool) *requestError {
+// context): an object within eventLimits (looked at again only when the
+// body's facts say it may not be).
+func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Facts) *requestError {
 	if !isObjectOrAbsent(raw) {
 		return badRequest("invalid_field", "%s must be a JSON object", name)
 	}
-	if isNullOrAbsent(raw) || !longStrings {
+	if raw.IsNullOrNothing() || !eventLimitsAtRisk(facts, lim) {
 		return nil
 	}
-	if err := scanJSON(raw, scanLimits{MaxDepth: lim.MaxDepth, MaxString: lim.MaxStringBytes}); err != nil {
+	if _, _, err := jsonread.Validate(raw.Raw(), eventLimits(lim)); err != nil {
 		path := name
 		if err.Path != "" {
 			path += "." + err.Path
+		}
+		if err.Code == jsonread.CodeNumberOverflow {
+			return badRequest(err.Code, "%s is %s", path, err.Msg)
 		}
 		return &requestError{413, "too_large", path + " is " + err.Msg}
 	}
@@ -385,12 +403,12 @@ func checkShared(name string, raw []byte, lim Limits, longStrings bool) *request
 }
 
 // parseTime decodes an optional RFC 3339 time at field of item i.
-func parseTime(it *item, i int, field string, raw json.RawMessage) *time.Time {
-	if isNullOrAbsent(raw) {
+func parseTime(it *item, i int, field string, raw jsonread.Value) *time.Time {
+	if raw.IsNullOrNothing() {
 		return nil
 	}
 	var t time.Time
-	if err := t.UnmarshalJSON(raw); err != nil {
+	if err := t.UnmarshalJSON(raw.Raw()); err != nil {
 		it.rejectf(i, rejectInvalid, field, "must be an RFC 3339 time such as 2026-11-25T10:00:00.000Z")
 		return nil
 	}
@@ -409,26 +427,17 @@ func timeEncodable(t time.Time) bool {
 	return y >= 0 && y <= 9999
 }
 
-func isObject(raw []byte) bool {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{'
+func isObjectOrAbsent(raw jsonread.Value) bool {
+	return raw.IsNullOrNothing() || raw.Kind() == jsonread.Object
 }
 
-func isObjectOrAbsent(raw json.RawMessage) bool {
-	return isNullOrAbsent(raw) || isObject(raw)
-}
-
-func isNullOrAbsent(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
-}
-
-// firstPresent returns the first of raws that is not absent or null.
-func firstPresent(raws ...json.RawMessage) json.RawMessage {
+// firstPresent returns the first of raws that is not absent or null
+// (nothing if none is).
+func firstPresent(raws ...jsonread.Value) jsonread.Value {
 	for _, r := range raws {
-		if !isNullOrAbsent(r) {
+		if !r.IsNullOrNothing() {
 			return r
 		}
 	}
-	return nil
+	return jsonread.Value{}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/jsonread"
 	"github.com/trackstream/trackstream/internal/sources"
 	"github.com/trackstream/trackstream/schemas"
 )
@@ -497,7 +498,7 @@ func fuzzOutcome(f *testing.F, name string) {
 		}
 		for _, e := range g.Events {
 			checkRoundTrip(t, e)
-			if len(e.Properties) > 0 && scanJSON(e.Properties, scanLimits{MaxDepth: 64}) != nil {
+			if _, _, err := jsonread.Validate(e.Properties, eventLimits(goldenLimits())); len(e.Properties) > 0 && err != nil {
 				t.Fatalf("accepted properties %s are not clean JSON", e.Properties)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/trackstream/trackstream/internal/jsonread"
 )
 
 // transparentGIF is the 1x1 transparent GIF the pixel answers with.
@@ -84,19 +86,30 @@ func decodePixel(rawQuery string, lim Limits) (*batch, error) {
 	if u, r := q.Get("url"), q.Get("ref"); u != "" || r != "" {
 		pe.Context = &pixelContext{Page: pixelPage{URL: u, Referrer: r}}
 	}
-	raw, err := json.Marshal(pe)
-	if err != nil {
+	if it.raw, err = pixelJSON(pe, lim); err != nil {
 		return nil, badRequest("invalid_query", "the query string cannot be encoded: %v", err)
 	}
-	it.raw = raw
 	if pe.Properties != nil {
-		ev.Properties, _ = json.Marshal(pe.Properties) // a map of strings always encodes
+		it.props, _ = pixelJSON(pe.Properties, lim) // part of it.raw: cannot fail
 	}
 	if pe.Context != nil {
-		ev.Context, _ = json.Marshal(pe.Context)
+		it.ctx, _ = pixelJSON(pe.Context, lim)
 	}
-	it.props = ev.Properties
 	return b, nil
+}
+
+// pixelJSON encodes a part of a pixel event as JSON, checked as the
+// JSON of the other APIs is.
+func pixelJSON(v any, lim Limits) (jsonread.Value, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return jsonread.Value{}, err
+	}
+	val, _, jerr := jsonread.Validate(b, bodyLimits(lim))
+	if jerr != nil {
+		return jsonread.Value{}, jerr
+	}
+	return val, nil
 }
 
 // parsePixelTime reads an RFC 3339 time or Unix milliseconds.

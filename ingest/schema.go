@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/trackstream/trackstream/internal/jsonread"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -68,19 +69,15 @@ func (s *schemaSet) has(typ string) bool {
 	return ok
 }
 
-// validate checks an event's properties (a scanned JSON object, or empty
-// for none) against the schema of typ. It returns the JSON path inside the
+// validate checks an event's properties (an object, or nothing for
+// none) against the schema of typ. It returns the JSON path inside the
 // properties (e.g. "price" or "items[2].sku", "" for the object itself)
 // and the reason of the first violation, or ok when valid or typ has no
 // schema.
-func (s *schemaSet) validate(typ string, props []byte) (path, reason string, ok bool) {
+func (s *schemaSet) validate(typ string, props jsonread.Value) (path, reason string, ok bool) {
 	cs, found := s.byType[typ]
 	if !found {
 		return "", "", true
-	}
-	props = skipToValue(props)
-	if len(props) == 0 {
-		props = []byte("{}")
 	}
 	if cs.quick != nil && cs.quick.valid(props) {
 		return "", "", true
@@ -129,44 +126,42 @@ func isIndex(s string) bool {
 	return true
 }
 
-// schemaValue builds the value a schema validates from scanned JSON, as
+// schemaValue builds the value a schema validates from checked JSON, as
 // jsonschema.UnmarshalJSON would (numbers as json.Number, so none loses
-// precision), without running a decoder over it again. Its strings and
-// keys view v's bytes (see view): the value must not outlive the
-// validation.
-func schemaValue(v []byte) any {
-	switch v[0] {
-	case '{':
+// precision; nothing as an empty object, as properties are when absent),
+// without running a decoder over it again. Its strings and keys view v's
+// bytes (see view): the value must not outlive the validation.
+func schemaValue(v jsonread.Value) any {
+	switch v.Kind() {
+	case jsonread.Object, jsonread.Nothing:
 		m := map[string]any{}
-		for it := membersOf(v); ; {
-			key, val, ok := it.next()
+		for it := v.Members(); ; {
+			key, val, ok := it.Next()
 			if !ok {
 				return m
 			}
 			m[view(key)] = schemaValue(val)
 		}
-	case '[':
+	case jsonread.Array:
 		a := []any{}
-		for it := elementsOf(v); ; {
-			val, ok := it.next()
+		for it := v.Elements(); ; {
+			val, ok := it.Next()
 			if !ok {
 				return a
 			}
 			a = append(a, schemaValue(val))
 		}
-	case '"':
-		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
-			return view(inner)
+	case jsonread.String:
+		if raw := v.Raw(); bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+			return view(raw[1 : len(raw)-1])
 		}
-		return unquote(v)
-	case 't':
-		return true
-	case 'f':
-		return false
-	case 'n':
+		return v.Text()
+	case jsonread.Bool:
+		return v.Raw()[0] == 't'
+	case jsonread.Null:
 		return nil
 	}
-	return json.Number(v)
+	return json.Number(v.Raw())
 }
 
 // view is b as a string without copying it. Only for strings that are

@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/trackstream/trackstream/internal/jsonread"
 )
 
 // quickSchema is a schema that uses only the keywords event schemas
@@ -147,24 +149,25 @@ func schemaFloat(v any) (float64, bool) {
 	return f, exact
 }
 
-// valid reports whether the scanned JSON value v certainly satisfies q;
-// false means "ask the full validator".
-func (q *quickSchema) valid(v []byte) bool {
+// valid reports whether the checked JSON value v (nothing stands for an
+// empty object, as absent properties do) certainly satisfies q; false
+// means "ask the full validator".
+func (q *quickSchema) valid(v jsonread.Value) bool {
 	var t typeSet
-	switch v[0] {
-	case '{':
+	switch v.Kind() {
+	case jsonread.Object, jsonread.Nothing:
 		t = typeObject
-	case '[':
+	case jsonread.Array:
 		t = typeArray
-	case '"':
+	case jsonread.String:
 		t = typeString
-	case 't', 'f':
+	case jsonread.Bool:
 		t = typeBoolean
-	case 'n':
+	case jsonread.Null:
 		t = typeNull
 	default:
 		t = typeNumber
-		if isIntegerText(v) {
+		if isIntegerText(v.Raw()) {
 			t |= typeInteger
 		}
 	}
@@ -176,8 +179,8 @@ func (q *quickSchema) valid(v []byte) bool {
 		if q.properties == nil {
 			return true
 		}
-		for it := membersOf(v); ; {
-			key, val, ok := it.next()
+		for it := v.Members(); ; {
+			key, val, ok := it.Next()
 			if !ok {
 				return true
 			}
@@ -189,8 +192,8 @@ func (q *quickSchema) valid(v []byte) bool {
 		if q.items == nil {
 			return true
 		}
-		for it := elementsOf(v); ; {
-			val, ok := it.next()
+		for it := v.Elements(); ; {
+			val, ok := it.Next()
 			if !ok {
 				return true
 			}
@@ -202,11 +205,11 @@ func (q *quickSchema) valid(v []byte) bool {
 		if q.minLength < 0 && q.maxLength < 0 {
 			return true
 		}
-		n := utf8.RuneCountInString(unquote(v))
+		n := utf8.RuneCountInString(v.Text())
 		return n >= q.minLength && (q.maxLength < 0 || n <= q.maxLength)
 	}
 	if t&typeNumber != 0 && (q.minimum != nil || q.maximum != nil) {
-		f, err := strconv.ParseFloat(string(v), 64)
+		f, err := strconv.ParseFloat(string(v.Raw()), 64)
 		if err != nil {
 			return false
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/trackstream/trackstream/internal/jsonread"
 )
 
 // quickCases are schemas using every keyword the quick form knows, with
@@ -34,11 +36,12 @@ func TestQuickSchemaNeverAcceptsWhatTheValidatorRefuses(t *testing.T) {
 			t.Fatalf("case %d: schema %s has no quick form", i, tc.schema)
 		}
 		for _, doc := range tc.docs {
-			if err := scanJSON([]byte(doc), scanLimits{MaxDepth: 32}); err != nil {
+			v, _, err := jsonread.Validate([]byte(doc), jsonread.Limits{MaxDepth: 32})
+			if err != nil {
 				t.Fatal(err)
 			}
-			fullErr := full.Validate(schemaValue([]byte(doc)))
-			if q.valid([]byte(doc)) {
+			fullErr := full.Validate(schemaValue(v))
+			if q.valid(v) {
 				quickAccepted++
 				if fullErr != nil {
 					t.Errorf("schema %s: quick accepted %s, the validator refuses it: %v", tc.schema, doc, fullErr)
@@ -83,10 +86,10 @@ func FuzzQuickSchema(f *testing.F) {
 		qs, fulls = append(qs, q), append(fulls, full)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
-		if scanJSON([]byte(doc), scanLimits{MaxDepth: 16}) != nil {
+		v, _, err := jsonread.Validate([]byte(doc), jsonread.Limits{MaxDepth: 16})
+		if err != nil {
 			return
 		}
-		v := skipToValue([]byte(doc))
 		for i, q := range qs {
 			if q.valid(v) {
 				if err := fulls[i].Validate(schemaValue(v)); err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/jsonread"
 )
 
 // Segment call types (the "type" of a batch item, and the last path
@@ -27,14 +29,14 @@ var segmentTypes = []string{segTrack, segPage, segScreen, segIdentify, segGroup,
 type segmentCall struct {
 	typ, event, name, writeKey                          string
 	messageID, anonymousID, userID, groupID, previousID string
-	properties, traits, context, integrations           []byte
-	timestamp, originalTimestamp, sentAt                []byte
+	properties, traits, context, integrations           jsonread.Value
+	timestamp, originalTimestamp, sentAt                jsonread.Value
 }
 
-// decodeSegmentCall reads the members of one scanned call object.
-func decodeSegmentCall(raw []byte) (c segmentCall, err *fieldError) {
-	for it := membersOf(raw); ; {
-		key, v, ok := it.next()
+// decodeSegmentCall reads the members of one checked call object.
+func decodeSegmentCall(raw jsonread.Value) (c segmentCall, err *fieldError) {
+	for it := raw.Members(); ; {
+		key, v, ok := it.Next()
 		if !ok {
 			return c, nil
 		}
@@ -81,14 +83,14 @@ func decodeSegmentCall(raw []byte) (c segmentCall, err *fieldError) {
 // segmentBatch is a /v1/batch body. Its context and integrations apply to
 // calls that have none.
 type segmentBatch struct {
-	batch, context, sentAt []byte
+	batch, context, sentAt jsonread.Value
 	writeKey               string
 }
 
-// decodeSegmentBatch reads the members of a scanned /v1/batch body.
-func decodeSegmentBatch(body []byte) (sb segmentBatch, err *fieldError) {
-	for it := membersOf(body); ; {
-		key, v, ok := it.next()
+// decodeSegmentBatch reads the members of a checked /v1/batch body.
+func decodeSegmentBatch(body jsonread.Value) (sb segmentBatch, err *fieldError) {
+	for it := body.Members(); ; {
+		key, v, ok := it.Next()
 		if !ok {
 			return sb, nil
 		}
@@ -111,21 +113,20 @@ func decodeSegmentBatch(body []byte) (sb segmentBatch, err *fieldError) {
 // decodeSegment parses a body sent to /v1/<callType> (or /v1/batch when
 // callType is "batch") into a batch.
 func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
-	facts, rerr := scan(body, lim)
+	v, facts, rerr := scan(body, lim)
 	if rerr != nil {
 		return nil, rerr
 	}
-	body = skipToValue(body)
 	if callType != "batch" {
 		b := &batch{items: make([]item, 1), facts: facts}
-		c, err := decodeSegmentCall(body)
+		c, err := decodeSegmentCall(v)
 		if err != nil {
 			if err.field == "writeKey" {
 				return nil, badRequest("invalid_json", "%s", err.Error())
 			}
 			b.items[0].api = apiSegment
 			b.items[0].rejectf(0, rejectInvalid, err.field, "%s", err.reason)
-			b.items[0].raw = body
+			b.items[0].raw = v
 			return b, nil
 		}
 		b.writeKey = c.writeKey
@@ -133,10 +134,10 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 			b.items[0].rejectf(0, rejectInvalid, "type", "is %q but the call was sent to /v1/%s", c.typ, callType)
 		}
 		c.typ = callType
-		fillSegment(&b.items[0], 0, body, &c, nil, nil, lim)
+		fillSegment(&b.items[0], 0, v, &c, jsonread.Value{}, nil, lim)
 		return b, nil
 	}
-	sb, err := decodeSegmentBatch(body)
+	sb, err := decodeSegmentBatch(v)
 	if err != nil {
 		return nil, badRequest("invalid_json", "%s", err.Error())
 	}
@@ -147,7 +148,7 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 	if n > lim.MaxEvents {
 		return nil, &requestError{413, "too_many_events", fmt.Sprintf("batch holds %d calls; the limit is %d", n, lim.MaxEvents)}
 	}
-	if err := checkShared("context", sb.context, lim, facts.longStrings); err != nil {
+	if err := checkShared("context", sb.context, lim, facts); err != nil {
 		return nil, err
 	}
 	var probe item
@@ -161,7 +162,7 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 		it.prefix = "batch[" + strconv.Itoa(i) + "]."
 		it.api = apiSegment
 		it.raw = raw
-		if !isObject(raw) {
+		if raw.Kind() != jsonread.Object {
 			it.rejectf(i, rejectInvalid, "", "must be a JSON object")
 			continue
 		}
@@ -183,30 +184,30 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 
 // fillSegment maps one Segment call onto an item. batchContext and
 // batchSentAt are the batch's, used when the call has none.
-func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext []byte, batchSentAt *time.Time, lim Limits) {
+func fillSegment(it *item, i int, raw jsonread.Value, c *segmentCall, batchContext jsonread.Value, batchSentAt *time.Time, lim Limits) {
 	it.api = apiSegment
 	it.raw = raw
 	ev := &it.ev
 	ev.ID = c.messageID
 	ev.AnonymousID, ev.UserID = c.anonymousID, c.userID
-	ev.Context = firstPresent(c.context, batchContext)
+	it.ctx = firstPresent(c.context, batchContext)
 	it.inherited = inheritedBytes(c.context, batchContext)
 	switch c.typ {
 	case segTrack:
 		ev.Type = c.event
-		ev.Properties = c.properties
+		it.props = c.properties
 		if c.event == "" {
 			it.rejectf(i, rejectMissing, "event", "is required in a track call")
 		}
 	case segPage, segScreen:
 		ev.Type, ev.Name = c.typ, c.name
-		ev.Properties = c.properties
+		it.props = c.properties
 	case segIdentify:
 		ev.Type = c.typ
-		ev.Properties = c.traits
+		it.props = c.traits
 	case segGroup:
 		ev.Type, ev.GroupID = c.typ, c.groupID
-		ev.Properties = c.traits
+		it.props = c.traits
 		if ev.GroupID == "" {
 			it.rejectf(i, rejectMissing, "groupId", "is required in a group call")
 		}
@@ -239,14 +240,14 @@ func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext []byt
 	}
 	for _, f := range []struct {
 		name string
-		raw  []byte
+		raw  jsonread.Value
 	}{{"properties", c.properties}, {"traits", c.traits}, {"context", c.context}, {"integrations", c.integrations}} {
 		if !isObjectOrAbsent(f.raw) {
 			it.rejectf(i, rejectInvalid, f.name, "must be a JSON object")
 		}
 	}
 	ts, tsField := c.timestamp, "timestamp"
-	if isNullOrAbsent(ts) {
+	if ts.IsNullOrNothing() {
 		ts, tsField = c.originalTimestamp, "originalTimestamp"
 	}
 	ev.ClientTime = parseTime(it, i, tsField, ts)
@@ -254,5 +255,4 @@ func fillSegment(it *item, i int, raw []byte, c *segmentCall, batchContext []byt
 	if ev.SentAt == nil {
 		ev.SentAt = batchSentAt
 	}
-	it.props = ev.Properties
 }

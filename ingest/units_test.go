@@ -11,6 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/trackstream/trackstream/internal/jsonread"
 	"github.com/trackstream/trackstream/internal/sources"
 )
 
@@ -183,14 +184,15 @@ func TestSchemaValueMatchesJSONSchemaDecoder(t *testing.T) {
 		`{"n":12345678901234567890,"f":0.1,"s":"a\"\\\u00e9\ud83d\ude00","a":[1,[],{},null,true,"x"],"o":{"k":{"k":[false]}}}`,
 		"{ \"sp aced\" : [ 1 , 2 ] ,\n\"\\u0041\": {} }",
 	} {
-		if err := scanJSON([]byte(doc), scanLimits{MaxDepth: 32}); err != nil {
-			t.Fatalf("%s: %v", doc, err)
+		v, _, jerr := jsonread.Validate([]byte(doc), jsonread.Limits{MaxDepth: 32})
+		if jerr != nil {
+			t.Fatalf("%s: %v", doc, jerr)
 		}
 		want, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := schemaValue([]byte(doc)); !reflect.DeepEqual(got, want) {
+		if got := schemaValue(v); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\ngot  %#v\nwant %#v", doc, got, want)
 		}
 	}
