@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/store"
 )
 
 // Per-query ClickHouse limits besides the time limit
@@ -60,13 +62,12 @@ func runQuery[T any](s *Server, r *http.Request, q query) ([]T, error) {
 // queryError maps ClickHouse's limit errors to answers that say what to
 // do; other errors stay internal (logged, 500).
 func queryError(err error) error {
-	msg := err.Error()
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Code: 159.") || strings.Contains(msg, "(TIMEOUT_EXCEEDED)"):
+	case errors.Is(err, context.DeadlineExceeded) || store.IsTimeout(err):
 		return errorf(http.StatusGatewayTimeout, "query_timeout", "the query ran longer than the query timeout (TRACKSTREAM_CLICKHOUSE_QUERY_TIMEOUT); narrow the time range or add filters")
-	case strings.Contains(msg, "Code: 241.") || strings.Contains(msg, "(MEMORY_LIMIT_EXCEEDED)"):
+	case store.IsMemoryLimit(err):
 		return errorf(http.StatusServiceUnavailable, "query_too_large", "the query needed more than %d MiB; narrow the time range or add filters", maxQueryMemory>>20)
-	case strings.Contains(msg, "Code: 396.") || strings.Contains(msg, "(TOO_MANY_ROWS_OR_BYTES)"):
+	case store.IsTooManyRows(err):
 		return errorf(http.StatusServiceUnavailable, "query_too_large", "the answer has more than %d rows; narrow the query", maxResultRows)
 	}
 	return fmt.Errorf("clickhouse query: %w", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/sources"
 	"github.com/trackstream/trackstream/internal/store"
 )
@@ -63,7 +64,7 @@ func chStore(t *testing.T) (*store.Embedded, *chdb.DB) {
 		shared.dir = dir
 		lib := os.Getenv(chdb.LibEnv)
 		if lib == "" {
-			lib = chdb.DefaultLibPath()
+			lib = config.DefaultCHDBLib()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/trackstream/trackstream/e2e/internal/kafkanode"
 	"github.com/trackstream/trackstream/e2e/internal/proc"
-	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
 )
 
@@ -76,7 +76,7 @@ func requireTools(t *testing.T) (jars, lib string) {
 	}
 	lib = os.Getenv("TRACKSTREAM_CHDB_LIB")
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("the end-to-end suite needs libchdb (embedded ClickHouse) at %s (%v): run `go tool -modfile=tools/go.mod task chdb:fetch`", lib, err)

@@ -86,16 +86,16 @@ func deadLetter(r *kgo.Record, code string, reason error) *kgo.Record {
 
 // park produces dead letters to the DLQ topic, retrying until Kafka takes
 // them or ctx ends.
-func (p *Processor) park(ctx context.Context, dead []*kgo.Record) error {
-	for wait := firstBackoff; ; wait = min(2*wait, p.cfg.InsertBackoffMax) {
-		err := p.cl.ProduceSync(ctx, dead...).FirstErr()
+func (w *worker) park(ctx context.Context, dead []*kgo.Record) error {
+	for wait := firstBackoff; ; wait = min(2*wait, w.p.cfg.InsertBackoffMax) {
+		err := w.cl.ProduceSync(ctx, dead...).FirstErr()
 		if err == nil {
 			for _, r := range dead {
-				p.m.deadLetters.WithLabelValues(header(r, HeaderReasonCode)).Inc()
+				w.p.m.deadLetters.WithLabelValues(header(r, HeaderReasonCode)).Inc()
 			}
 			return nil
 		}
-		p.log.Error("dead-letter produce failed; retrying", "records", len(dead), "error", err)
+		w.log.Error("dead-letter produce failed; retrying", "records", len(dead), "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

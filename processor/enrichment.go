@@ -13,10 +13,10 @@ func enrichOptions(cfg config.Processor) enrich.Options {
 	}
 }
 
-// OpenEnrichment builds the enricher cfg asks for, opening the GeoIP
-// database when cfg names one. Share it between the workers of a process;
-// close the returned GeoIP (nil without one) when they have stopped.
-func OpenEnrichment(cfg config.Processor) (*enrich.Enricher, *enrich.GeoIP, error) {
+// openEnrichment builds the enricher cfg asks for, opening the GeoIP
+// database when cfg names one. The workers of a processor share it; close
+// the returned GeoIP (nil without one) when they have stopped.
+func openEnrichment(cfg config.Processor) (*enrich.Enricher, *enrich.GeoIP, error) {
 	opts := enrichOptions(cfg)
 	if cfg.GeoIPDB != "" {
 		g, err := enrich.OpenGeoIP(cfg.GeoIPDB)

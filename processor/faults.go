@@ -3,34 +3,24 @@ package processor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/store"
 )
 
-// Environment variables of the test fault hooks. They exist for the
-// end-to-end fault suite, which runs the real binary; they are off unless
-// set, and a process that has one set says so loudly at start.
-const (
-	// FaultInsertErrorsFor makes every ClickHouse insert fail (as if the
-	// server were down) for this duration after the process started,
-	// e.g. "20s".
-	FaultInsertErrorsFor = "TRACKSTREAM_FAULT_INSERT_ERRORS_FOR"
-	// FaultExitAfterInsert makes the process exit with status 137 right
-	// after its n-th successful batch insert, before that batch's offsets
-	// are committed (a crash between insert and commit), e.g. "3".
-	FaultExitAfterInsert = "TRACKSTREAM_FAULT_EXIT_AFTER_INSERT"
-)
+// ErrInjected is the error of inserts failed by the FaultInsertErrorsFor
+// test fault hook.
+var ErrInjected = errors.New("injected fault: TRACKSTREAM_FAULT_INSERT_ERRORS_FOR is set")
 
-// ErrInjected is the error of inserts failed by FaultInsertErrorsFor.
-var ErrInjected = errors.New("injected fault: " + FaultInsertErrorsFor + " is set")
-
-// Faults are the test fault hooks of one process, shared by its workers.
+// Faults are the test fault hooks of one processor, shared by its workers
+// (config.Processor's FaultInsertErrorsFor and FaultExitAfterInsert). They
+// exist for the end-to-end fault suite, which runs the real binary; they
+// are off unless configured, and a processor with one on says so loudly
+// at start.
 type Faults struct {
 	insertErrorsUntil time.Time
 	exitAfter         int64
@@ -38,34 +28,22 @@ type Faults struct {
 	exit              func(code int)
 }
 
-// FaultsFromEnv reads the fault variables through getenv. It returns nil
-// when none is set.
-func FaultsFromEnv(getenv func(string) string, now time.Time) (*Faults, error) {
-	f := &Faults{exit: os.Exit}
-	on := false
-	if v := getenv(FaultInsertErrorsFor); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("%s=%q: want a positive duration such as 20s", FaultInsertErrorsFor, v)
-		}
-		f.insertErrorsUntil, on = now.Add(d), true
+// newFaults returns the fault hooks cfg switches on, counting from now, or
+// nil when none is on.
+func newFaults(cfg config.Processor, now time.Time) *Faults {
+	if !cfg.Faulty() {
+		return nil
 	}
-	if v := getenv(FaultExitAfterInsert); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%s=%q: want a positive number of inserts", FaultExitAfterInsert, v)
-		}
-		f.exitAfter, on = n, true
+	f := &Faults{exitAfter: int64(cfg.FaultExitAfterInsert), exit: os.Exit}
+	if cfg.FaultInsertErrorsFor > 0 {
+		f.insertErrorsUntil = now.Add(cfg.FaultInsertErrorsFor)
 	}
-	if !on {
-		return nil, nil
-	}
-	return f, nil
+	return f
 }
 
-// Describe is the fault settings for the start-up warning.
-func (f *Faults) Describe() []any {
-	return []any{FaultInsertErrorsFor, f.insertErrorsUntil.Format(time.RFC3339), FaultExitAfterInsert, f.exitAfter}
+// describe is the fault settings for the start-up warning.
+func (f *Faults) describe() []any {
+	return []any{"insert_errors_until", f.insertErrorsUntil.Format(time.RFC3339), "exit_after_insert", f.exitAfter}
 }
 
 // wrap makes s fail every insert until insertErrorsUntil.
@@ -83,7 +61,7 @@ func (f *Faults) inserted(log *slog.Logger) {
 		return
 	}
 	if n := f.inserts.Add(1); n == f.exitAfter {
-		log.Error("injected fault: exiting with status 137 after an insert, before its commit", FaultExitAfterInsert, n)
+		log.Error("injected fault: exiting with status 137 after an insert, before its commit", "inserts", n)
 		f.exit(137)
 	}
 }

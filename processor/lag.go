@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/kafka"
 )
@@ -17,8 +18,8 @@ const lagTimeout = 5 * time.Second
 // group's committed offset (from the start offset when nothing is
 // committed). It asks the brokers rather than counting fetched records so
 // that the lag keeps growing while fetching is paused.
-func (p *Processor) reportLag(ctx context.Context) {
-	adm := kadm.NewClient(p.cl)
+func (p *Processor) reportLag(ctx context.Context, cl *kgo.Client) {
+	adm := kadm.NewClient(cl)
 	t := time.NewTicker(p.cfg.LagInterval)
 	defer t.Stop()
 	for {

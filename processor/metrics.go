@@ -1,7 +1,7 @@
 package processor
 
 import (
-	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,26 +86,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600},
 		}),
 	}
-	// Several workers of one process share the metrics: the first
-	// registers them, the others reuse what is registered.
-	var errs []error
-	m.consumed = reuse(reg, m.consumed, &errs)
-	m.batchRows = reuse(reg, m.batchRows, &errs)
-	m.batchBytes = reuse(reg, m.batchBytes, &errs)
-	m.rowsInserted = reuse(reg, m.rowsInserted, &errs)
-	m.insertDuration = reuse(reg, m.insertDuration, &errs)
-	m.insertErrors = reuse(reg, m.insertErrors, &errs)
-	m.retries = reuse(reg, m.retries, &errs)
-	m.splits = reuse(reg, m.splits, &errs)
-	m.commitDuration = reuse(reg, m.commitDuration, &errs)
-	m.commitErrors = reuse(reg, m.commitErrors, &errs)
-	m.deadLetters = reuse(reg, m.deadLetters, &errs)
-	m.lag = reuse(reg, m.lag, &errs)
-	m.freshness = reuse(reg, m.freshness, &errs)
+	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.batchBytes, m.rowsInserted, m.insertDuration, m.insertErrors,
+		m.retries, m.splits, m.commitDuration, m.commitErrors, m.deadLetters, m.lag, m.freshness} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register processor metrics: %w", err)
+		}
+	}
 	for _, r := range Reasons {
 		m.deadLetters.WithLabelValues(r) // export zeros
 	}
-	return m, errors.Join(errs...)
+	return m, nil
 }
 
 func (m *metrics) setLag(partition int32, lag int64) {
@@ -117,19 +107,4 @@ func (m *metrics) setLag(partition int32, lag int64) {
 
 func (m *metrics) forgetPartition(partition int32) {
 	m.lag.DeleteLabelValues(strconv.Itoa(int(partition)))
-}
-
-// reuse registers c, or returns the equal collector already registered.
-func reuse[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if err != nil {
-		*errs = append(*errs, err)
-	}
-	return c
 }

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func TestRejectedRowsAreSplitOutToTheDLQ(t *testing.T) {
 	recs := k.produceEvents(t, events)
 
 	sink := &recordingSink{}
-	r := k.start(t, config.Processor{Group: group, BatchRows: 40, BatchAge: time.Minute}, sink, nil)
+	r := k.start(t, testConfig(group, 40, time.Minute), sink, nil)
 	k.waitStored(t, group, source, 38)
 
 	if got := countRows(t, source, false); got != 38 {
@@ -96,8 +97,8 @@ func TestInsertOutageLagGrowsThenDrains(t *testing.T) {
 	source, group := newSource(t), newGroup(t)
 	sink := &recordingSink{}
 	sink.down.Store(true)
-	cfg := config.Processor{Group: group, BatchRows: 100, BatchAge: 50 * time.Millisecond,
-		InsertBackoffMax: 100 * time.Millisecond, LagInterval: 100 * time.Millisecond}
+	cfg := testConfig(group, 100, 50*time.Millisecond)
+	cfg.InsertBackoffMax, cfg.LagInterval = 100*time.Millisecond, 100*time.Millisecond
 	r := k.start(t, cfg, sink, nil)
 
 	first := makeEvents(source, 50)
@@ -143,18 +144,14 @@ func TestFaultExitAfterInsert(t *testing.T) {
 	source, group := newSource(t), newGroup(t)
 	const n = 30
 	k.produceEvents(t, makeEvents(source, n))
-	cfg := config.Processor{Group: group, BatchRows: n, BatchAge: time.Minute}
+	cfg := testConfig(group, n, time.Minute)
 
-	faults, err := FaultsFromEnv(envMap{FaultExitAfterInsert: "1"}.get, time.Now())
-	if err != nil || faults == nil {
-		t.Fatalf("FaultsFromEnv: %v, %v", faults, err)
-	}
+	cfg.FaultExitAfterInsert = 1
 	var exitCode atomic.Int64
 	r1 := k.start(t, cfg, &recordingSink{}, func(p *Processor, cancel context.CancelFunc) {
-		p.faults = faults
-		faults.exit = func(code int) {
+		p.faults.exit = func(code int) {
 			exitCode.Store(int64(code))
-			p.cl.CloseAllowingRebalance() // dies: no commit, no goodbye
+			p.workers[0].cl.CloseAllowingRebalance() // dies: no commit, no goodbye
 			cancel()
 		}
 	})
@@ -165,6 +162,7 @@ func TestFaultExitAfterInsert(t *testing.T) {
 	if ok, _ := k.committedAtEnd(t, group); ok {
 		t.Fatal("the batch was committed although the process died before its commit")
 	}
+	cfg.FaultExitAfterInsert = 0
 	k.start(t, cfg, &recordingSink{}, nil)
 	k.waitStored(t, group, source, n)
 	if got := countRows(t, source, false); got != n {
@@ -177,37 +175,25 @@ type nopSink struct{}
 
 func (nopSink) InsertRows(context.Context, string, []store.Row) error { return nil }
 
-type envMap map[string]string
-
-func (m envMap) get(k string) string { return m[k] }
-
-func TestFaultsFromEnv(t *testing.T) {
-	for _, tc := range []struct {
-		env     envMap
-		on, bad bool
-	}{
-		{envMap{}, false, false},
-		{envMap{FaultInsertErrorsFor: "20s"}, true, false},
-		{envMap{FaultExitAfterInsert: "3"}, true, false},
-		{envMap{FaultInsertErrorsFor: "soon"}, false, true},
-		{envMap{FaultInsertErrorsFor: "-1s"}, false, true},
-		{envMap{FaultExitAfterInsert: "0"}, false, true},
-		{envMap{FaultExitAfterInsert: "x"}, false, true},
-	} {
-		f, err := FaultsFromEnv(tc.env.get, time.Now())
-		if (err != nil) != tc.bad || (f != nil) != tc.on {
-			t.Errorf("%v: faults %v, error %v; want on=%t bad=%t", tc.env, f, err, tc.on, tc.bad)
-		}
+// The insert fault hook fails every insert until its duration has passed
+// since the processor started, and nothing is on by default.
+func TestFaults(t *testing.T) {
+	cfg := config.Default().Processor
+	if f := newFaults(cfg, time.Now()); f != nil {
+		t.Fatalf("default configuration has fault hooks on: %+v", f)
 	}
-	// Inserts fail until the duration has passed.
 	start := time.Now()
-	f, _ := FaultsFromEnv(envMap{FaultInsertErrorsFor: "1h"}.get, start)
-	if err := f.wrap(nopSink{}).InsertRows(context.Background(), "t", nil); err != ErrInjected {
+	cfg.FaultInsertErrorsFor = time.Hour
+	if err := newFaults(cfg, start).wrap(nopSink{}).InsertRows(context.Background(), "t", nil); !errors.Is(err, ErrInjected) {
 		t.Errorf("insert during the fault window: %v, want ErrInjected", err)
 	}
-	f, _ = FaultsFromEnv(envMap{FaultInsertErrorsFor: "1ms"}.get, start.Add(-time.Second))
-	if err := f.wrap(nopSink{}).InsertRows(context.Background(), "t-ok", nil); err != nil {
+	cfg.FaultInsertErrorsFor = time.Millisecond
+	if err := newFaults(cfg, start.Add(-time.Second)).wrap(nopSink{}).InsertRows(context.Background(), "t-ok", nil); err != nil {
 		t.Errorf("insert after the fault window: %v", err)
+	}
+	cfg.FaultInsertErrorsFor, cfg.FaultExitAfterInsert = 0, 3
+	if f := newFaults(cfg, start); f == nil || f.exitAfter != 3 {
+		t.Errorf("exit hook: %+v, want exitAfter 3", f)
 	}
 }
 
@@ -223,8 +209,8 @@ func TestEventsAreEnriched(t *testing.T) {
 	events[0].Referrer = "https://www.google.de/"
 	events[1].UserAgent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 	k.produceEvents(t, events)
-	cfg := config.Processor{Group: group, BatchRows: 2, BatchAge: 100 * time.Millisecond,
-		Enrich: []string{config.EnrichUserAgent, config.EnrichURL, config.EnrichReferrer}}
+	cfg := testConfig(group, 2, 100*time.Millisecond)
+	cfg.Enrich = []string{config.EnrichUserAgent, config.EnrichURL, config.EnrichReferrer}
 	k.start(t, cfg, &recordingSink{}, nil)
 	k.waitStored(t, group, source, 2)
 
@@ -248,7 +234,7 @@ func TestProcessorJoiningMidStream(t *testing.T) {
 	log := testLogger(t)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)
-	cfg := config.Processor{Group: group, BatchRows: 40, BatchAge: 100 * time.Millisecond}
+	cfg := testConfig(group, 40, 100*time.Millisecond)
 	sinkA, sinkB := &recordingSink{}, &recordingSink{}
 	k.start(t, cfg, sinkA, nil)
 
@@ -274,4 +260,35 @@ func TestProcessorJoiningMidStream(t *testing.T) {
 	if got := countRows(t, source, false); got != 1200 {
 		t.Errorf("count() without FINAL = %d, want 1200", got)
 	}
+}
+
+// One processor runs cfg.Workers consumer group members: they share the
+// partitions and one set of metrics (franz-go's told apart by a worker
+// label), every event is stored once, and a stop stops them all.
+func TestWorkersShareOneProcessor(t *testing.T) {
+	log := testLogger(t)
+	k := newKafka(t, 4, log)
+	source, group := newSource(t), newGroup(t)
+	cfg := testConfig(group, 50, 100*time.Millisecond)
+	cfg.Workers = 3
+	sink := &recordingSink{}
+	r := k.start(t, cfg, sink, nil)
+	if got := len(r.p.workers); got != 3 {
+		t.Fatalf("%d workers, want 3", got)
+	}
+	const n = 600
+	k.produceEvents(t, makeEvents(source, n))
+	k.waitStored(t, group, source, n)
+	if got := r.counter(t, "trackstream_processor_records_consumed_total"); got != n {
+		t.Errorf("records consumed %v, want %d (one counter for all workers)", got, n)
+	}
+	if got := r.counter(t, "trackstream_processor_rows_inserted_total"); got != float64(sink.storedRows()) {
+		t.Errorf("rows inserted %v, the sink stored %d", got, sink.storedRows())
+	}
+	for _, w := range []string{"0", "1", "2"} {
+		if got := r.counter(t, "trackstream_processor_kafka_connects_total", "worker", w); got == 0 {
+			t.Errorf("no franz-go connection metric of worker %s", w)
+		}
+	}
+	r.stop(t)
 }

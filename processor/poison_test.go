@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/schemas"
 )
@@ -34,7 +33,7 @@ func TestPoisonStreamCostsBoundedInsertsPerBatch(t *testing.T) {
 	good := len(events) - len(poison)
 
 	sink := &recordingSink{}
-	r := k.start(t, config.Processor{Group: group, BatchRows: batchRows, BatchAge: 200 * time.Millisecond}, sink, nil)
+	r := k.start(t, testConfig(group, batchRows, 200*time.Millisecond), sink, nil)
 	eventually(t, 60*time.Second, "offsets committed to the end", func() (bool, string) { return k.committedAtEnd(t, group) })
 
 	// Calls per batch: split tokens extend their batch's token.

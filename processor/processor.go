@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
@@ -33,23 +35,18 @@ type Sink interface {
 	InsertRows(ctx context.Context, token string, rows []store.Row) error
 }
 
-// Defaults applied to zero fields of the config the processor is given.
 const (
-	defaultBatchBytes = 16 << 20
-	defaultBackoffMax = 5 * time.Second
-	defaultLagEvery   = 10 * time.Second
 	// maxFetchBytes caps one Kafka fetch response whatever BatchBytes is.
 	maxFetchBytes = 64 << 20
 	// firstBackoff is the first wait after a failed insert.
 	firstBackoff = 100 * time.Millisecond
 )
 
-// ConsumerOpts are the franz-go options the processor needs on top of the
-// shared client options: the group, manual commits, rebalances held off
-// while a polled batch is not yet committed, and fetches bounded by the
-// batch size so that buffered records stay within memory bounds.
+// ConsumerOpts are the franz-go options a processor worker needs on top of
+// the shared client options: the group, manual commits, rebalances held
+// off while a polled batch is not yet committed, and fetches bounded by
+// the batch size so that buffered records stay within memory bounds.
 func ConsumerOpts(cfg config.Processor) []kgo.Opt {
-	cfg = withDefaults(cfg)
 	fetch := int32(min(cfg.BatchBytes, maxFetchBytes))
 	return []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
@@ -65,182 +62,208 @@ func ConsumerOpts(cfg config.Processor) []kgo.Opt {
 	}
 }
 
-func withDefaults(cfg config.Processor) config.Processor {
-	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = defaultBatchBytes
-	}
-	if cfg.BatchRows <= 0 {
-		cfg.BatchRows = 50_000
-	}
-	if cfg.BatchAge <= 0 {
-		cfg.BatchAge = time.Second
-	}
-	if cfg.InsertBackoffMax <= 0 {
-		cfg.InsertBackoffMax = defaultBackoffMax
-	}
-	if cfg.LagInterval <= 0 {
-		cfg.LagInterval = defaultLagEvery
-	}
-	return cfg
+// Processor is the processor role of one process: cfg.Workers consumer
+// group members sharing the sink, the enrichment (and its GeoIP
+// database), the test fault hooks and one set of metrics.
+type Processor struct {
+	cfg     config.Processor
+	log     *slog.Logger
+	m       *metrics
+	geo     *enrich.GeoIP
+	faults  *Faults
+	workers []*worker
 }
 
-// Processor is one consumer group member.
-type Processor struct {
-	cfg      config.Processor
+// New builds the processor of cfg: its metrics on reg, its enrichment and
+// cfg.Workers consumer group members, each with a Kafka client built from
+// opts plus ConsumerOpts(cfg) (static members <InstanceID>-<worker> when
+// cfg.InstanceID is set, franz-go metrics labelled by worker). It refuses
+// a cfg that fails cfg.Validate.
+func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer) (_ *Processor, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("processor configuration: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	enricher, geo, err := openEnrichment(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, log: log, m: m, geo: geo, faults: newFaults(cfg, time.Now())}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.faults != nil {
+		log.Warn("TEST FAULT HOOKS ARE ON: this process will fail on purpose; never run it like this in production", p.faults.describe()...)
+		sink = p.faults.wrap(sink)
+	}
+	for w := range cfg.Workers {
+		wopts := append(append([]kgo.Opt{}, opts...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka",
+			kprom.Registerer(reg), kprom.WithStaticLabel(prometheus.Labels{"worker": strconv.Itoa(w)}))))
+		if cfg.InstanceID != "" {
+			// Static membership: a restarted member takes its partitions
+			// back at once instead of waiting out the dead session.
+			wopts = append(wopts, kgo.InstanceID(fmt.Sprintf("%s-%d", cfg.InstanceID, w)))
+		}
+		wk := &worker{p: p, sink: sink, enricher: enricher, log: log.With("worker", w)}
+		all := append(wopts, ConsumerOpts(cfg)...)
+		all = append(all, kgo.OnPartitionsRevoked(wk.forget), kgo.OnPartitionsLost(wk.forget))
+		if wk.cl, err = kgo.NewClient(all...); err != nil {
+			return nil, fmt.Errorf("processor kafka client: %w", err)
+		}
+		p.workers = append(p.workers, wk)
+	}
+	return p, nil
+}
+
+// close releases what New opened, for a processor that will not run.
+func (p *Processor) close() {
+	for _, w := range p.workers {
+		w.cl.Close()
+	}
+	if p.geo != nil {
+		_ = p.geo.Close()
+	}
+}
+
+// Run runs every worker until ctx ends; then each flushes and commits
+// what it holds (bounded by stopTimeout) and leaves the group. The
+// workers stop together, so a stop takes one worker's stop time, not
+// the sum. Run returns once all have stopped.
+func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); p.reportLag(ctx, p.workers[0].cl) }()
+	errs := make(chan error, len(p.workers))
+	for _, w := range p.workers {
+		go func() { errs <- w.run(ctx, stopTimeout) }()
+	}
+	var all []error
+	for range p.workers {
+		all = append(all, <-errs)
+	}
+	<-lagDone
+	if p.geo != nil {
+		if err := p.geo.Close(); err != nil {
+			all = append(all, fmt.Errorf("close geoip database: %w", err))
+		}
+	}
+	return errors.Join(all...)
+}
+
+// worker is one consumer group member of a Processor.
+type worker struct {
+	p        *Processor
 	cl       *kgo.Client
 	sink     Sink
 	enricher *enrich.Enricher
-	faults   *Faults
 	log      *slog.Logger
-	m        *metrics
 	// afterInsert, when set, runs between a batch's insert and its commit;
 	// tests use it to crash there.
 	afterInsert func()
 }
 
-// Option adjusts a Processor at construction.
-type Option func(*Processor)
-
-// WithEnricher sets the enrichment applied to every event (see
-// OpenEnrichment). Without it the processor applies the enrichments cfg
-// switches on, without GeoIP.
-func WithEnricher(e *enrich.Enricher) Option { return func(p *Processor) { p.enricher = e } }
-
-// WithFaults installs test fault hooks (see FaultsFromEnv); nil installs
-// none.
-func WithFaults(f *Faults) Option { return func(p *Processor) { p.faults = f } }
-
-// New builds a processor whose client is built from opts plus
-// ConsumerOpts(cfg).
-func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer, options ...Option) (*Processor, error) {
-	cfg = withDefaults(cfg)
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	p := &Processor{cfg: cfg, sink: sink, log: log, m: m}
-	for _, o := range options {
-		o(p)
-	}
-	if p.enricher == nil {
-		p.enricher = enrich.New(enrichOptions(cfg))
-	}
-	if p.faults != nil {
-		p.sink = p.faults.wrap(p.sink)
-	}
-	all := append(append([]kgo.Opt{}, opts...), ConsumerOpts(cfg)...)
-	all = append(all, kgo.OnPartitionsRevoked(p.forget), kgo.OnPartitionsLost(p.forget))
-	cl, err := kgo.NewClient(all...)
-	if err != nil {
-		return nil, fmt.Errorf("processor kafka client: %w", err)
-	}
-	p.cl = cl
-	return p, nil
-}
-
 // forget drops the lag series of partitions this member no longer owns.
 // Rebalances are blocked while a batch is held, so by the time partitions
 // are revoked everything consumed from them is inserted and committed.
-func (p *Processor) forget(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (w *worker) forget(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	for _, part := range lost[kafka.EventsTopic] {
-		p.m.forgetPartition(part)
+		w.p.m.forgetPartition(part)
 	}
 }
 
-// Run consumes until ctx ends, then flushes and commits what it holds
+// run consumes until ctx ends, then flushes and commits what it holds
 // (bounded by stopTimeout) and leaves the group.
-func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
+func (w *worker) run(ctx context.Context, stopTimeout time.Duration) error {
 	b := newBatch()
-	lagCtx, stopLag := context.WithCancel(ctx)
-	lagDone := make(chan struct{})
-	go func() { defer close(lagDone); p.reportLag(lagCtx) }()
 	defer func() {
-		stopLag()
-		<-lagDone
 		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancel()
 		if !b.empty() {
-			if err := p.flush(stopCtx, b); err != nil {
-				p.log.Error("final flush failed; the records stay uncommitted and will be consumed again", "error", err)
+			if err := w.flush(stopCtx, b); err != nil {
+				w.log.Error("final flush failed; the records stay uncommitted and will be consumed again", "error", err)
 			}
 		}
 		// Closing waits for the group's requests in flight; a JoinGroup can
 		// hang until the rebalance timeout, so the wait is bounded too.
 		closed := make(chan struct{})
-		go func() { p.cl.CloseAllowingRebalance(); close(closed) }()
+		go func() { w.cl.CloseAllowingRebalance(); close(closed) }()
 		select {
 		case <-closed:
 		case <-stopCtx.Done():
-			p.log.Warn("kafka client did not close within the stop timeout; stopping without waiting (the group expires this member)")
+			w.log.Warn("kafka client did not close within the stop timeout; stopping without waiting (the group expires this member)")
 		}
 	}()
 	for {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		if !b.empty() {
-			pollCtx, cancel = context.WithDeadline(ctx, b.started.Add(p.cfg.BatchAge))
+			pollCtx, cancel = context.WithDeadline(ctx, b.started.Add(w.p.cfg.BatchAge))
 		}
-		fs := p.cl.PollRecords(pollCtx, max(1, p.cfg.BatchRows-len(b.rows)))
+		fs := w.cl.PollRecords(pollCtx, max(1, w.p.cfg.BatchRows-len(b.rows)))
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		fs.EachError(func(t string, part int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				p.log.Warn("fetch failed", "topic", t, "partition", part, "error", err)
+				w.log.Warn("fetch failed", "topic", t, "partition", part, "error", err)
 			}
 		})
 		var dead []*kgo.Record
 		fs.EachRecord(func(r *kgo.Record) {
-			p.m.consumed.Inc()
+			w.p.m.consumed.Inc()
 			b.track(r)
 			e, err := event.Unmarshal(header(r, event.FormatHeader), r.Value)
 			if err != nil {
 				dead = append(dead, deadLetter(r, reasonFor(err), err))
 				return
 			}
-			b.add(store.Row{Event: e, Fields: p.enricher.Event(&e)}, r)
+			b.add(store.Row{Event: e, Fields: w.enricher.Event(&e)}, r)
 		})
 		if len(dead) > 0 {
-			if err := p.park(ctx, dead); err != nil {
+			if err := w.park(ctx, dead); err != nil {
 				// ctx ended while Kafka refused the dead letters: drop the
 				// whole batch uncommitted so it is consumed again.
 				b = newBatch()
 				return nil
 			}
 		}
-		if !b.empty() && (len(b.rows) >= p.cfg.BatchRows || b.bytes >= p.cfg.BatchBytes || time.Since(b.started) >= p.cfg.BatchAge) {
-			if err := p.flush(ctx, b); err != nil {
+		if !b.empty() && (len(b.rows) >= w.p.cfg.BatchRows || b.bytes >= w.p.cfg.BatchBytes || time.Since(b.started) >= w.p.cfg.BatchAge) {
+			if err := w.flush(ctx, b); err != nil {
 				return nil // ctx ended; the deferred flush retries within the stop timeout
 			}
 			b = newBatch()
 		}
 		if b.empty() {
-			p.cl.AllowRebalance()
+			w.cl.AllowRebalance()
 		}
 	}
 }
 
 // flush inserts the batch (retrying, splitting out rejected rows), then
 // commits its offsets. It fails only when ctx ends first.
-func (p *Processor) flush(ctx context.Context, b *batch) error {
+func (w *worker) flush(ctx context.Context, b *batch) error {
 	token := b.Token()
 	if len(b.rows) > 0 {
-		p.m.batchRows.Observe(float64(len(b.rows)))
-		p.m.batchBytes.Observe(float64(b.bytes))
-		if err := p.insert(ctx, token, b.rows, b.recs); err != nil {
+		w.p.m.batchRows.Observe(float64(len(b.rows)))
+		w.p.m.batchBytes.Observe(float64(b.bytes))
+		if err := w.insert(ctx, token, b.rows, b.recs); err != nil {
 			return err
 		}
-		if p.faults != nil {
-			p.faults.inserted(p.log)
+		if w.p.faults != nil {
+			w.p.faults.inserted(w.log)
 		}
 	}
-	if p.afterInsert != nil {
-		p.afterInsert()
+	if w.afterInsert != nil {
+		w.afterInsert()
 	}
 	recs := b.commitRecords()
 	start := time.Now()
-	err := p.cl.CommitRecords(ctx, recs...)
-	p.m.commitDuration.Observe(time.Since(start).Seconds())
+	err := w.cl.CommitRecords(ctx, recs...)
+	w.p.m.commitDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping: keep the batch so the deferred flush inserts it
@@ -250,8 +273,8 @@ func (p *Processor) flush(ctx context.Context, b *batch) error {
 		}
 		// The rows are stored; a later consumer re-inserts them and the
 		// token or the events table collapses the duplicates.
-		p.m.commitErrors.Inc()
-		p.log.Warn("commit failed after insert; the batch will be consumed again and deduplicated", "token", token, "error", err)
+		w.p.m.commitErrors.Inc()
+		w.log.Warn("commit failed after insert; the batch will be consumed again and deduplicated", "token", token, "error", err)
 	}
 	return nil
 }
@@ -273,18 +296,18 @@ const maxRejectedSplits = 24
 // is spent; the split order is fixed, so a re-consumption after a crash
 // makes the same parts with the same tokens. Every other failure is
 // retried (see insertRetrying).
-func (p *Processor) insert(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record) error {
+func (w *worker) insert(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record) error {
 	iso := isolation{splitsLeft: maxRejectedSplits}
-	if err := p.isolate(ctx, token, rows, recs, &iso); err != nil {
+	if err := w.isolate(ctx, token, rows, recs, &iso); err != nil {
 		return err
 	}
 	if len(iso.dead) == 0 {
 		return nil
 	}
-	p.log.Warn("clickhouse rejected events; parking them in the dead-letter topic",
+	w.log.Warn("clickhouse rejected events; parking them in the dead-letter topic",
 		"rejected", iso.rejected, "unisolated", len(iso.dead)-iso.rejected, "batch_rows", len(rows),
 		"token", token, "first_source", iso.firstRow.SourceID, "first_id", iso.firstRow.ID, "first_error", iso.firstErr)
-	return p.park(ctx, iso.dead)
+	return w.park(ctx, iso.dead)
 }
 
 // isolation is the state of one batch's search for rejected rows.
@@ -298,8 +321,8 @@ type isolation struct {
 
 // isolate stores rows under token, splitting rejected parts while the
 // budget lasts and collecting what cannot be stored in iso.dead.
-func (p *Processor) isolate(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record, iso *isolation) error {
-	err := p.insertRetrying(ctx, token, rows)
+func (w *worker) isolate(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record, iso *isolation) error {
+	err := w.insertRetrying(ctx, token, rows)
 	if err == nil || !errors.Is(err, store.ErrRejected) {
 		return err
 	}
@@ -320,12 +343,12 @@ func (p *Processor) isolate(ctx context.Context, token string, rows []store.Row,
 		return nil
 	}
 	iso.splitsLeft--
-	p.m.splits.Inc()
+	w.p.m.splits.Inc()
 	mid := len(rows) / 2
-	if err := p.isolate(ctx, token+".0", rows[:mid], recs[:mid], iso); err != nil {
+	if err := w.isolate(ctx, token+".0", rows[:mid], recs[:mid], iso); err != nil {
 		return err
 	}
-	return p.isolate(ctx, token+".1", rows[mid:], recs[mid:], iso)
+	return w.isolate(ctx, token+".1", rows[mid:], recs[mid:], iso)
 }
 
 // insertRetrying inserts rows under token, retrying every failure but a rejection
@@ -333,35 +356,35 @@ func (p *Processor) isolate(ctx context.Context, token string, rows []store.Row,
 // inserted), with fetching paused so that nothing piles up in memory while
 // ClickHouse is behind. It returns nil, an error wrapping
 // store.ErrRejected, or ctx's error.
-func (p *Processor) insertRetrying(ctx context.Context, token string, rows []store.Row) error {
+func (w *worker) insertRetrying(ctx context.Context, token string, rows []store.Row) error {
 	paused := false
 	defer func() {
 		if paused {
-			p.cl.ResumeFetchTopics(kafka.EventsTopic)
+			w.cl.ResumeFetchTopics(kafka.EventsTopic)
 		}
 	}()
-	for wait := firstBackoff; ; wait = min(2*wait, p.cfg.InsertBackoffMax) {
+	for wait := firstBackoff; ; wait = min(2*wait, w.p.cfg.InsertBackoffMax) {
 		start := time.Now()
-		err := p.sink.InsertRows(ctx, token, rows)
-		p.m.insertDuration.Observe(time.Since(start).Seconds())
+		err := w.sink.InsertRows(ctx, token, rows)
+		w.p.m.insertDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
-			p.m.rowsInserted.Add(float64(len(rows)))
+			w.p.m.rowsInserted.Add(float64(len(rows)))
 			now := time.Now()
 			for i := range rows {
-				p.m.freshness.Observe(now.Sub(rows[i].Event.ReceivedAt).Seconds())
+				w.p.m.freshness.Observe(now.Sub(rows[i].Event.ReceivedAt).Seconds())
 			}
 			return nil
 		}
-		p.m.insertErrors.Inc()
+		w.p.m.insertErrors.Inc()
 		if errors.Is(err, store.ErrRejected) {
 			return err
 		}
 		if !paused {
-			p.cl.PauseFetchTopics(kafka.EventsTopic)
+			w.cl.PauseFetchTopics(kafka.EventsTopic)
 			paused = true
 		}
-		p.m.retries.Inc()
-		p.log.Error("insert failed; retrying with the same deduplication token", "rows", len(rows), "token", token, "retry_in", wait, "error", err)
+		w.p.m.retries.Inc()
+		w.log.Error("insert failed; retrying with the same deduplication token", "rows", len(rows), "token", token, "retry_in", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -55,7 +55,7 @@ func runTests(m *testing.M) int {
 	// (the same default the config uses).
 	lib := os.Getenv("TRACKSTREAM_CHDB_LIB")
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(lib); err != nil {
 		// Not a skip: CI always installs the library, so its absence is a
@@ -280,6 +280,14 @@ func (k *testKafka) committedAtEnd(t *testing.T, group string) (bool, string) {
 	return true, ""
 }
 
+// testConfig is the default processor configuration with a test's
+// consumer group and batch limits.
+func testConfig(group string, rows int, age time.Duration) config.Processor {
+	cfg := config.Default().Processor
+	cfg.Group, cfg.BatchRows, cfg.BatchAge = group, rows, age
+	return cfg
+}
+
 // runner is a processor running in its own goroutine.
 type runner struct {
 	p      *Processor
@@ -490,7 +498,7 @@ func TestStoresEventsAndCommitsOffsets(t *testing.T) {
 	k.produceEvents(t, makeEvents(source, n))
 
 	sink := &recordingSink{}
-	k.start(t, config.Processor{Group: group, BatchRows: 50, BatchAge: 100 * time.Millisecond}, sink, nil)
+	k.start(t, testConfig(group, 50, 100*time.Millisecond), sink, nil)
 	k.waitStored(t, group, source, n)
 
 	if got := countRows(t, source, false); got != n {
@@ -536,14 +544,15 @@ func TestCrashBetweenInsertAndCommitReinsertsOnce(t *testing.T) {
 	k.produceEvents(t, makeEvents(source, n))
 	// One batch of exactly the n records, whichever way the polls split
 	// them: BatchRows ends it, BatchAge never does.
-	cfg := config.Processor{Group: group, BatchRows: n, BatchAge: time.Minute}
+	cfg := testConfig(group, n, time.Minute)
 
 	first := &recordingSink{}
 	var crashed atomic.Bool
 	r1 := k.start(t, cfg, first, func(p *Processor, cancel context.CancelFunc) {
-		p.afterInsert = func() {
+		w := p.workers[0]
+		w.afterInsert = func() {
 			if crashed.CompareAndSwap(false, true) {
-				p.cl.CloseAllowingRebalance()
+				w.cl.CloseAllowingRebalance()
 				cancel()
 			}
 		}
@@ -600,7 +609,7 @@ func TestResentEventsAreCountedOnce(t *testing.T) {
 	k.produceEvents(t, events)
 
 	sink := &recordingSink{}
-	k.start(t, config.Processor{Group: group, BatchRows: 30, BatchAge: 100 * time.Millisecond}, sink, nil)
+	k.start(t, testConfig(group, 30, 100*time.Millisecond), sink, nil)
 	k.waitStored(t, group, source, n)
 
 	for i := range events {
@@ -637,7 +646,7 @@ func TestPoisonRecordsAreParkedInTheDLQ(t *testing.T) {
 		eventRecord(t, good[2]), unknown, eventRecord(t, good[3]),
 	)
 
-	r := k.start(t, config.Processor{Group: group, BatchRows: 100, BatchAge: 100 * time.Millisecond}, &recordingSink{}, nil)
+	r := k.start(t, testConfig(group, 100, 100*time.Millisecond), &recordingSink{}, nil)
 	k.waitStored(t, group, source, uint64(len(good)))
 	if got := countEvents(t, source+"-future"); got != 0 {
 		t.Errorf("the record of unknown format 9 was stored (%d events)", got)
@@ -709,7 +718,7 @@ func TestFailedInsertsAreRetriedWithTheSameToken(t *testing.T) {
 	k.produceEvents(t, makeEvents(source, n))
 
 	sink := &recordingSink{failFirst: failures}
-	r := k.start(t, config.Processor{Group: group, BatchRows: n, BatchAge: time.Minute}, sink, nil)
+	r := k.start(t, testConfig(group, n, time.Minute), sink, nil)
 	k.waitStored(t, group, source, n)
 
 	calls := sink.snapshot()
@@ -739,7 +748,7 @@ func TestTwoProcessorsOneStopsMidway(t *testing.T) {
 	log := testLogger(t)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)
-	cfg := config.Processor{Group: group, BatchRows: 50, BatchAge: 100 * time.Millisecond}
+	cfg := testConfig(group, 50, 100*time.Millisecond)
 
 	sinkA, sinkB := &recordingSink{}, &recordingSink{}
 	a := k.start(t, cfg, sinkA, nil)
@@ -837,7 +846,7 @@ func TestStopFlushesAndCommitsTheBufferedBatch(t *testing.T) {
 	k.produceEvents(t, makeEvents(source, n))
 
 	sink := &recordingSink{}
-	r := k.start(t, config.Processor{Group: group, BatchRows: 100_000, BatchAge: time.Hour}, sink, nil)
+	r := k.start(t, testConfig(group, 100_000, time.Hour), sink, nil)
 	eventually(t, 20*time.Second, "all records consumed", func() (bool, string) {
 		c := r.counter(t, "trackstream_processor_records_consumed_total")
 		return c == n, fmt.Sprintf("%v consumed", c)

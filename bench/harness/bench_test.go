@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/bench/loadgen"
-	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 )
 
 func run(eps, rps float64, p50, p99, p999 float64) Run {
@@ -260,7 +260,7 @@ func TestProduceCeilingAgainstBroker(t *testing.T) {
 }
 
 func TestCHDBCeilingAndSize(t *testing.T) {
-	lib := chdb.DefaultLibPath()
+	lib := config.DefaultCHDBLib()
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("libchdb is missing at %s (%v): run `go tool -modfile=tools/go.mod task chdb:fetch`", lib, err)
 	}

@@ -47,7 +47,7 @@ func BenchmarkStatsQueries(b *testing.B) {
 	ctx := context.Background()
 	lib := os.Getenv(chdb.LibEnv)
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := b.TempDir()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/store"
@@ -56,7 +57,7 @@ func chdbLib(b *testing.B) string {
 	b.Helper()
 	lib := os.Getenv(chdb.LibEnv)
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(lib); err != nil {
 		b.Fatalf("libchdb not found at %s: run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, chdb.LibEnv)

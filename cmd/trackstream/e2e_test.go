@@ -31,7 +31,7 @@ func chdbLib(t *testing.T) string {
 	t.Helper()
 	lib := os.Getenv(chdb.LibEnv)
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("libchdb not found at %s: run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, chdb.LibEnv)

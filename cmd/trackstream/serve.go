@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -95,7 +93,8 @@ func (n *node) goRun(ctx context.Context, name string, f func(ctx context.Contex
 	})
 }
 
-// stop drains readiness, then runs the stop steps in reverse order.
+// stop fails readiness, then runs the stop steps in reverse order (the
+// ops listener's last).
 func (n *node) stop(ctx context.Context) error {
 	if n.ops != nil {
 		n.ops.Drain()
@@ -122,6 +121,16 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The ops listener starts first and stops last: /metrics shows the
+	// whole start and the final flushes, and /readyz answers 503 (not a
+	// refused connection) until every part runs and again once the stop
+	// begins.
+	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, log)
+	if err != nil {
+		return n, err
+	}
+	n.ops = opsSrv
+	n.onStop(opsSrv.Close)
 
 	brokers := cfg.Kafka.Brokers
 	if roles.Embedded() {
@@ -138,7 +147,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 		return n, err
 	}
 
-	var st store.Store
+	var st clickhouse
 	if roles.Has(config.RoleProcessor) || roles.Has(config.RoleAdmin) {
 		if st, err = openStore(ctx, cfg, roles, log); err != nil {
 			return n, err
@@ -147,9 +156,11 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Fn: st.Ping})
 	}
 	if roles.Has(config.RoleProcessor) {
-		if err := startProcessors(ctx, n, cfg, roles, base, st, reg); err != nil {
+		p, err := processor.New(cfg.Processor, base, st, log.With("role", "processor"), reg)
+		if err != nil {
 			return n, err
 		}
+		n.goRun(ctx, "processor", func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
 	}
 	if roles.Has(config.RoleAdmin) {
 		if err := startAdmin(ctx, n, cfg, base, st, reg, stdout); err != nil {
@@ -161,13 +172,18 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 			return n, err
 		}
 	}
-	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, log, n.checks...)
-	if err != nil {
-		return n, err
-	}
-	n.ops = opsSrv
-	n.onStop(func(ctx context.Context) error { return opsSrv.Close(ctx) })
+	opsSrv.Started(n.checks...)
 	return n, nil
+}
+
+// clickhouse is what the roles of a process need from the store: the
+// processor's sink, the admin API's queries, a health check and a close.
+// Both stores of internal/store satisfy it (openStore returns either).
+type clickhouse interface {
+	processor.Sink
+	adminapi.Queries
+	Ping(ctx context.Context) error
+	Close() error
 }
 
 // ensureTopics creates the topics trackstream needs, waiting for Kafka to
@@ -211,7 +227,7 @@ func migrateSchema(ctx context.Context, cfg config.Config, roles config.Set, log
 // processor, and any user of the embedded engine, which is theirs alone)
 // migrate the schema; an admin-api against a server only checks it, so its
 // ClickHouse user may be read-only.
-func openStore(ctx context.Context, cfg config.Config, roles config.Set, log *slog.Logger) (store.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, roles config.Set, log *slog.Logger) (clickhouse, error) {
 	opts := store.Options{
 		Cluster:   cfg.ClickHouse.Cluster,
 		TTL:       cfg.ClickHouse.TTL,
@@ -268,64 +284,7 @@ func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt
 	return nil
 }
 
-// startProcessors starts cfg.Processor.Workers consumer group members
-// sharing the store, the enrichment (and its GeoIP database), the test
-// fault hooks and the metrics.
-func startProcessors(ctx context.Context, n *node, cfg config.Config, roles config.Set, base []kgo.Opt, st store.Store, reg *prometheus.Registry) error {
-	faults, err := processor.FaultsFromEnv(os.Getenv, time.Now())
-	if err != nil {
-		return err
-	}
-	if faults != nil {
-		n.log.Warn("TEST FAULT HOOKS ARE ON: this process will fail on purpose; never run it like this in production", faults.Describe()...)
-	}
-	enricher, geo, err := processor.OpenEnrichment(cfg.Processor)
-	if err != nil {
-		return err
-	}
-	if geo != nil {
-		// Registered before the workers, so it stops after them.
-		n.onStop(func(context.Context) error { return geo.Close() })
-	}
-	instance := cfg.Processor.InstanceID
-	if instance == "" && roles.Embedded() {
-		instance = "trackstream-all"
-	}
-	workers := make([]*processor.Processor, 0, cfg.Processor.Workers)
-	for w := range cfg.Processor.Workers {
-		// kprom registers its metrics once per client: one hook per
-		// worker, told apart by a worker label.
-		wopts := append(append([]kgo.Opt{}, base...), kgo.WithHooks(kprom.NewMetrics("trackstream_processor_kafka",
-			kprom.Registry(reg), kprom.WithStaticLabel(prometheus.Labels{"worker": strconv.Itoa(w)}))))
-		if instance != "" {
-			// Static membership: a restarted member takes its partitions
-			// back at once instead of waiting out the dead session.
-			wopts = append(wopts, kgo.InstanceID(fmt.Sprintf("%s-%d", instance, w)))
-		}
-		p, err := processor.New(cfg.Processor, wopts, st, n.log.With("role", "processor", "worker", w), reg,
-			processor.WithEnricher(enricher), processor.WithFaults(faults))
-		if err != nil {
-			return err
-		}
-		workers = append(workers, p)
-	}
-	// The workers stop together, so stopping takes one worker's stop time,
-	// not the sum.
-	n.goRun(ctx, "processor", func(ctx context.Context) error {
-		errs := make(chan error, len(workers))
-		for _, p := range workers {
-			go func() { errs <- p.Run(ctx, cfg.ShutdownTimeout/2) }()
-		}
-		var all []error
-		for range workers {
-			all = append(all, <-errs)
-		}
-		return errors.Join(all...)
-	})
-	return nil
-}
-
-func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, st store.Store, reg *prometheus.Registry, stdout io.Writer) error {
+func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, events adminapi.Queries, reg *prometheus.Registry, stdout io.Writer) error {
 	publisher, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return fmt.Errorf("admin kafka client: %w", err)
@@ -340,10 +299,6 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt,
 	registry := followSources(ctx, n, base)
 	if cfg.ClickHouse.DSN != "" || n.ingestAddr == "" {
 		n.checks = append(n.checks, kafkaPing(publisher))
-	}
-	events, ok := st.(adminapi.Queries)
-	if !ok {
-		return fmt.Errorf("admin api: store %T cannot answer statistics queries (no QueryJSON)", st)
 	}
 	srv, err := adminapi.New(cfg.Admin, cfg.ClickHouse.QueryTimeout, adminapi.Deps{
 		Events: events, Kafka: publisher, KafkaOpts: base, Sources: registry,

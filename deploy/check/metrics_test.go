@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 )
 
 // adminPassword passes the product's password policy.
@@ -45,7 +46,7 @@ func chdbLib(t *testing.T) string {
 	t.Helper()
 	lib := os.Getenv(chdb.LibEnv)
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("libchdb.so is missing at %s (%v): run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, err, chdb.LibEnv)

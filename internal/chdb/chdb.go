@@ -42,11 +42,8 @@ import (
 	"github.com/ebitengine/purego"
 )
 
-// LibVersion is the chDB release the project builds and tests against; it
-// names the directory [DefaultLibPath] looks in.
-const LibVersion = "26.7.3-stable.1"
-
-// LibEnv names the environment variable that overrides [DefaultLibPath].
+// LibEnv names the environment variable of the library's path (read by
+// trackstream's configuration; named here in error messages).
 const LibEnv = "TRACKSTREAM_CHDB_LIB"
 
 // fetchHint tells a user how to get the library; it ends every
@@ -78,18 +75,6 @@ type QueryError struct {
 }
 
 func (e *QueryError) Error() string { return "chdb: " + e.Message }
-
-// DefaultLibPath returns where `task chdb:fetch` puts libchdb.so:
-// <user cache dir>/trackstream/chdb/<LibVersion>/libchdb.so (on Linux
-// ~/.cache/...). It returns "" when the cache directory is unknown; Open
-// reports that as ErrLibraryMissing.
-func DefaultLibPath() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, "trackstream", "chdb", LibVersion, "libchdb.so")
-}
 
 // library holds the resolved entry points of a loaded libchdb.so.
 //
@@ -188,8 +173,8 @@ func loadLocked(libPath string) (*library, error) {
 	for _, s := range syms {
 		addr, err := purego.Dlsym(handle, s.name)
 		if err != nil || addr == 0 {
-			return nil, fmt.Errorf("chdb: %s lacks symbol %s (wrong or too old chDB; want %s): %v",
-				abs, s.name, LibVersion, err)
+			return nil, fmt.Errorf("chdb: %s lacks symbol %s (wrong or too old chDB; %s): %v",
+				abs, s.name, fetchHint, err)
 		}
 		purego.RegisterFunc(s.fptr, addr)
 	}
@@ -234,8 +219,7 @@ type DB struct {
 	close sync.Once
 }
 
-// Open loads libchdb.so from libPath (once per process; see
-// [DefaultLibPath]) and opens conns connections (conns >= 1) to the data
+// Open loads libchdb.so from libPath (once per process) and opens conns connections (conns >= 1) to the data
 // directory dataPath, creating it with mode 0750 if needed. Each connection
 // is made as `clickhouse --path=<dataPath>`.
 //

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/config"
 )
 
 // testLib returns the library path, failing the test when it is absent:
@@ -28,7 +30,7 @@ func testLib(tb testing.TB) string {
 	tb.Helper()
 	p := os.Getenv(LibEnv)
 	if p == "" {
-		p = DefaultLibPath()
+		p = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(p); p == "" || err != nil {
 		tb.Fatalf("libchdb.so not found at %q (%s unset or wrong); %s", p, LibEnv, fetchHint)

@@ -1,11 +1,11 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/trackstream/trackstream/internal/chdb"
 )
 
 // ClickHouse is how processor and admin-api reach ClickHouse.
@@ -14,6 +14,7 @@ type ClickHouse struct {
 	// Empty means the embedded chDB engine under DataDir.
 	DSN string
 	// CHDBLib is the path to libchdb.so for the embedded engine.
+	// Default DefaultCHDBLib().
 	CHDBLib string
 	// QueryTimeout bounds every admin query. Default 10s.
 	QueryTimeout time.Duration
@@ -26,8 +27,24 @@ type ClickHouse struct {
 	TTL time.Duration
 }
 
+// CHDBVersion is the chDB release trackstream builds and tests against
+// (Taskfile.yml's CHDB_VERSION); it names the directory of
+// DefaultCHDBLib.
+const CHDBVersion = "26.7.3-stable.1"
+
+// DefaultCHDBLib is where `task chdb:fetch` puts libchdb.so:
+// <user cache dir>/trackstream/chdb/<CHDBVersion>/libchdb.so (on Linux
+// ~/.cache/...), or "" when the cache directory is unknown.
+func DefaultCHDBLib() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "trackstream", "chdb", CHDBVersion, "libchdb.so")
+}
+
 func defaultClickHouse() ClickHouse {
-	return ClickHouse{CHDBLib: chdb.DefaultLibPath(), QueryTimeout: 10 * time.Second}
+	return ClickHouse{CHDBLib: DefaultCHDBLib(), QueryTimeout: 10 * time.Second}
 }
 
 func (c *ClickHouse) fields() []field {

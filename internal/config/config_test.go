@@ -156,3 +156,56 @@ func TestMigrateRole(t *testing.T) {
 		t.Fatalf("cluster without a server: %v", err)
 	}
 }
+
+// The all role's processor is a static group member unless told
+// otherwise; distributed processors are dynamic members by default.
+func TestProcessorInstanceIDDefault(t *testing.T) {
+	all, err := Load(Set{RoleAll}, nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Processor.InstanceID != AllInstanceID {
+		t.Errorf("all role: instance id %q, want %q", all.Processor.InstanceID, AllInstanceID)
+	}
+	own, err := Load(Set{RoleAll}, []string{"-processor-instance-id", "node-7"}, env(nil))
+	if err != nil || own.Processor.InstanceID != "node-7" {
+		t.Errorf("all role with its own id: %q, %v", own.Processor.InstanceID, err)
+	}
+	p, err := Load(Set{RoleProcessor}, []string{"-kafka-brokers", "k:9092"}, env(nil))
+	if err != nil || p.Processor.InstanceID != "" {
+		t.Errorf("processor role: instance id %q, %v; want none", p.Processor.InstanceID, err)
+	}
+}
+
+// The test fault hooks are configuration like any other: off by default,
+// read from their TRACKSTREAM_FAULT_* variables, and validated.
+func TestFaultHooks(t *testing.T) {
+	def := Default().Processor
+	if def.Faulty() {
+		t.Fatalf("fault hooks on by default: %+v", def)
+	}
+	cfg, err := Load(Set{RoleAll}, nil, env(map[string]string{
+		"TRACKSTREAM_FAULT_INSERT_ERRORS_FOR": "20s",
+		"TRACKSTREAM_FAULT_EXIT_AFTER_INSERT": "3",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Processor.FaultInsertErrorsFor != 20*time.Second || cfg.Processor.FaultExitAfterInsert != 3 || !cfg.Processor.Faulty() {
+		t.Errorf("fault hooks not read: %+v", cfg.Processor)
+	}
+	for k, v := range map[string]string{
+		"TRACKSTREAM_FAULT_INSERT_ERRORS_FOR": "-1s",
+		"TRACKSTREAM_FAULT_EXIT_AFTER_INSERT": "-2",
+	} {
+		_, err := Load(Set{RoleAll}, nil, env(map[string]string{k: v}))
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: got %v, want an error naming it", k, v, err)
+		}
+	}
+	bad := Default().Processor
+	bad.Workers = 0
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_PROCESSOR_WORKERS") {
+		t.Errorf("Processor.Validate with 0 workers: %v", err)
+	}
+}

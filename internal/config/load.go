@@ -39,6 +39,9 @@ func fields(c *Config) []field {
 // malformed value is reported; Validate is called last.
 func Load(roles Set, args []string, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Default()
+	if roles.Embedded() {
+		cfg.Processor.InstanceID = AllInstanceID
+	}
 	fs := flag.NewFlagSet("trackstream "+roles.String(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var errs []error

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"time"
@@ -14,7 +15,8 @@ type Processor struct {
 	// (<InstanceID>-<worker>): a restarted process takes its partitions
 	// back at once instead of waiting out its old session. Give each
 	// processor process its own stable id (e.g. the pod name of a
-	// StatefulSet). The all role always uses "trackstream-all".
+	// StatefulSet). Default none; the all role defaults to
+	// AllInstanceID.
 	InstanceID string
 	// Workers is the number of consumer group members this process runs;
 	// they share one ClickHouse store. Default 1.
@@ -39,7 +41,23 @@ type Processor struct {
 	// LagInterval is how often the consumer lag metric is refreshed.
 	// Default 10s.
 	LagInterval time.Duration
+	// FaultInsertErrorsFor is a test fault hook for the end-to-end fault
+	// suite: every ClickHouse insert fails (as if the server were down)
+	// for this long after the processor started. Default 0 (off).
+	FaultInsertErrorsFor time.Duration
+	// FaultExitAfterInsert is a test fault hook: the process exits with
+	// status 137 right after its n-th successful batch insert, before
+	// that batch's offsets are committed (a crash between insert and
+	// commit). Default 0 (off).
+	FaultExitAfterInsert int
 }
+
+// AllInstanceID is the processor's static group member id in the all
+// role (one process per data directory, so one stable id).
+const AllInstanceID = "trackstream-all"
+
+// Faulty reports whether a test fault hook is on.
+func (c Processor) Faulty() bool { return c.FaultInsertErrorsFor > 0 || c.FaultExitAfterInsert > 0 }
 
 // Enrichments a processor can apply (Processor.Enrich).
 const (
@@ -62,7 +80,7 @@ func defaultProcessor() Processor {
 func (c *Processor) fields() []field {
 	return []field{
 		{"processor-group", secProcessor, false, "Kafka consumer group of the processors", (*stringValue)(&c.Group)},
-		{"processor-instance-id", secProcessor, false, "stable id of this processor process for static group membership (e.g. the pod name); empty: dynamic membership", (*stringValue)(&c.InstanceID)},
+		{"processor-instance-id", secProcessor, false, "stable id of this processor process for static group membership (e.g. the pod name); empty: dynamic membership (the all role: trackstream-all)", (*stringValue)(&c.InstanceID)},
 		{"processor-workers", secProcessor, false, "consumer group members in this process, sharing one ClickHouse store", (*intValue)(&c.Workers)},
 		{"processor-batch-rows", secProcessor, false, "rows that flush a ClickHouse insert", (*intValue)(&c.BatchRows)},
 		{"processor-batch-bytes", secProcessor, false, "record bytes that flush a ClickHouse insert (also bounds a Kafka fetch)", (*intValue)(&c.BatchBytes)},
@@ -71,6 +89,8 @@ func (c *Processor) fields() []field {
 		{"processor-geoip-db", secProcessor, false, "MaxMind-format .mmdb file for country/region/city; empty: no GeoIP", (*stringValue)(&c.GeoIPDB)},
 		{"processor-insert-backoff-max", secProcessor, false, "longest wait between retries of a failed ClickHouse insert", (*durationValue)(&c.InsertBackoffMax)},
 		{"processor-lag-interval", secProcessor, false, "how often the consumer lag metric is refreshed", (*durationValue)(&c.LagInterval)},
+		{"fault-insert-errors-for", secProcessor, false, "TEST ONLY fault hook: every ClickHouse insert fails for this long after start; 0: off", (*durationValue)(&c.FaultInsertErrorsFor)},
+		{"fault-exit-after-insert", secProcessor, false, "TEST ONLY fault hook: exit with status 137 right after the n-th successful insert, before its commit; 0: off", (*intValue)(&c.FaultExitAfterInsert)},
 	}
 }
 
@@ -94,4 +114,18 @@ func (c Processor) validate(errs *[]error) {
 	}
 	checkPositive(errs, "TRACKSTREAM_PROCESSOR_INSERT_BACKOFF_MAX", c.InsertBackoffMax)
 	checkPositive(errs, "TRACKSTREAM_PROCESSOR_LAG_INTERVAL", c.LagInterval)
+	if c.FaultInsertErrorsFor < 0 {
+		errorf(errs, "TRACKSTREAM_FAULT_INSERT_ERRORS_FOR: %s must be 0 (off) or positive", c.FaultInsertErrorsFor)
+	}
+	if c.FaultExitAfterInsert < 0 {
+		errorf(errs, "TRACKSTREAM_FAULT_EXIT_AFTER_INSERT: %d must be 0 (off) or positive", c.FaultExitAfterInsert)
+	}
+}
+
+// Validate checks the processor section alone and returns every problem
+// joined; processor.New refuses a configuration that fails it.
+func (c Processor) Validate() error {
+	var errs []error
+	c.validate(&errs)
+	return errors.Join(errs...)
 }

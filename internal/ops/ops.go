@@ -29,20 +29,24 @@ type Check struct {
 
 // Server is a running ops listener.
 type Server struct {
-	srv      *http.Server
-	ln       net.Listener
-	checks   []Check
+	srv *http.Server
+	ln  net.Listener
+	// checks are the readiness checks, nil until Started.
+	checks   atomic.Pointer[[]Check]
 	draining atomic.Bool
 	log      *slog.Logger
 }
 
-// Listen binds addr and serves the ops endpoints in the background.
-func Listen(addr string, reg *prometheus.Registry, log *slog.Logger, checks ...Check) (*Server, error) {
+// Listen binds addr and serves the ops endpoints in the background. A
+// process listens first and stops the listener last, so /metrics covers
+// its start and its final flushes and /readyz answers 503 (rather than
+// refusing connections) until Started and again from Drain on.
+func Listen(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("ops listener on %s: %w (set TRACKSTREAM_OPS_ADDR to a free address)", addr, err)
 	}
-	s := &Server{ln: ln, checks: checks, log: log}
+	s := &Server{ln: ln, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -74,17 +78,27 @@ func Listen(addr string, reg *prometheus.Registry, log *slog.Logger, checks ...C
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// Started says every part of the process has started: from now on
+// /readyz runs checks.
+func (s *Server) Started(checks ...Check) { s.checks.Store(&checks) }
+
 // Drain makes /readyz fail from now on, so load balancers stop sending
 // traffic before the process stops.
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Ready runs every check and returns the failures by name.
 func (s *Server) Ready(ctx context.Context) map[string]string {
-	failed := map[string]string{}
+	// A stopping process answers at once: its parts are closing, and
+	// their checks would only wait for them.
 	if s.draining.Load() {
-		failed["shutdown"] = "the process is stopping"
+		return map[string]string{"shutdown": "the process is stopping"}
 	}
-	for _, c := range s.checks {
+	checks := s.checks.Load()
+	if checks == nil {
+		return map[string]string{"startup": "the process is starting"}
+	}
+	failed := map[string]string{}
+	for _, c := range *checks {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if err := c.Fn(cctx); err != nil {
 			failed[c.Name] = err.Error()

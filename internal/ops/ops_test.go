@@ -30,7 +30,16 @@ func TestOpsEndpoints(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(3)
 	var kafkaDown atomic.Bool
-	s, err := Listen("127.0.0.1:0", reg, slog.New(slog.NewTextHandler(io.Discard, nil)), Check{
+	s, err := Listen("127.0.0.1:0", reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	base := "http://" + s.Addr()
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "starting") {
+		t.Fatalf("readyz before Started: %d %s", code, body)
+	}
+	s.Started(Check{
 		Name: "kafka", Fn: func(context.Context) error {
 			if kafkaDown.Load() {
 				return errors.New("no broker answers")
@@ -38,11 +47,6 @@ func TestOpsEndpoints(t *testing.T) {
 			return nil
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	base := "http://" + s.Addr()
 
 	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "trackstream_test_things_total 3") {
 		t.Fatalf("metrics: %d %s", code, body)

@@ -25,8 +25,6 @@ type Embedded struct {
 	reads *chdb.DB
 }
 
-var _ Store = (*Embedded)(nil)
-
 // Connections of each pool; a statement holds one for its whole run.
 // EmbeddedReadConns is also the most admin queries that run at once.
 const (
@@ -88,8 +86,7 @@ func (s *Embedded) InsertRows(ctx context.Context, token string, rows []Row) err
 		return buf, next < len(rows)
 	}
 	if err := s.db.InsertFunc(ctx, fmt.Sprintf(insertSQL, token), "RowBinary", fill); err != nil {
-		var qe *chdb.QueryError
-		if errors.As(err, &qe) && dataErrorCodes[errorCode(qe.Message)] {
+		if IsDataError(err) {
 			return fmt.Errorf("insert %d events: %w: %w", len(rows), ErrRejected, err)
 		}
 		return fmt.Errorf("insert %d events: %w", len(rows), err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -19,8 +18,6 @@ type Server struct {
 	conn    driver.Conn
 	cluster bool
 }
-
-var _ Store = (*Server)(nil)
 
 // OpenServer connects to the server named by dsn
 // (clickhouse://user:pass@host:9000), checks it answers and applies the
@@ -75,8 +72,7 @@ func (s *Server) InsertRows(ctx context.Context, token string, rows []Row) error
 		}
 	}
 	if err := batch.Send(); err != nil {
-		var ex *clickhouse.Exception
-		if errors.As(err, &ex) && dataErrorCodes[int(ex.Code)] {
+		if IsDataError(err) {
 			return fmt.Errorf("insert %d events: %w: %w", len(rows), ErrRejected, err)
 		}
 		return fmt.Errorf("insert %d events: %w", len(rows), err)

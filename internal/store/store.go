@@ -1,13 +1,15 @@
-// Package store is trackstream's ClickHouse storage behind one small
-// interface, with two implementations: Server (a ClickHouse server over the
-// native protocol, clickhouse-go v2) and Embedded (the chDB engine in this
-// process). Both apply the migrations embedded in package schemas at open,
-// idempotently, and record them in trackstream.schema_migrations.
+// Package store is trackstream's ClickHouse storage, in two
+// implementations with the same methods: Server (a ClickHouse server over
+// the native protocol, clickhouse-go v2) and Embedded (the chDB engine in
+// this process). Each role declares the part it uses (processor.Sink,
+// adminapi.Queries). Both apply the migrations embedded in package schemas
+// at open, idempotently, and record them in trackstream.schema_migrations.
+// ClickHouse errors of either are classified here, the way franz-go's kerr
+// does it: IsTimeout, IsMemoryLimit, IsTooManyRows, IsDataError.
 package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -19,21 +21,6 @@ import (
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/schemas"
 )
-
-// Store is what processor and admin-api need from ClickHouse.
-type Store interface {
-	// InsertRows stores rows in one insert. token is the
-	// insert_deduplication_token: retrying with the same token and rows
-	// stores them once. An error wrapping ErrRejected means ClickHouse
-	// refused the rows themselves; retrying them unchanged cannot succeed.
-	InsertRows(ctx context.Context, token string, rows []Row) error
-	// CountEvents is the exact number of distinct events of a source.
-	CountEvents(ctx context.Context, sourceID string) (uint64, error)
-	// Ping checks that ClickHouse answers.
-	Ping(ctx context.Context) error
-	// Close releases the connections.
-	Close() error
-}
 
 // Row is one row of the events table: the event and what enrichment
 // derived from it.
@@ -56,46 +43,6 @@ type Options struct {
 	// applying them, and leaves the TTL alone: for processes whose
 	// ClickHouse user may only read (admin-api against a server).
 	CheckOnly bool
-}
-
-// ErrRejected marks an insert ClickHouse refused because of the data (a
-// value it cannot parse or store), as opposed to an unavailable or
-// overloaded server.
-var ErrRejected = errors.New("clickhouse rejected the rows")
-
-// dataErrorCodes are ClickHouse error codes caused by the inserted data.
-var dataErrorCodes = map[int]bool{
-	6:   true, // CANNOT_PARSE_TEXT
-	25:  true, // CANNOT_PARSE_ESCAPE_SEQUENCE
-	26:  true, // CANNOT_PARSE_QUOTED_STRING
-	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-	38:  true, // CANNOT_PARSE_DATE
-	41:  true, // CANNOT_PARSE_DATETIME
-	53:  true, // TYPE_MISMATCH
-	62:  true, // SYNTAX_ERROR (a malformed value inside the rows)
-	69:  true, // ARGUMENT_OUT_OF_BOUND
-	70:  true, // CANNOT_CONVERT_TYPE
-	72:  true, // CANNOT_PARSE_NUMBER
-	117: true, // INCORRECT_DATA
-	131: true, // TOO_LARGE_STRING_SIZE
-	321: true, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-	641: true, // CANNOT_PARSE_BOOL
-}
-
-var codePattern = regexp.MustCompile(`Code: (\d+)\.`)
-
-// errorCode extracts the ClickHouse error code from a message, or -1.
-func errorCode(msg string) int {
-	m := codePattern.FindStringSubmatch(msg)
-	if m == nil {
-		return -1
-	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // tokenPattern is what a deduplication token may contain; tokens are

@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/schemas"
@@ -27,7 +30,7 @@ func chdbLib(t testing.TB) string {
 	t.Helper()
 	lib := os.Getenv(chdb.LibEnv)
 	if lib == "" {
-		lib = chdb.DefaultLibPath()
+		lib = config.DefaultCHDBLib()
 	}
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("libchdb not found at %s: run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, chdb.LibEnv)
@@ -318,15 +321,65 @@ func TestPreReleaseSchemaRefused(t *testing.T) {
 	}
 }
 
-func TestErrorCode(t *testing.T) {
+func TestMessageCode(t *testing.T) {
 	for msg, want := range map[string]int{
 		"Code: 117. DB::Exception: Cannot parse JSON object here: [1,2]: (at row 2): While executing ParallelParsingBlockInputFormat. (INCORRECT_DATA)": 117,
 		"Code: 60. DB::Exception: Unknown table": 60,
 		"no code here":                           -1,
 	} {
-		if got := errorCode(msg); got != want {
-			t.Errorf("errorCode(%q) = %d, want %d", msg, got, want)
+		if got := messageCode(msg); got != want {
+			t.Errorf("messageCode(%q) = %d, want %d", msg, got, want)
 		}
+	}
+}
+
+// The classifiers recognise the errors both stores return: the embedded
+// engine's, made here by running into each limit, and a server's
+// exceptions, wrapped as callers wrap them.
+func TestErrorClassifiers(t *testing.T) {
+	s, err := OpenEmbedded(context.Background(), chdbLib(t), t.TempDir(), quiet, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	run := func(sql string, settings map[string]string) error {
+		t.Helper()
+		_, err := s.QueryJSON(context.Background(), sql, nil, settings)
+		if err == nil {
+			t.Fatalf("%s with %v: no error", sql, settings)
+		}
+		return fmt.Errorf("wrapped: %w", err)
+	}
+	timeout := run("SELECT count() FROM numbers(1000000000000) WHERE sleepEachRow(0) = 0", map[string]string{"max_execution_time": "1", "timeout_overflow_mode": "throw"})
+	rows := run("SELECT number FROM numbers(100)", map[string]string{"max_result_rows": "10", "result_overflow_mode": "throw"})
+	memory := run("SELECT groupArray(number) FROM numbers(10000000)", map[string]string{"max_memory_usage": "1000000"})
+	rejected := s.InsertRows(context.Background(), "classify", []Row{{Event: event.Event{SourceID: "s", ID: "i", Properties: json.RawMessage(`[1]`)}}})
+	server := func(code int32) error {
+		return fmt.Errorf("wrapped: %w", &clickhouse.Exception{Code: code, Message: "x"})
+	}
+	for _, tc := range []struct {
+		name                               string
+		err                                error
+		timeout, memory, rows, dataProblem bool
+	}{
+		{"embedded timeout", timeout, true, false, false, false},
+		{"embedded row limit", rows, false, false, true, false},
+		{"embedded memory limit", memory, false, true, false, false},
+		{"embedded rejected insert", rejected, false, false, false, true},
+		{"server timeout", server(159), true, false, false, false},
+		{"server memory limit", server(241), false, true, false, false},
+		{"server row limit", server(396), false, false, true, false},
+		{"server bad data", server(27), false, false, false, true},
+		{"server unknown table", server(60), false, false, false, false},
+		{"not clickhouse", context.DeadlineExceeded, false, false, false, false},
+	} {
+		got := [4]bool{IsTimeout(tc.err), IsMemoryLimit(tc.err), IsTooManyRows(tc.err), IsDataError(tc.err)}
+		if want := [4]bool{tc.timeout, tc.memory, tc.rows, tc.dataProblem}; got != want {
+			t.Errorf("%s (%v): IsTimeout, IsMemoryLimit, IsTooManyRows, IsDataError = %v, want %v", tc.name, tc.err, got, want)
+		}
+	}
+	if !errors.Is(rejected, ErrRejected) {
+		t.Errorf("rejected insert %v does not wrap ErrRejected", rejected)
 	}
 }
 

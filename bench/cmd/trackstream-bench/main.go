@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/bench/harness"
-	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/config"
 )
 
 func main() {
@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		return errors.New("usage: trackstream-bench run|render|broker|http-ceiling|chdb-ceiling|chdb-size|seed-queries [flags]")
 	}
 	fs := flag.NewFlagSet("trackstream-bench "+args[0], flag.ContinueOnError)
-	lib := fs.String("lib", chdb.DefaultLibPath(), "libchdb.so")
+	lib := fs.String("lib", config.DefaultCHDBLib(), "libchdb.so")
 	switch args[0] {
 	case "broker":
 		dir := fs.String("data-dir", "", "broker data dir")
