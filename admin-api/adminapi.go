@@ -58,6 +58,7 @@ type Server struct {
 	srv          *http.Server
 	schemas      *schemaCatalog
 	queries      *queryGate
+	pw           *pwChecks
 	m            metrics
 	// dummyHash is verified against when the user is unknown, so an unknown
 	// user and a wrong password take the same time.
@@ -99,6 +100,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 		clients:   newThrottle(4*cfg.LoginFreeAttempts, 4*cfg.LoginLockoutAttempts, cfg.LoginLockout, 100_000),
 		dummyHash: dummy,
 		queries:   newQueryGate(),
+		pw:        newPWChecks(maxPasswordChecks),
 		m: metrics{
 			requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "trackstream_admin_requests_total",
@@ -106,7 +108,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 			}, []string{"route", "status"}),
 			logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "trackstream_admin_logins_total",
-				Help: "Admin API login attempts by outcome (ok, failed, throttled).",
+				Help: "Admin API login attempts by outcome (ok, failed, throttled, busy: refused because too many password checks were running).",
 			}, []string{"outcome"}),
 			queriesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "trackstream_admin_query_requests_refused_total",

@@ -140,8 +140,8 @@ const apiTokenPrefix = "tsk_"
 // authenticate resolves the bearer token to a live session or API token of
 // an enabled user.
 func (s *Server) authenticate(r *http.Request) (principal, bool) {
-	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if secret = strings.TrimSpace(secret); !ok || secret == "" || len(secret) > 256 {
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if secret = strings.TrimSpace(secret); !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > 256 {
 		return principal{}, false
 	}
 	now := s.now()
@@ -198,9 +198,13 @@ func throttleKey(ip netip.Addr) string {
 	return ip.String()
 }
 
-// accountKey is the throttle key of a user name, known or not: a digest,
-// so a long made-up name costs no more memory than a short one.
-func accountKey(name string) string { return "user:" + digest(strings.ToLower(name)) }
+// accountKey is the throttle key of a user name, known or not, tried from
+// a client network: a digest, so a long made-up name costs no more memory
+// than a short one. Failures are counted per account and client network,
+// so one client's failures never lock an account for the others.
+func accountKey(name, client string) string {
+	return "user:" + digest(strings.ToLower(name)+"\x00"+client)
+}
 
 type loginRequest struct {
 	Username string `json:"username"`
@@ -213,9 +217,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ principal) erro
 		return err
 	}
 	now := s.now()
-	account := accountKey(req.Username)
 	client := "ip:" + throttleKey(clientIPFrom(r.Context()))
-	if wait := max(s.accounts.wait(account, now), s.clients.wait(client, now)); wait > 0 {
+	account := accountKey(req.Username, client)
+	// The attempt counts (as a failure) before the password check, so
+	// concurrent attempts cannot all pass the throttle.
+	wait := s.accounts.attempt(account, now)
+	if wait == 0 {
+		if wait = s.clients.attempt(client, now); wait > 0 {
+			s.accounts.forgive(account)
+		}
+	}
+	if wait > 0 {
 		s.m.logins.WithLabelValues("throttled").Inc()
 		secs := int((wait + time.Second - 1) / time.Second)
 		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts",
@@ -226,18 +238,22 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ principal) erro
 	if known {
 		hash = u.PasswordHash
 	}
-	ok, err := password.Verify(req.Password, hash)
+	ok, err := s.pw.verify(r.Context(), req.Password, hash)
 	if err != nil {
-		return fmt.Errorf("verify password of a stored user: %w", err)
+		s.accounts.forgive(account)
+		s.clients.forgive(client)
+		if err == errLoginBusy {
+			s.m.logins.WithLabelValues("busy").Inc()
+		}
+		return err
 	}
 	if !ok || !known || u.Disabled {
-		s.accounts.fail(account, now)
-		s.clients.fail(client, now)
 		s.m.logins.WithLabelValues("failed").Inc()
 		s.log.Warn("failed admin login", "client", clientIPFrom(r.Context()).String())
 		return errorf(http.StatusUnauthorized, "invalid_credentials", "wrong username or password")
 	}
 	s.accounts.succeed(account)
+	s.clients.forgive(client)
 	token, err := s.issueSession(r.Context(), u.Name, now)
 	if err != nil {
 		return err
@@ -315,16 +331,17 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, p pri
 		return errUnauthorized
 	}
 	now := s.now()
-	account := accountKey(p.user)
-	if wait := s.accounts.wait(account, now); wait > 0 {
+	account := accountKey(p.user, "ip:"+throttleKey(clientIPFrom(r.Context())))
+	if wait := s.accounts.attempt(account, now); wait > 0 {
 		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "too many failed attempts; wait before trying again", retryAfter: int(wait/time.Second) + 1}
 	}
-	if ok, err := password.Verify(req.Current, u.PasswordHash); err != nil {
-		return fmt.Errorf("verify password of a stored user: %w", err)
+	if ok, err := s.pw.verify(r.Context(), req.Current, u.PasswordHash); err != nil {
+		s.accounts.forgive(account)
+		return err
 	} else if !ok {
-		s.accounts.fail(account, now)
 		return errorf(http.StatusForbidden, "invalid_credentials", "current_password is wrong")
 	}
+	s.accounts.succeed(account)
 	if err := s.setPassword(r.Context(), u, req.New); err != nil {
 		return err
 	}

@@ -76,59 +76,55 @@ func TestAdminPasswordHash(t *testing.T) {
 func TestThrottle(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	type step struct {
-		at       time.Duration // since t0
-		fail     bool          // record a failure at this time
-		wantWait time.Duration // wait() before the failure
+		at       time.Duration // since t0: an attempt then
+		wantWait time.Duration // its answer; a zero wait records a failure
 	}
 	for _, tc := range []struct {
 		name  string
 		steps []step
 	}{
 		{"free attempts then doubling delays", []step{
-			{0, true, 0}, {0, true, 0}, {0, true, 0}, // 3rd failure: 1s delay
-			{0, false, time.Second},
-			{time.Second, true, 0}, // 4th: 2s
-			{2 * time.Second, false, time.Second},
-			{3 * time.Second, true, 0}, // 5th: 4s
-			{6 * time.Second, false, time.Second},
+			{0, 0}, {0, 0}, {0, 0}, // 3rd failure: 1s delay
+			{0, time.Second},
+			{time.Second, 0}, // 4th: 2s
+			{2 * time.Second, time.Second},
+			{3 * time.Second, 0}, // 5th: 4s
+			{6 * time.Second, time.Second},
 		}},
 		{"lockout at lockAt failures, then it expires", []step{
-			{0, true, 0}, {0, true, 0}, {0, true, 0},
-			{time.Minute, true, 0}, {2 * time.Minute, true, 0}, {3 * time.Minute, true, 0}, // 6th: locked 15m
-			{4 * time.Minute, false, 14 * time.Minute},
-			{18 * time.Minute, false, 0},
+			{0, 0}, {0, 0}, {0, 0},
+			{time.Minute, 0}, {2 * time.Minute, 0}, {3 * time.Minute, 0}, // 6th: locked 15m
+			{4 * time.Minute, 14 * time.Minute},
+			{18 * time.Minute, 0},
 			// Failures older than the lockout are forgotten: one new
 			// failure does not lock again.
-			{40 * time.Minute, true, 0},
-			{40 * time.Minute, false, 0},
+			{40 * time.Minute, 0},
+			{40 * time.Minute, 0},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			th := newThrottle(3, 6, 15*time.Minute, 100)
 			for i, s := range tc.steps {
 				now := t0.Add(s.at)
-				if got := th.wait("k", now); got != s.wantWait {
+				if got := th.attempt("k", now); got != s.wantWait {
 					t.Fatalf("step %d at %s: wait %s, want %s", i, s.at, got, s.wantWait)
-				}
-				if s.fail {
-					th.fail("k", now)
 				}
 			}
 		})
 	}
 	t.Run("success forgets; keys are separate; memory bounded", func(t *testing.T) {
 		th := newThrottle(1, 2, time.Minute, 10)
-		th.fail("a", t0)
-		th.fail("b", t0)
-		if th.wait("a", t0) == 0 || th.wait("b", t0) == 0 {
+		th.attempt("a", t0)
+		th.attempt("b", t0)
+		if th.attempt("a", t0) == 0 || th.attempt("b", t0) == 0 {
 			t.Fatal("failures not counted")
 		}
 		th.succeed("a")
-		if th.wait("a", t0) != 0 || th.wait("b", t0) == 0 {
+		if th.attempt("a", t0) != 0 || th.attempt("b", t0) == 0 {
 			t.Fatal("success must clear only its key")
 		}
 		for i := range 1000 {
-			th.fail(strconv.Itoa(i), t0)
+			th.attempt(strconv.Itoa(i), t0)
 		}
 		if len(th.entries) > 10 {
 			t.Fatalf("%d entries kept, bound is 10", len(th.entries))

@@ -30,22 +30,39 @@ func newThrottle(free, lockAt int, lockout time.Duration, maxEntries int) *throt
 	return &throttle{free: free, lockAt: lockAt, lockout: lockout, maxEntries: maxEntries, entries: map[string]*attempts{}}
 }
 
-// wait returns how long key must still wait before its next attempt; zero
-// means it may try now.
-func (t *throttle) wait(key string, now time.Time) time.Duration {
+// attempt admits an attempt of key at now and records it as a failure
+// before the caller does the work (a password check), so concurrent
+// attempts cannot all pass the check before any failure is recorded. A
+// positive result is how long key must still wait; nothing is recorded
+// then. A successful or abandoned attempt is taken back with succeed or
+// forgive.
+func (t *throttle) attempt(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a, ok := t.entries[key]; ok && !(now.Sub(a.last) > t.lockout && !now.Before(a.notUntil)) && now.Before(a.notUntil) {
+		return a.notUntil.Sub(now)
+	}
+	t.failLocked(key, now)
+	return 0
+}
+
+// forgive takes back one attempt of key that turned out not to count.
+func (t *throttle) forgive(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, ok := t.entries[key]
-	if !ok || now.Sub(a.last) > t.lockout && !now.Before(a.notUntil) {
-		return 0
+	if !ok {
+		return
 	}
-	return max(0, a.notUntil.Sub(now))
+	if a.failures--; a.failures <= 0 {
+		delete(t.entries, key)
+	} else if a.failures < t.free {
+		a.notUntil = time.Time{}
+	}
 }
 
-// fail records a failed attempt of key at now.
-func (t *throttle) fail(key string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// failLocked records a failed attempt of key at now.
+func (t *throttle) failLocked(key string, now time.Time) {
 	a, ok := t.entries[key]
 	if ok && now.Sub(a.last) > t.lockout && !now.Before(a.notUntil) {
 		ok = false // the old failures have expired
