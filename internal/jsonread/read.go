@@ -86,7 +86,9 @@ const (
 // path of an error, for escaped keys and for objects of many keys.
 func Validate(b []byte, lim Limits) (Value, Facts, *Error) {
 	var d Decoder
+	var keys [16][]byte
 	d.Reset(b, lim)
+	d.keys = keys[:0]
 	d.ws()
 	if d.i >= len(b) {
 		return Value{}, Facts{}, d.fail(CodeInvalidJSON, "the input is empty; it must be a JSON value")
@@ -106,17 +108,21 @@ func Validate(b []byte, lim Limits) (Value, Facts, *Error) {
 // Decoder reads one JSON value from untrusted bytes, checking it as it
 // goes, either whole (Value, Skip) or member by member (BeginObject,
 // NextMember, String). Its zero value is unusable; call Reset. A Decoder
-// needs no allocation for its first levels of nesting and keys.
+// needs no allocation for its first levels of nesting, so one declared
+// as a local variable stays on the stack.
 type Decoder struct {
-	b      []byte
-	i      int
-	lim    Limits
-	frames []frame
-	keys   [][]byte
-	facts  Facts
-
-	frameBuf [8]frame
-	keyBuf   [16][]byte
+	b     []byte
+	i     int
+	lim   Limits
+	facts Facts
+	// depth frames are open: the first ones in shallow, the others in
+	// deep (an array, not a slice of it, so that d holds no pointer to
+	// itself and can stay on the stack).
+	depth   int
+	shallow [8]frame
+	deep    []frame
+	// keys are the keys of the open objects, for duplicate keys.
+	keys [][]byte
 }
 
 // frame is one open object or array, for error paths and duplicate keys.
@@ -137,15 +143,23 @@ const manyKeys = 32
 // Reset readies d to read b within lim.
 func (d *Decoder) Reset(b []byte, lim Limits) {
 	d.b, d.i, d.lim, d.facts = b, 0, lim, Facts{}
-	d.frames = d.frameBuf[:0]
-	d.keys = d.keyBuf[:0]
+	d.depth, d.deep, d.keys = 0, d.deep[:0], d.keys[:0]
+}
+
+// frame is the i-th open frame, from the outermost.
+func (d *Decoder) frame(i int) *frame {
+	if i < len(d.shallow) {
+		return &d.shallow[i]
+	}
+	return &d.deep[i-len(d.shallow)]
 }
 
 // Facts are what d saw in what it has read so far.
 func (d *Decoder) Facts() Facts { return d.facts }
 
 // BeginObject reads the opening brace of an object (after any
-// whitespace); read its members with NextMember.
+// whitespace); read its members with NextMember. Like every error of a
+// Decoder, its error is an *Error.
 func (d *Decoder) BeginObject() error {
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
@@ -234,8 +248,8 @@ func (d *Decoder) fail(code, msg string) *Error {
 // path renders the open frames as a JSON path: a.b[3].c.
 func (d *Decoder) path() string {
 	var sb strings.Builder
-	for _, f := range d.frames {
-		switch {
+	for i := range d.depth {
+		switch f := d.frame(i); {
 		case f.array:
 			sb.WriteByte('[')
 			sb.WriteString(strconv.Itoa(int(max(f.n-1, 0))))
@@ -301,11 +315,17 @@ func (d *Decoder) literal(lit string) *Error {
 
 // enter opens the object or array at d.i.
 func (d *Decoder) enter(array bool) *Error {
-	if len(d.frames)+1 > d.lim.MaxDepth {
+	if d.depth+1 > d.lim.MaxDepth {
 		return d.fail(CodeTooDeep, fmt.Sprintf("objects and arrays nest deeper than %d levels", d.lim.MaxDepth))
 	}
 	d.i++
-	d.frames = append(d.frames, frame{array: array, keys: int32(len(d.keys))})
+	f := frame{array: array, keys: int32(len(d.keys))}
+	if d.depth < len(d.shallow) {
+		d.shallow[d.depth] = f
+	} else {
+		d.deep = append(d.deep[:d.depth-len(d.shallow)], f)
+	}
+	d.depth++
 	return nil
 }
 
@@ -313,9 +333,8 @@ func (d *Decoder) enter(array bool) *Error {
 // at d.i).
 func (d *Decoder) leave() {
 	d.i++
-	f := &d.frames[len(d.frames)-1]
-	d.keys = d.keys[:f.keys]
-	d.frames = d.frames[:len(d.frames)-1]
+	d.depth--
+	d.keys = d.keys[:d.frame(d.depth).keys]
 }
 
 func (d *Decoder) object() *Error {
@@ -337,9 +356,9 @@ func (d *Decoder) object() *Error {
 // innermost object, then its key and colon. It returns ok false after
 // the closing brace.
 func (d *Decoder) member() (key []byte, ok bool, err *Error) {
-	fi := len(d.frames) - 1
+	f := d.frame(d.depth - 1)
 	d.ws()
-	if d.frames[fi].n == 0 {
+	if f.n == 0 {
 		if d.i < len(d.b) && d.b[d.i] == '}' {
 			d.leave()
 			return nil, false, nil
@@ -371,7 +390,6 @@ func (d *Decoder) member() (key []byte, ok bool, err *Error) {
 	if !plain {
 		key = unescape(nil, raw)
 	}
-	f := &d.frames[fi]
 	f.key = key
 	f.n++
 	if !d.lim.Lenient && d.duplicate(f, key) {
@@ -417,7 +435,7 @@ func (d *Decoder) array() *Error {
 	if err := d.enter(true); err != nil {
 		return err
 	}
-	fi := len(d.frames) - 1
+	fi := d.depth - 1 // its frame moves when deeper ones are added
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.leave()
@@ -425,7 +443,7 @@ func (d *Decoder) array() *Error {
 	}
 	for {
 		d.ws()
-		d.frames[fi].n++
+		d.frame(fi).n++
 		if err := d.value(); err != nil {
 			return err
 		}

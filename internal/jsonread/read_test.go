@@ -417,3 +417,21 @@ func dupFree(b []byte) bool {
 		}
 	}
 }
+
+// TestDeepPaths: paths stay right past the frames a Decoder keeps inline.
+func TestDeepPaths(t *testing.T) {
+	const n = 20
+	in := strings.Repeat(`[0,{"a":1,"k":`, n) + "x" + strings.Repeat("}]", n)
+	_, _, err := Validate([]byte(in), Limits{MaxDepth: 64})
+	want := strings.Repeat("[1].k", n)
+	if err == nil || err.Code != CodeInvalidJSON || err.Path != want {
+		t.Fatalf("Validate = %v, want invalid_json at %s", err, want)
+	}
+	ok := strings.Repeat(`[0,{"a":1,"k":`, n) + "1" + strings.Repeat("}]", n)
+	if _, _, err := Validate([]byte(ok), Limits{MaxDepth: 2 * n}); err != nil {
+		t.Fatalf("%d levels within a limit of %d: %v", 2*n, 2*n, err)
+	}
+	if _, _, err := Validate([]byte(ok), Limits{MaxDepth: 2*n - 1}); err == nil || err.Code != CodeTooDeep {
+		t.Fatalf("%d levels over a limit of %d: %v", 2*n, 2*n-1, err)
+	}
+}
