@@ -80,7 +80,9 @@ func appendBinBool(b []byte, v bool) []byte {
 }
 
 // appendObject appends the text of a JSON column's value; records were
-// decoded by encoding/json, so raw is well-formed. Whether it is an object is left to ClickHouse (a
+// decoded by internal/event's checking decoder, so raw is well-formed
+// JSON, though, as encoding/json allows, its strings may hold invalid
+// UTF-8, replaced here. Whether it is an object is left to ClickHouse (a
 // non-object is rejected and dead-lettered).
 func appendObject(b []byte, raw []byte) []byte {
 	trimmed := bytes.TrimSpace(raw)
