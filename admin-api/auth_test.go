@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/password"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 func TestAdminPasswordHash(t *testing.T) {
@@ -255,11 +256,11 @@ func TestSessions(t *testing.T) {
 	t.Run("shared by replicas and kept across restarts", func(t *testing.T) {
 		tok := e.login("admin", strong)
 		other := start(t, c, cfg, e.clock) // a second replica on the same Kafka
-		eventually(t, "the session to reach the other replica", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the session to reach the other replica", func() bool {
 			return other.call("GET", "/api/v1/auth/me", tok, "").code == http.StatusOK
 		})
 		other.mustCall(http.StatusNoContent, "POST", "/api/v1/auth/logout", tok, "")
-		eventually(t, "the logout to reach the first replica", func() bool { return me(tok) == http.StatusUnauthorized })
+		testkit.Eventually(t, 10*time.Second, "the logout to reach the first replica", func() bool { return me(tok) == http.StatusUnauthorized })
 	})
 	t.Run("password change ends every session of the user", func(t *testing.T) {
 		a, b := e.login("admin", strong), e.login("admin", strong)
@@ -283,7 +284,7 @@ func TestSessions(t *testing.T) {
 			t.Fatalf("old password still works: %d", r.code)
 		}
 		e.login("admin", "Quiet-Harbor-77-kite")
-		eventually(t, "the sweeper-free view: sessions deleted from the topic", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the sweeper-free view: sessions deleted from the topic", func() bool {
 			return len(e.srv.st.sessionsOf("admin")) == 1
 		})
 	})

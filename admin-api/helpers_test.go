@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -81,21 +81,9 @@ type env struct {
 	url   string
 	clock *clock
 	reg   *sources.Registry
-	logs  *syncBuffer
+	// logs are the replica's JSON log lines, shown if the test fails.
+	logs *testkit.Buffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func testConfig() config.Admin {
 	cfg := config.Default().Admin
@@ -105,8 +93,18 @@ func testConfig() config.Admin {
 }
 
 // start runs an admin API replica on c with cfg, bootstrapped with the
-// admin password strong.
+// admin password strong, whose event count of a source is the length of
+// its id (the routing tests need an answer, not ClickHouse).
 func start(t *testing.T, c *cluster, cfg config.Admin, clk *clock) *env {
+	t.Helper()
+	return startReplica(t, c, cfg, clk, 5*time.Second,
+		counterFunc(func(_ context.Context, source string) (uint64, error) { return uint64(len(source)), nil }))
+}
+
+// startReplica runs an admin API replica on c with cfg whose statements
+// go to events with queryTimeout, bootstrapped with the admin password
+// strong.
+func startReplica(t *testing.T, c *cluster, cfg config.Admin, clk *clock, queryTimeout time.Duration, events Queries) *env {
 	t.Helper()
 	if clk == nil {
 		clk = &clock{t: time.Now()}
@@ -115,11 +113,14 @@ func start(t *testing.T, c *cluster, cfg config.Admin, clk *clock) *env {
 	t.Cleanup(cancel)
 	reg := sources.NewRegistry()
 	go func() { _ = reg.Follow(ctx, c.opts, quiet) }()
-	logs := &syncBuffer{}
-	srv, err := New(cfg, 5*time.Second, Deps{
-		Kafka: c.cl, KafkaOpts: c.opts, Sources: reg, Now: clk.now,
-		Events: counterFunc(func(_ context.Context, source string) (uint64, error) { return uint64(len(source)), nil }),
-	}, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry())
+	logs := &testkit.Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("admin API logs:\n%s", logs)
+		}
+	})
+	srv, err := New(cfg, queryTimeout, Deps{Kafka: c.cl, KafkaOpts: c.opts, Sources: reg, Now: clk.now, Events: events},
+		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,16 +188,4 @@ func (e *env) mustCall(want int, method, path, token, body string) map[string]an
 		e.t.Fatalf("%s %s: %d %s, want %d", method, path, r.code, r.raw, want)
 	}
 	return r.body
-}
-
-// eventually polls ok until it holds or 10 s pass.
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

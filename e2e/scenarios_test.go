@@ -17,6 +17,7 @@ import (
 	"github.com/trackstream/trackstream/e2e/internal/traffic"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // result is what a scenario leaves for the final exactness check and the
@@ -95,6 +96,7 @@ func pace(t *testing.T, d time.Duration) {
 // ClickHouse that each scenario's stored event ids are exactly its
 // acknowledged ones.
 func TestRealKafka(t *testing.T) {
+	testkit.SkipShort(t)
 	s := newStack(t)
 	var results []*result
 	scenarios := []struct {
@@ -172,7 +174,7 @@ func brokerOutage(t *testing.T, s *stack, r *result, prefix string, down time.Du
 	// The broker is gone once stop returns (a controlled shutdown serves
 	// for a few seconds first).
 	downAt := time.Now()
-	waitFor(t, 15*time.Second, "a 503 after the broker went away", func() bool {
+	testkit.Eventually(t, 15*time.Second, "a 503 after the broker went away", func() bool {
 		return countAfter(run.Snapshot(), downAt, func(o traffic.Outcome) bool { return o.Status == 503 }) > 0
 	})
 	for end := time.Now().Add(down); time.Now().Before(end); {
@@ -186,7 +188,7 @@ func brokerOutage(t *testing.T, s *stack, r *result, prefix string, down time.Du
 	}
 	brokerReady := time.Since(upAt)
 	var firstOK time.Time
-	waitFor(t, 90*time.Second, "a 2xx after the broker came back", func() bool {
+	testkit.Eventually(t, 90*time.Second, "a 2xx after the broker came back", func() bool {
 		sample()
 		for _, o := range run.Snapshot().Outcomes {
 			if o.OK() && o.Start.After(upAt) && (firstOK.IsZero() || o.End.Before(firstOK)) {
@@ -387,7 +389,7 @@ func (s *stack) restartAndProgress(t *testing.T, source, what string) string {
 	before := s.count(source)
 	// The killed members stay in the group until their session times out
 	// (franz-go's default 45 s); their partitions wait for that.
-	waitFor(t, 2*time.Minute, "progress after "+what, func() bool { return s.count(source) > before })
+	testkit.Eventually(t, 2*time.Minute, "progress after "+what, func() bool { return s.count(source) > before })
 	return time.Since(start).Round(100 * time.Millisecond).String()
 }
 
@@ -406,7 +408,7 @@ func (s *stack) killAfterInsert(t *testing.T) string {
 		t.Errorf("processor,admin-api after SIGTERM: %v, want exit 0", err)
 	}
 	s.restartStore(processorWorkers, faultExitAfterInsert+"=3")
-	waitFor(t, 60*time.Second, "the processor to crash after its 3rd insert ("+faultExitAfterInsert+")", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the processor to crash after its 3rd insert ("+faultExitAfterInsert+")", func() bool {
 		return !s.store.Running()
 	}, func() string {
 		return "this trackstream build may lack the hook (processor/faults.go)\n" + s.store.Tail(20)
@@ -526,7 +528,7 @@ func clickhouseFailing(t *testing.T, s *stack, r *result) {
 	}
 	d := s.waitStored(r.source, len(rep.Acked), len(rep.Sent), 2*time.Minute)
 	var lagEnd int64 = -1
-	waitFor(t, time.Minute, "lag drained to 0", func() bool {
+	testkit.Eventually(t, time.Minute, "lag drained to 0", func() bool {
 		lagEnd, _ = s.lag(t.Context())
 		return lagEnd == 0
 	})
@@ -586,7 +588,7 @@ func poisonRecord(t *testing.T, s *stack, r *result) {
 	}
 	defer dlq.Close()
 	var reason string
-	waitFor(t, 30*time.Second, "the poison record in "+kafka.DLQTopic, func() bool {
+	testkit.Eventually(t, 30*time.Second, "the poison record in "+kafka.DLQTopic, func() bool {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		dlq.PollFetches(pctx).EachRecord(func(rec *kgo.Record) {
@@ -606,7 +608,7 @@ func poisonRecord(t *testing.T, s *stack, r *result) {
 	// The group committed past the poison record's offset.
 	adm := kadm.NewClient(cl)
 	var committed int64 = -1
-	waitFor(t, 30*time.Second, "the partition's committed offset past the poison record", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the partition's committed offset past the poison record", func() bool {
 		offs, err := adm.FetchOffsets(ctx, "trackstream-processor")
 		if err != nil {
 			return false

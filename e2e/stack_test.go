@@ -1,12 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +9,10 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/e2e/internal/kafkanode"
-	"github.com/trackstream/trackstream/e2e/internal/proc"
-	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
+	"github.com/trackstream/trackstream/internal/testkit/proc"
 )
 
 // adminPassword is the admin password of the store process; strong enough
@@ -51,8 +47,7 @@ type stack struct {
 	// storeEnv is the store process's base settings, for restarts with
 	// other worker counts.
 	storeEnv []string
-	adminURL string
-	token    string
+	admin    *client.Admin
 }
 
 // long reports whether the long loads were asked for.
@@ -74,14 +69,7 @@ func requireTools(t *testing.T) (jars, lib string) {
 	if err := kafkanode.CheckJars(jars); err != nil {
 		t.Fatalf("the end-to-end suite needs a real Apache Kafka: %v", err)
 	}
-	lib = os.Getenv("TRACKSTREAM_CHDB_LIB")
-	if lib == "" {
-		lib = config.DefaultCHDBLib()
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("the end-to-end suite needs libchdb (embedded ClickHouse) at %s (%v): run `go tool -modfile=tools/go.mod task chdb:fetch`", lib, err)
-	}
-	return jars, lib
+	return jars, testkit.CHDBLib(t)
 }
 
 // newStack builds trackstream, starts the broker, creates the topics, and
@@ -135,16 +123,18 @@ func newStack(t *testing.T) *stack {
 		"TRACKSTREAM_DATA_DIR=" + filepath.Join(s.dir, "store"),
 		"TRACKSTREAM_CHDB_LIB=" + lib,
 		"TRACKSTREAM_ADMIN_PASSWORD=" + adminPassword,
-		"TRACKSTREAM_ADMIN_ADDR=" + freeAddr(t),
-		"TRACKSTREAM_OPS_ADDR=" + freeAddr(t),
+		"TRACKSTREAM_ADMIN_ADDR=" + testkit.FreeAddr(t),
+		"TRACKSTREAM_OPS_ADDR=" + testkit.FreeAddr(t),
 		"TRACKSTREAM_LOG_LEVEL=warn",
 		"TRACKSTREAM_SHUTDOWN_TIMEOUT=20s",
 		"TRACKSTREAM_PROCESSOR_BATCH_AGE=" + batchAge.String(),
 	}
-	s.adminURL = "http://" + envValue(s.storeEnv, "TRACKSTREAM_ADMIN_ADDR")
 	s.store = s.startStore(processorWorkers)
 	t.Logf("processor,admin-api ready in %s", time.Since(start).Round(time.Millisecond))
-	s.token = s.login()
+	s.admin, err = client.Login(ctx, "http://"+envValue(s.storeEnv, "TRACKSTREAM_ADMIN_ADDR"), "admin", adminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	start = time.Now()
 	for i := range 2 {
@@ -154,15 +144,6 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Logf("2 ingest replicas ready in %s", time.Since(start).Round(time.Millisecond))
 	return s
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	a, err := proc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func envValue(env []string, name string) string {
@@ -177,7 +158,7 @@ func envValue(env []string, name string) string {
 // startIngest starts an ingest replica with the given producer buffer.
 func (s *stack) startIngest(name string, buffer int) (*proc.Process, string) {
 	s.t.Helper()
-	addr, ops := freeAddr(s.t), freeAddr(s.t)
+	addr, ops := testkit.FreeAddr(s.t), testkit.FreeAddr(s.t)
 	p, err := proc.Start(s.t.Context(), proc.Spec{
 		Name: name, Bin: s.bin, Role: "ingest",
 		Env: []string{
@@ -236,95 +217,39 @@ func (s *stack) watch(p *proc.Process) {
 	})
 }
 
-// api calls the admin API and returns the status and body.
-func (s *stack) api(method, path, body string) (int, []byte) {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(s.t.Context(), 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.adminURL+path, strings.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b
-}
-
-func (s *stack) login() string {
-	s.t.Helper()
-	s.token = ""
-	code, body := s.api(http.MethodPost, "/api/v1/auth/login", fmt.Sprintf(`{"username":"admin","password":%q}`, adminPassword))
-	if code != http.StatusOK {
-		s.t.Fatalf("admin login: %d %s", code, body)
-	}
-	var r struct{ Token string }
-	if err := json.Unmarshal(body, &r); err != nil || r.Token == "" {
-		s.t.Fatalf("admin login answer %s: %v", body, err)
-	}
-	return r.Token
-}
-
 // newSource creates a source and waits until every running ingest replica
 // accepts it.
 func (s *stack) newSource(name string) string {
 	s.t.Helper()
-	code, body := s.api(http.MethodPost, "/api/v1/sources", fmt.Sprintf(`{"name":%q}`, name))
-	if code == http.StatusUnauthorized {
-		s.token = s.login()
-		code, body = s.api(http.MethodPost, "/api/v1/sources", fmt.Sprintf(`{"name":%q}`, name))
-	}
-	if code != http.StatusCreated && code != http.StatusOK {
-		s.t.Fatalf("create source %s: %d %s", name, code, body)
-	}
-	var r struct{ ID string }
-	if err := json.Unmarshal(body, &r); err != nil || r.ID == "" {
-		s.t.Fatalf("create source answer %s: %v", body, err)
+	id, err := s.admin.CreateSource(s.t.Context(), name)
+	if err != nil {
+		s.t.Fatal(err)
 	}
 	for i, p := range s.ingest {
 		if p.Running() {
-			s.waitSourceKnown(s.ingURLs[i], r.ID)
+			s.waitSourceKnown(s.ingURLs[i], id)
 		}
 	}
-	return r.ID
+	return id
 }
 
-// waitSourceKnown polls an ingest replica with a request whose only event
-// is invalid: 401 while the source is unknown, 400 once it is known.
-// Nothing is stored either way.
+// waitSourceKnown waits until the ingest replica at url accepts source.
 func (s *stack) waitSourceKnown(url, source string) {
 	s.t.Helper()
-	probe := fmt.Sprintf(`{"source":{"id":%q},"events":[{"type":"not a valid type!"}]}`, source)
-	waitFor(s.t, 30*time.Second, "ingest "+url+" knows source "+source, func() bool {
-		code, _ := post(s.t.Context(), url+"/track", "", []byte(probe))
-		return code == http.StatusBadRequest
-	})
+	if err := client.WaitSourceKnown(s.t.Context(), url, source, 30*time.Second); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // count is the admin API's exact count of distinct events of a source, or
 // -1 when it cannot be read right now.
 func (s *stack) count(source string) int {
 	s.t.Helper()
-	code, body := s.api(http.MethodGet, "/api/v1/events/count?source="+source, "")
-	if code == http.StatusUnauthorized {
-		s.token = s.login()
-		code, body = s.api(http.MethodGet, "/api/v1/events/count?source="+source, "")
-	}
-	if code != http.StatusOK {
+	n, err := s.admin.Count(s.t.Context(), source)
+	if err != nil {
 		return -1
 	}
-	var r struct{ Count int }
-	if err := json.Unmarshal(body, &r); err != nil {
-		s.t.Fatalf("count answer %s: %v", body, err)
-	}
-	return r.Count
+	return int(n)
 }
 
 // waitStored waits until the admin count of source reaches want, failing
@@ -334,7 +259,7 @@ func (s *stack) waitStored(source string, want, most int, timeout time.Duration)
 	s.t.Helper()
 	start := time.Now()
 	last := -1
-	waitFor(s.t, timeout, fmt.Sprintf("%d events of %s stored", want, source), func() bool {
+	testkit.Eventually(s.t, timeout, fmt.Sprintf("%d events of %s stored", want, source), func() bool {
 		last = s.count(source)
 		if last > most {
 			s.t.Fatalf("source %s counts %d distinct events, more than the %d sent", source, last, most)
@@ -342,48 +267,6 @@ func (s *stack) waitStored(source string, want, most int, timeout time.Duration)
 		return last >= want
 	}, func() string { return fmt.Sprintf("last count %d", last) })
 	return time.Since(start)
-}
-
-// post sends body to url and returns the status (0 on a transport error)
-// and the answer.
-func post(ctx context.Context, url, encoding string, body []byte) (int, []byte) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if encoding != "" {
-		req.Header.Set("Content-Encoding", encoding)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b
-}
-
-// waitFor polls cond every 100 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			msg := ""
-			for _, d := range detail {
-				msg += "; " + d()
-			}
-			t.Fatalf("timed out after %s waiting for %s%s", timeout, what, msg)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended waiting for %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // ingestPeakRSS is the highest peak resident memory of the running ingest

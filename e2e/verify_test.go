@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // storedIDs reads, straight from the embedded ClickHouse, every event id
@@ -60,17 +63,70 @@ type outcome struct {
 	Figures      map[string]string `json:"figures"`
 }
 
-// verifyExact stops the processor,admin-api process cleanly, opens its
-// ClickHouse data and checks every scenario: the acknowledged ids are all
-// stored, nothing stored was never sent, the admin count equals the
-// distinct ids (nothing counted twice), and only scenarios with faults may
-// hold ids of requests that got no 2xx.
+// quiesce waits until the pipeline is still, so that figures compared
+// afterwards can no longer move, and returns each scenario's admin count
+// read then. Still means: no running ingest replica holds records Kafka has
+// not acknowledged (a request answered 503 may still be delivered after its
+// answer), the processor has committed every record of the events topic,
+// and every count has stayed the same over several polls a second apart,
+// all checked in the same polls.
+func (s *stack) quiesce(results []*result, within time.Duration) map[string]int {
+	const stablePolls = 3
+	ctx := s.t.Context()
+	var (
+		counts   map[string]int
+		stable   int
+		lastPoll time.Time
+		state    = "not polled yet"
+	)
+	testkit.Eventually(s.t, within, "the pipeline to be quiet", func() bool {
+		if time.Since(lastPoll) < time.Second {
+			return false
+		}
+		lastPoll = time.Now()
+		for _, p := range s.ingest {
+			if !p.Running() {
+				continue
+			}
+			b, err := client.Metric(ctx, p.OpsAddr(), "trackstream_ingest_producer_buffered_bytes")
+			if err != nil || b != 0 {
+				stable, state = 0, fmt.Sprintf("%s holds %.0f bytes Kafka has not acknowledged (%v)", p.Name(), b, err)
+				return false
+			}
+		}
+		if lag, err := s.lag(ctx); err != nil || lag != 0 {
+			stable, state = 0, fmt.Sprintf("consumer lag %d (%v)", lag, err)
+			return false
+		}
+		now := map[string]int{}
+		for _, r := range results {
+			if now[r.source] = s.count(r.source); now[r.source] < 0 {
+				stable, state = 0, "the count of "+r.name+" cannot be read"
+				return false
+			}
+		}
+		if maps.Equal(now, counts) {
+			stable++
+		} else {
+			counts, stable = now, 1
+		}
+		state = fmt.Sprintf("counts the same over %d polls", stable)
+		return stable >= stablePolls
+	}, func() string { return state })
+	return counts
+}
+
+// verifyExact waits until the pipeline is quiet, reads the admin counts,
+// stops the processor,admin-api process cleanly, opens its ClickHouse data
+// and checks every scenario: the acknowledged ids are all stored, nothing
+// stored was never sent, the admin count equals the distinct ids (nothing
+// counted twice), and only scenarios with faults may hold ids of requests
+// that got no 2xx.
 func verifyExact(t *testing.T, s *stack, results []*result) {
-	counts := map[string]int{}
-	for _, r := range results {
-		counts[r.source] = s.count(r.source)
-	}
 	start := time.Now()
+	counts := s.quiesce(results, 3*time.Minute)
+	t.Logf("pipeline quiet after %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	if err := s.store.Terminate(40 * time.Second); err != nil {
 		t.Errorf("processor,admin-api after SIGTERM: %v, want exit 0 (G7 clean stop)", err)
 	}

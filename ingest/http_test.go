@@ -23,6 +23,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // send makes a request to path with the given headers (name, value
@@ -235,7 +236,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	// Kafka gone: readiness fails within a bounded time.
 	env.cluster.Close()
-	waitFor(t, 15*time.Second, "readyz to fail once Kafka is gone", func() bool {
+	testkit.Eventually(t, 15*time.Second, "readyz to fail once Kafka is gone", func() bool {
 		return env.send(t, http.MethodGet, "/readyz", nil).status == http.StatusServiceUnavailable
 	})
 }
@@ -489,7 +490,7 @@ func TestShutdownUnderLoadLosesNothingAcknowledged(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 10*time.Second, "load to build up", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
+	testkit.Eventually(t, 10*time.Second, "load to build up", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -497,11 +498,11 @@ func TestShutdownUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	start := time.Now()
 	go func() { shutdown <- env.srv.Shutdown(ctx) }()
 	// During the drain delay readiness fails and requests still succeed.
-	waitFor(t, drain, "readiness to fail", func() bool { return env.srv.Ready(ctx) != nil })
+	testkit.Eventually(t, drain, "readiness to fail", func() bool { return env.srv.Ready(ctx) != nil })
 	mu.Lock()
 	before := len(acked)
 	mu.Unlock()
-	waitFor(t, 5*time.Second, "requests to be answered during the drain", func() bool {
+	testkit.Eventually(t, 5*time.Second, "requests to be answered during the drain", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) > before || time.Since(start) > drain

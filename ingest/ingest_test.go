@@ -31,6 +31,7 @@ import (
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // Sources every test environment publishes.
@@ -119,7 +120,7 @@ func newEnv(t *testing.T, tune func(*config.Ingest)) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "the registry to load every source", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the registry to load every source", func() bool {
 		return registry.Loaded() && len(registry.List()) == len(all)
 	})
 
@@ -156,18 +157,6 @@ func newEnv(t *testing.T, tune func(*config.Ingest)) *testEnv {
 	}
 	t.Cleanup(env.client.CloseIdleConnections)
 	return env
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // response is one answer of the server.

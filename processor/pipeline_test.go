@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // readDLQ reads want dead letters from the DLQ topic of k.
@@ -50,7 +52,7 @@ func headers(r *kgo.Record) map[string]string {
 // every other row of the batch is stored exactly once, and the partition
 // is committed past them.
 func TestRejectedRowsAreSplitOutToTheDLQ(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	events := makeEvents(source, 40)
@@ -92,7 +94,7 @@ func TestRejectedRowsAreSplitOutToTheDLQ(t *testing.T) {
 // committed, and the consumer lag grows as events keep arriving; once it
 // is back the backlog drains and every event is stored exactly once.
 func TestInsertOutageLagGrowsThenDrains(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 2, log)
 	source, group := newSource(t), newGroup(t)
 	sink := &recordingSink{}
@@ -139,7 +141,7 @@ func TestInsertOutageLagGrowsThenDrains(t *testing.T) {
 // after its n-th insert, before the commit; the next member re-inserts
 // the same batch under the same token and nothing is stored twice.
 func TestFaultExitAfterInsert(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	const n = 30
@@ -200,7 +202,7 @@ func TestFaults(t *testing.T) {
 // Events are stored with the enrichment columns derived from their user
 // agent, URL and referrer.
 func TestEventsAreEnriched(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	events := makeEvents(source, 2)
@@ -231,7 +233,7 @@ func TestEventsAreEnriched(t *testing.T) {
 // first one held: the first flushes and commits before giving them up,
 // so no event is inserted twice and none is lost.
 func TestProcessorJoiningMidStream(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)
 	cfg := testConfig(group, 40, 100*time.Millisecond)

@@ -34,6 +34,7 @@ import (
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -51,17 +52,9 @@ var (
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	// TRACKSTREAM_CHDB_LIB, else where `task chdb:fetch` puts the library
-	// (the same default the config uses).
-	lib := os.Getenv("TRACKSTREAM_CHDB_LIB")
-	if lib == "" {
-		lib = config.DefaultCHDBLib()
-	}
-	if _, err := os.Stat(lib); err != nil {
-		// Not a skip: CI always installs the library, so its absence is a
-		// setup bug that must not look like a green run.
-		fmt.Fprintf(os.Stderr, "FAIL: package processor tests need libchdb.so: %v\n"+
-			"run `go tool -modfile=tools/go.mod task chdb:fetch` (or set TRACKSTREAM_CHDB_LIB to the library)\n", err)
+	lib, err := testkit.FindCHDBLib()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: package processor:", err)
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "trackstream-processor-test-")
@@ -92,36 +85,6 @@ func runTests(m *testing.M) int {
 
 // ---- helpers ----
 
-// testLogger buffers the test's logs (processor and franz-go) and prints
-// them only when the test fails.
-func testLogger(t *testing.T) *slog.Logger {
-	t.Helper()
-	lb := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", lb.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 // newSource is a source id no other test (or rerun) uses.
@@ -134,21 +97,13 @@ func newGroup(t *testing.T) string {
 	return fmt.Sprintf("grp-%s-%d", unsafeName.ReplaceAllString(t.Name(), "-"), testSeq.Add(1))
 }
 
-// eventually polls cond every 50ms until it holds, failing the test with
-// cond's last description after timeout.
+// eventually is testkit.Eventually for a condition that describes its
+// state, shown when the wait times out.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s (last state: %s)", what, timeout, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var state string
+	testkit.Eventually(t, timeout, what, func() (ok bool) { ok, state = cond(); return ok },
+		func() string { return "last state: " + state })
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -491,7 +446,7 @@ func (k *testKafka) waitStored(t *testing.T, group, source string, want uint64) 
 // once, every batch with its own valid token, and the group's offsets reach
 // the end of every partition.
 func TestStoresEventsAndCommitsOffsets(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 3, log)
 	source, group := newSource(t), newGroup(t)
 	const n = 300
@@ -537,7 +492,7 @@ func TestStoresEventsAndCommitsOffsets(t *testing.T) {
 // token first). On the broker this looks exactly like a member that died
 // after its insert: no commit, partitions handed to the next member.
 func TestCrashBetweenInsertAndCommitReinsertsOnce(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	const n = 40
@@ -601,7 +556,7 @@ func TestCrashBetweenInsertAndCommitReinsertsOnce(t *testing.T) {
 // receive time, other offsets and so another token. The table keeps one
 // row per (source_id, event_id), so the counts stay exact.
 func TestResentEventsAreCountedOnce(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 2, log)
 	source, group := newSource(t), newGroup(t)
 	const n = 100
@@ -629,7 +584,7 @@ func TestResentEventsAreCountedOnce(t *testing.T) {
 // Records that can never be stored go to the DLQ with the reason and their
 // origin; their neighbours are stored and the group commits past them.
 func TestPoisonRecordsAreParkedInTheDLQ(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	good := makeEvents(source, 4)
@@ -711,7 +666,7 @@ func TestPoisonRecordsAreParkedInTheDLQ(t *testing.T) {
 // Send that fails after the server took the data can), so without the
 // token the retry would store them twice.
 func TestFailedInsertsAreRetriedWithTheSameToken(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	const n, failures = 30, 3
@@ -745,7 +700,7 @@ func TestFailedInsertsAreRetriedWithTheSameToken(t *testing.T) {
 // commits what it holds) while events keep arriving, and the other takes
 // over its partitions. Every event is stored, and the counts are exact.
 func TestTwoProcessorsOneStopsMidway(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)
 	cfg := testConfig(group, 50, 100*time.Millisecond)
@@ -839,7 +794,7 @@ func TestTwoProcessorsOneStopsMidway(t *testing.T) {
 // Cancelling Run's context while a batch is buffered (neither full nor
 // old) makes Run insert and commit it before returning.
 func TestStopFlushesAndCommitsTheBufferedBatch(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 2, log)
 	source, group := newSource(t), newGroup(t)
 	const n = 25

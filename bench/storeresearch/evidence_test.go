@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // BenchmarkPropertiesColumnType is the evidence behind the properties and
@@ -22,7 +23,7 @@ import (
 //	go test ./storeresearch -run '^$' -bench PropertiesColumnType -benchtime 1x
 func BenchmarkPropertiesColumnType(b *testing.B) {
 	const rows = 200_000
-	db, err := chdb.Open(chdbLib(b), filepath.Join(b.TempDir(), "ch"), 1)
+	db, err := chdb.Open(testkit.CHDBLib(b), filepath.Join(b.TempDir(), "ch"), 1)
 	if err != nil {
 		b.Fatal(err)
 	}

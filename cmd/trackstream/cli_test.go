@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // TestMain lets a test run this test binary as the real trackstream
@@ -105,7 +107,7 @@ func TestStartRefusals(t *testing.T) {
 		t.Fatalf("missing libchdb: err %v, output:\n%s", err, out)
 	}
 	out, err = runBinary(t, 60*time.Second, []string{
-		"TRACKSTREAM_DATA_DIR=" + dir, "TRACKSTREAM_CHDB_LIB=" + chdbLib(t), "TRACKSTREAM_ADMIN_PASSWORD=password123!",
+		"TRACKSTREAM_DATA_DIR=" + dir, "TRACKSTREAM_CHDB_LIB=" + testkit.CHDBLib(t), "TRACKSTREAM_ADMIN_PASSWORD=password123!",
 		"TRACKSTREAM_INGEST_ADDR=127.0.0.1:0", "TRACKSTREAM_ADMIN_ADDR=127.0.0.1:0", "TRACKSTREAM_OPS_ADDR=127.0.0.1:0",
 		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + freePort(t),
 	}, "all")
@@ -117,7 +119,7 @@ func TestStartRefusals(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"migrate", "-data-dir", dir, "-chdb-lib", chdbLib(t), "-log-level", "warn"}, lookupOf(nil), &out, &bytes.Buffer{})
+	err := run(context.Background(), []string{"migrate", "-data-dir", dir, "-chdb-lib", testkit.CHDBLib(t), "-log-level", "warn"}, lookupOf(nil), &out, &bytes.Buffer{})
 	if err != nil || !strings.Contains(out.String(), "clickhouse schema is current") {
 		t.Fatalf("migrate: %v, output %q", err, out.String())
 	}

@@ -8,13 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,143 +20,56 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/trackstream/trackstream/internal/chdb"
-	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
+	"github.com/trackstream/trackstream/internal/testkit/proc"
 )
 
 // adminPassword passes the product's password policy.
 const adminPassword = "deploy-Check-7q!Vx2#Lm9"
 
-// freeAddr returns a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// chdbLib is where the embedded ClickHouse engine is, failing the test
-// with how to get it when it is not there.
-func chdbLib(t *testing.T) string {
-	t.Helper()
-	lib := os.Getenv(chdb.LibEnv)
-	if lib == "" {
-		lib = config.DefaultCHDBLib()
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("libchdb.so is missing at %s (%v): run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, err, chdb.LibEnv)
-	}
-	return lib
-}
-
 // node is a running `trackstream all` process.
 type node struct {
-	cmd                         *exec.Cmd
-	out                         *bytes.Buffer
-	exited                      chan error
-	dataDir                     string
-	opsURL, ingestURL, adminURL string
+	p                            *proc.Process
+	dataDir                      string
+	opsAddr, ingestURL, adminURL string
 }
 
 // startAll starts bin as `trackstream all` on free loopback ports and waits
 // until /readyz answers 200.
 func startAll(t *testing.T, bin, lib string) *node {
 	t.Helper()
-	n := &node{out: &bytes.Buffer{}, exited: make(chan error, 1), dataDir: t.TempDir()}
-	ops, ing, adm := freeAddr(t), freeAddr(t), freeAddr(t)
-	_, kport, _ := net.SplitHostPort(freeAddr(t))
-	n.opsURL, n.ingestURL, n.adminURL = "http://"+ops, "http://"+ing, "http://"+adm
-	n.cmd = exec.Command(bin, "all")
-	n.cmd.Env = append(os.Environ(),
-		"TRACKSTREAM_DATA_DIR="+n.dataDir,
-		"TRACKSTREAM_OPS_ADDR="+ops,
-		"TRACKSTREAM_INGEST_ADDR="+ing,
-		"TRACKSTREAM_ADMIN_ADDR="+adm,
-		"TRACKSTREAM_EMBEDDED_KAFKA_PORT="+kport,
-		"TRACKSTREAM_CHDB_LIB="+lib,
-		"TRACKSTREAM_ADMIN_PASSWORD="+adminPassword,
-		"TRACKSTREAM_LOG_FORMAT=text",
-		"TRACKSTREAM_PROCESSOR_BATCH_AGE=100ms",
-	)
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := n.cmd.Start(); err != nil {
-		t.Fatalf("start %s all: %v", bin, err)
+	n := &node{dataDir: t.TempDir(), opsAddr: testkit.FreeAddr(t)}
+	ing, adm := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	_, kport, _ := net.SplitHostPort(testkit.FreeAddr(t))
+	n.ingestURL, n.adminURL = "http://"+ing, "http://"+adm
+	p, err := proc.Start(t.Context(), proc.Spec{
+		Name: "trackstream all", Bin: bin, Role: "all", OpsAddr: n.opsAddr,
+		Env: []string{
+			"TRACKSTREAM_DATA_DIR=" + n.dataDir,
+			"TRACKSTREAM_OPS_ADDR=" + n.opsAddr,
+			"TRACKSTREAM_INGEST_ADDR=" + ing,
+			"TRACKSTREAM_ADMIN_ADDR=" + adm,
+			"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + kport,
+			"TRACKSTREAM_CHDB_LIB=" + lib,
+			"TRACKSTREAM_ADMIN_PASSWORD=" + adminPassword,
+			"TRACKSTREAM_LOG_FORMAT=text",
+			"TRACKSTREAM_PROCESSOR_BATCH_AGE=100ms",
+		},
+	}, 120*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { n.exited <- n.cmd.Wait() }()
-	t.Cleanup(func() {
-		if n.cmd.ProcessState == nil {
-			_ = n.cmd.Process.Kill()
-			<-n.exited
-		}
-	})
-	n.poll(t, 120*time.Second, "GET /readyz = 200", func() (bool, error) {
-		code, _, err := n.do(http.MethodGet, n.opsURL+"/readyz", "", "")
-		return code == http.StatusOK, err
-	})
+	t.Cleanup(func() { _ = p.Kill() })
+	n.p = p
 	return n
-}
-
-// do makes one request with a bounded time.
-func (n *node) do(method, url, token, body string) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return resp.StatusCode, b, err
-}
-
-// poll calls f until it reports done, the process exits or the deadline
-// passes.
-func (n *node) poll(t *testing.T, within time.Duration, what string, f func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-n.exited:
-			n.exited <- err
-			t.Fatalf("trackstream exited (%v) while waiting for %s; output:\n%s", err, what, n.out.String())
-		default:
-		}
-		done, err := f()
-		if done {
-			return
-		}
-		last = err
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("no %s within %s (last error: %v); output:\n%s", what, within, last, n.out.String())
 }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (n *node) stop(t *testing.T) {
 	t.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-n.exited:
-		if err != nil {
-			t.Fatalf("trackstream did not stop cleanly on SIGTERM: %v; output:\n%s", err, n.out.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("trackstream did not stop within 60 s of SIGTERM; output:\n%s", n.out.String())
+	if err := n.p.Terminate(60 * time.Second); err != nil {
+		t.Fatalf("trackstream did not stop cleanly on SIGTERM: %v; output:\n%s", err, n.p.Output())
 	}
 }
 
@@ -183,9 +93,20 @@ func exposedNames(fams map[string]*dto.MetricFamily) map[string]bool {
 // scrape reads and parses /metrics.
 func (n *node) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	code, body, err := n.do(http.MethodGet, n.opsURL+"/metrics", "", "")
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d %v", code, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.opsAddr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
 	return mustParseExposition(t, string(body))
 }
@@ -205,41 +126,30 @@ func mustParseExposition(t *testing.T, text string) map[string]*dto.MetricFamily
 // source, an accepted and a rejected event, an unknown source.
 func (n *node) exercise(t *testing.T) {
 	t.Helper()
-	code, body, err := n.do(http.MethodPost, n.adminURL+"/api/v1/auth/login", "", `{"username":"admin","password":"`+adminPassword+`"}`)
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("admin login: %d %v %s", code, err, body)
+	ctx := t.Context()
+	adm, err := client.Login(ctx, n.adminURL, "admin", adminPassword)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var login struct{ Token string }
-	if err := json.Unmarshal(body, &login); err != nil || login.Token == "" {
-		t.Fatalf("admin login answer %s: %v", body, err)
+	src, err := adm.CreateSource(ctx, "deploy check")
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, body, err = n.do(http.MethodPost, n.adminURL+"/api/v1/sources", login.Token, `{"name":"deploy check"}`)
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("create source: %d %v %s", code, err, body)
-	}
-	var src struct{ ID string }
-	if err := json.Unmarshal(body, &src); err != nil || src.ID == "" {
-		t.Fatalf("create source answer %s: %v", body, err)
+	if err := client.WaitSourceKnown(ctx, n.ingestURL, src, 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	payload := fmt.Sprintf(`{"source":{"id":%q},"session":{"id":"s-1"},"profile":{"id":"p-1"},
-		"events":[{"id":"deploy-check-1","type":"page-view"},{"type":"not a valid type!"}]}`, src.ID)
-	n.poll(t, 30*time.Second, "ingest accepting the new source", func() (bool, error) {
-		code, body, err := n.do(http.MethodPost, n.ingestURL+"/track", "", payload)
-		if err != nil {
-			return false, err
-		}
-		return code == http.StatusOK, fmt.Errorf("POST /track: %d %s", code, body)
-	})
-	if code, _, err := n.do(http.MethodPost, n.ingestURL+"/track", "", `{"source":{"id":"src_unknown"},"events":[{"type":"x"}]}`); err != nil || code != http.StatusUnauthorized {
+		"events":[{"id":"deploy-check-1","type":"page-view"},{"type":"not a valid type!"}]}`, src)
+	if code, body, err := client.Post(ctx, n.ingestURL+"/track", []byte(payload)); err != nil || code != http.StatusOK {
+		t.Fatalf("POST /track: %d %v %s", code, err, body)
+	}
+	if code, _, err := client.Post(ctx, n.ingestURL+"/track", []byte(`{"source":{"id":"src_unknown"},"events":[{"type":"x"}]}`)); err != nil || code != http.StatusUnauthorized {
 		t.Errorf("POST /track with an unknown source: %d %v; want 401", code, err)
 	}
-	n.poll(t, 60*time.Second, "the event stored (trackstream_processor_rows_inserted_total >= 1)", func() (bool, error) {
-		f := n.scrape(t)["trackstream_processor_rows_inserted_total"]
-		if f == nil || len(f.GetMetric()) == 0 {
-			return false, nil
-		}
-		return f.GetMetric()[0].GetCounter().GetValue() >= 1, nil
-	})
+	testkit.Eventually(t, 60*time.Second, "the event stored (trackstream_processor_rows_inserted_total >= 1)", func() bool {
+		v, err := client.Metric(ctx, n.opsAddr, "trackstream_processor_rows_inserted_total")
+		return err == nil && v >= 1
+	}, func() string { return n.p.Tail(40) })
 }
 
 // TestMetricNamesExist starts the binary built like the Dockerfile builds
@@ -247,7 +157,7 @@ func (n *node) exercise(t *testing.T) {
 // dashboard panel or a rule uses is exposed. It then stops the process and
 // runs the business dashboard's SQL on the ClickHouse data it left.
 func TestMetricNamesExist(t *testing.T) {
-	lib := chdbLib(t)
+	lib := testkit.CHDBLib(t)
 	root := mustRoot(t)
 	dashboards, err := loadDashboards(filepath.Join(root, "deploy", "grafana", "dashboards"))
 	if err != nil {
@@ -276,8 +186,7 @@ func TestMetricNamesExist(t *testing.T) {
 		exposed map[string]bool
 		missing []string
 	)
-	deadline := time.Now().Add(45 * time.Second)
-	for {
+	testkit.Eventually(t, 45*time.Second, "every metric the dashboards and rules use to be exposed", func() bool {
 		exposed = exposedNames(n.scrape(t))
 		missing = missing[:0]
 		for name, where := range refs {
@@ -285,15 +194,11 @@ func TestMetricNamesExist(t *testing.T) {
 				missing = append(missing, fmt.Sprintf("%s (used by %s)", name, strings.Join(where, "; ")))
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	sort.Strings(missing)
-	for _, m := range missing {
-		t.Errorf("metric not exposed by a running trackstream: %s", m)
-	}
+		return len(missing) == 0
+	}, func() string {
+		sort.Strings(missing)
+		return "not exposed by a running trackstream:\n" + strings.Join(missing, "\n")
+	})
 	t.Logf("%d metric names referenced by dashboards and rules, checked against %d exposed", len(refs), len(exposed))
 
 	n.stop(t)

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -11,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -81,12 +84,7 @@ func TestFollowAppliesHistoryThenChanges(t *testing.T) {
 	go func() {
 		done <- Follow(followCtx, opts, SourcesTopic, func(*kgo.Record) { applied.Add(1) }, &loaded, quiet)
 	}()
-	for !loaded.Load() {
-		if ctx.Err() != nil {
-			t.Fatal("never loaded")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the topic's history loaded", loaded.Load)
 	appliedAtLoad := applied.Load()
 	if appliedAtLoad < 3 {
 		t.Fatalf("loaded after %d records, want the 3 that existed at start", appliedAtLoad)
@@ -94,12 +92,8 @@ func TestFollowAppliesHistoryThenChanges(t *testing.T) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: SourcesTopic, Key: []byte("d"), Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	for applied.Load() < 4 {
-		if ctx.Err() != nil {
-			t.Fatalf("a later change was not applied (%d records)", applied.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "a later change applied", func() bool { return applied.Load() >= 4 },
+		func() string { return fmt.Sprintf("%d records applied", applied.Load()) })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Follow returned %v after its context ended", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -50,17 +51,6 @@ func follow(t *testing.T, opts []kgo.Opt) *Registry {
 	return r
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestFollowLoadsExistingThenFollowsChanges(t *testing.T) {
 	_, opts, cl := cluster(t)
 	ctx := context.Background()
@@ -72,7 +62,7 @@ func TestFollowLoadsExistingThenFollowsChanges(t *testing.T) {
 		}
 	}
 	r := follow(t, opts)
-	waitFor(t, "loaded", r.Loaded)
+	testkit.Eventually(t, 10*time.Second, "loaded", r.Loaded)
 	// Loaded means caught up with what existed at start.
 	if got := r.List(); len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
 		t.Fatalf("loaded %+v, want a then b", got)
@@ -85,7 +75,7 @@ func TestFollowLoadsExistingThenFollowsChanges(t *testing.T) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kafka.SourcesTopic, Key: []byte(b.ID)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b deleted", func() bool { _, ok := r.Get(b.ID); return !ok })
+	testkit.Eventually(t, 10*time.Second, "b deleted", func() bool { _, ok := r.Get(b.ID); return !ok })
 	if got, ok := r.Get(a.ID); !ok || got.Enabled {
 		t.Fatalf("a = %+v, %v; want present and disabled", got, ok)
 	}
@@ -94,7 +84,7 @@ func TestFollowLoadsExistingThenFollowsChanges(t *testing.T) {
 func TestFollowEmptyTopicIsLoaded(t *testing.T) {
 	_, opts, _ := cluster(t)
 	r := follow(t, opts)
-	waitFor(t, "loaded", r.Loaded)
+	testkit.Eventually(t, 10*time.Second, "loaded", r.Loaded)
 	if n := len(r.List()); n != 0 {
 		t.Fatalf("%d sources in an empty topic", n)
 	}
@@ -111,7 +101,7 @@ func TestMalformedRecordSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := follow(t, opts)
-	waitFor(t, "loaded", r.Loaded)
+	testkit.Eventually(t, 10*time.Second, "loaded", r.Loaded)
 	if _, ok := r.Get(good.ID); !ok || len(r.List()) != 1 {
 		t.Fatalf("registry %+v, want only the good source", r.List())
 	}
@@ -146,7 +136,7 @@ func TestWriteKeys(t *testing.T) {
 		}
 	}
 	r := follow(t, opts)
-	waitFor(t, "both sources", func() bool { return len(r.List()) == 2 })
+	testkit.Eventually(t, 10*time.Second, "both sources", func() bool { return len(r.List()) == 2 })
 	for _, tc := range []struct {
 		key  string
 		want string
@@ -168,7 +158,7 @@ func TestWriteKeys(t *testing.T) {
 	if err := Publish(ctx, cl, server); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the new key", func() bool { _, ok := r.ByWriteKey(plain2); return ok })
+	testkit.Eventually(t, 10*time.Second, "the new key", func() bool { _, ok := r.ByWriteKey(plain2); return ok })
 	if _, ok := r.ByWriteKey(plain); ok {
 		t.Fatal("the rotated-out key still authenticates")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 var benchUserAgents = []string{
@@ -75,7 +76,7 @@ func BenchmarkEncodeRows(b *testing.B) {
 func BenchmarkInsertRows(b *testing.B) {
 	const batch = 50_000
 	ctx := context.Background()
-	s, err := OpenEmbedded(ctx, chdbLib(b), filepath.Join(b.TempDir()), quiet, Options{})
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(b), filepath.Join(b.TempDir()), quiet, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,22 +21,11 @@ import (
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/schemas"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func chdbLib(t testing.TB) string {
-	t.Helper()
-	lib := os.Getenv(chdb.LibEnv)
-	if lib == "" {
-		lib = config.DefaultCHDBLib()
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("libchdb not found at %s: run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, chdb.LibEnv)
-	}
-	return lib
-}
 
 func rows(source string, n int, receivedAt time.Time) []Row {
 	out := make([]Row, n)
@@ -76,7 +65,7 @@ func rawRows(t *testing.T, s *Embedded, source string) int {
 func TestEmbeddedStore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{})
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +264,7 @@ func TestEmbeddedStore(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s2, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{TTL: tc.ttl})
+			s2, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{TTL: tc.ttl})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +288,7 @@ func TestEmbeddedStore(t *testing.T) {
 func TestPreReleaseSchemaRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := chdb.Open(chdbLib(t), filepath.Join(dir, "clickhouse"), 1)
+	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,11 +301,11 @@ func TestPreReleaseSchemaRefused(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{})
+	_, err = OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
 	if err == nil || !strings.Contains(err.Error(), `migration 1 there is "events", here "events_typed"`) || !strings.Contains(err.Error(), "move the data away") {
 		t.Fatalf("open of a pre-release data dir: %v, want a refusal saying what to do", err)
 	}
-	if _, err := OpenEmbedded(ctx, chdbLib(t), t.TempDir(), quiet, Options{Cluster: "c1"}); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_CLICKHOUSE_DSN") {
+	if _, err := OpenEmbedded(ctx, testkit.CHDBLib(t), t.TempDir(), quiet, Options{Cluster: "c1"}); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_CLICKHOUSE_DSN") {
 		t.Fatalf("embedded store with a cluster: %v, want a refusal", err)
 	}
 }
@@ -427,18 +416,18 @@ func TestServerStore(t *testing.T) {
 func TestCheckOnly(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	_, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{CheckOnly: true})
+	_, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{CheckOnly: true})
 	if err == nil || !strings.Contains(err.Error(), "trackstream migrate") {
 		t.Fatalf("unmigrated schema: got %v", err)
 	}
-	s, err := OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{})
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = OpenEmbedded(ctx, chdbLib(t), dir, quiet, Options{CheckOnly: true, TTL: 48 * time.Hour})
+	s, err = OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{CheckOnly: true, TTL: 48 * time.Hour})
 	if err != nil {
 		t.Fatalf("migrated schema refused: %v", err)
 	}

@@ -1,7 +1,8 @@
-// Package proc builds the trackstream binary once and runs its roles as
-// separate processes for the end-to-end suite: start with TRACKSTREAM_*
-// variables, wait for /readyz, kill -9, SIGTERM, restart, and read a
-// process's memory from /proc.
+// Package proc builds the trackstream binary and runs its roles as
+// separate processes for tests that need the real binary (end to end,
+// kill -9, deploy checks): start with TRACKSTREAM_* variables, wait for
+// /readyz, kill -9, SIGTERM, restart, and read a process's memory from
+// /proc.
 package proc
 
 import (
@@ -9,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // Build compiles ./cmd/trackstream of the module at repoRoot into dir and
@@ -51,16 +53,6 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// FreeAddr returns a free 127.0.0.1:<port>.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // Output collects a child's output, bounded to the last max bytes, safe
@@ -179,46 +171,34 @@ func (p *Process) PID() int {
 // Running reports whether the process has not exited.
 func (p *Process) Running() bool { return p.PID() != 0 }
 
+// OpsAddr is the process's ops listener (TRACKSTREAM_OPS_ADDR).
+func (p *Process) OpsAddr() string { return p.spec.OpsAddr }
+
 // Ready reports whether /readyz answers 200.
-func (p *Process) Ready(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.spec.OpsAddr+"/readyz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
+func (p *Process) Ready(ctx context.Context) bool { return client.Ready(ctx, p.spec.OpsAddr) }
 
 // WaitReady polls /readyz until 200, the timeout, or the process exits.
 func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		p.mu.Lock()
-		done := p.done
-		p.mu.Unlock()
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	exited := false
+	err := testkit.Poll(ctx, timeout, func(ctx context.Context) bool {
 		select {
 		case <-done:
-			return fmt.Errorf("%s exited before it was ready: %v\n%s", p.spec.Name, p.exitErr(), tail(p.Output(), 30))
+			exited = true
+			return true
 		default:
 		}
-		if p.Ready(ctx) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %s\n%s", p.spec.Name, timeout, tail(p.Output(), 30))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return p.Ready(ctx)
+	})
+	switch {
+	case exited:
+		return fmt.Errorf("%s exited before it was ready: %v\n%s", p.spec.Name, p.exitErr(), tail(p.Output(), 30))
+	case err != nil:
+		return fmt.Errorf("%s not ready: %w\n%s", p.spec.Name, err, tail(p.Output(), 30))
 	}
+	return nil
 }
 
 func (p *Process) exitErr() error {
