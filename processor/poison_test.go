@@ -2,12 +2,14 @@ package processor
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -19,7 +21,7 @@ import (
 // poison record is parked, nothing is stored twice, and the good record
 // sent after the poison stream is stored.
 func TestPoisonStreamCostsBoundedInsertsPerBatch(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 1, log)
 	source, group := newSource(t), newGroup(t)
 	const batches, batchRows = 4, 128

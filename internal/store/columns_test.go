@@ -9,6 +9,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -18,7 +19,7 @@ import (
 // must fill (one without a DEFAULT, MATERIALIZED, ALIAS or EPHEMERAL
 // expression) has an entry.
 func TestColumnsMatchMigrations(t *testing.T) {
-	s, err := OpenEmbedded(context.Background(), chdbLib(t), t.TempDir(), quiet, Options{})
+	s, err := OpenEmbedded(context.Background(), testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
