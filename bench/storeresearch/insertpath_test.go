@@ -13,6 +13,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/chdb"
 	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/schemas"
 )
 
@@ -25,7 +26,7 @@ import (
 //
 //	go test ./storeresearch -run '^$' -bench InsertVariants -benchtime 4x
 func BenchmarkInsertVariants(b *testing.B) {
-	db, err := chdb.Open(chdbLib(b), filepath.Join(b.TempDir(), "ch"), 1)
+	db, err := chdb.Open(testkit.CHDBLib(b), filepath.Join(b.TempDir(), "ch"), 1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,13 +3,10 @@ package storeresearch
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/trackstream/trackstream/internal/chdb"
-	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/store"
@@ -50,19 +47,6 @@ func realisticRows(source string, n int, start time.Time) []store.Row {
 		out[i] = store.Row{Event: e, Fields: en.Event(&e)}
 	}
 	return out
-}
-
-// chdbLib is the libchdb path (TRACKSTREAM_CHDB_LIB or the default).
-func chdbLib(b *testing.B) string {
-	b.Helper()
-	lib := os.Getenv(chdb.LibEnv)
-	if lib == "" {
-		lib = config.DefaultCHDBLib()
-	}
-	if _, err := os.Stat(lib); err != nil {
-		b.Fatalf("libchdb not found at %s: run `go tool -modfile=tools/go.mod task chdb:fetch` or set %s", lib, chdb.LibEnv)
-	}
-	return lib
 }
 
 // cpuTime is the user+system CPU time of this process so far.

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,7 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/internal/testkit/browser"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // trackerPage is the site page of the browser test: the tracker from one
@@ -91,30 +94,24 @@ func TestTrackerInBrowser(t *testing.T) {
 
 	cfg := testConfig(t, t.TempDir())
 	all, _ := startAll(t, cfg)
-	admin := "http://" + all.adminAddr
-	token := login(t, admin)
-	code, body := call(t, "POST", admin+"/api/v1/sources", token, `{"name":"browser site"}`)
-	if code != http.StatusCreated {
-		t.Fatalf("create source: %d %s", code, body)
-	}
-	var src struct{ ID string }
-	mustJSON(t, body, &src)
+	adm := login(t, all.adminAddr)
+	src := createSource(t, adm, "browser site")
 
 	// The page sends to an ingest replica of its own, on a port that stays
 	// the same across its restart.
-	replicaAddr := freeAddr(t)
+	replicaAddr := testkit.FreeAddr(t)
 	replicaCfg := cfg
 	replicaCfg.Kafka.Brokers = all.kafkaAddrs
 	replicaCfg.Ingest.Addr = replicaAddr
 	replicaCfg.OpsAddr = "127.0.0.1:0"
 	replica := startIngestReplica(t, replicaCfg)
 	api := "http://" + replicaAddr + "/track"
-	waitFor(t, 10*time.Second, "the replica knows the source", func() bool {
-		code, _ := call(t, "POST", api, "", `{"source":{"id":"`+src.ID+`"},"events":[{"type":"probe"}]}`)
+	testkit.Eventually(t, 10*time.Second, "the replica knows the source", func() bool {
+		code, _ := post(t, api, `{"source":{"id":"`+src+`"},"events":[{"type":"probe"}]}`)
 		return code == http.StatusOK
 	})
-	probes := count(t, admin, token, src.ID) // the probe(s) above, once stored
-	waitFor(t, 30*time.Second, "the probe stored", func() bool { probes = count(t, admin, token, src.ID); return probes > 0 })
+	probes := count(t, adm, src) // the probe(s) above, once stored
+	testkit.Eventually(t, 30*time.Second, "the probe stored", func() bool { probes = count(t, adm, src); return probes > 0 })
 
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -125,7 +122,7 @@ func TestTrackerInBrowser(t *testing.T) {
 		port := r.Host[strings.LastIndex(r.Host, ":")+1:]
 		fmt.Fprint(w, strings.NewReplacer(
 			"{{script}}", "http://"+all.ingestAddr+"/ts.js",
-			"{{source}}", src.ID,
+			"{{source}}", src,
 			"{{api}}", api,
 			"{{outbound}}", "http://localhost:"+port+"/landing", // another host: outbound
 		).Replace(trackerPage))
@@ -138,9 +135,9 @@ func TestTrackerInBrowser(t *testing.T) {
 	}
 	stored := func(want int, what string) {
 		t.Helper()
-		waitFor(t, 60*time.Second, fmt.Sprintf("%d events stored (%s)", want, what), func() bool {
-			return count(t, admin, token, src.ID) == uint64(probes)+uint64(want)
-		}, log)
+		testkit.Eventually(t, 60*time.Second, fmt.Sprintf("%d events stored (%s)", want, what), func() bool {
+			return count(t, adm, src) == uint64(probes)+uint64(want)
+		}, log.String)
 	}
 	eval := func(js string) {
 		t.Helper()
@@ -173,13 +170,13 @@ func TestTrackerInBrowser(t *testing.T) {
 	replica.stop()
 	failedBefore := log.failedCount()
 	eval(`history.pushState({}, '', '/spa/b'); ts.track('during-outage', {n: 1})`)
-	waitFor(t, 30*time.Second, "a batch queued during the outage", func() bool { return queued() == 1 }, log)
+	testkit.Eventually(t, 30*time.Second, "a batch queued during the outage", func() bool { return queued() == 1 }, log.String)
 	eval(`ts.track('during-outage', {n: 2})`)
-	waitFor(t, 30*time.Second, "a second batch queued during the outage", func() bool { return queued() == 2 }, log)
+	testkit.Eventually(t, 30*time.Second, "a second batch queued during the outage", func() bool { return queued() == 2 }, log.String)
 	restarted := time.Now()
 	replica = startIngestReplica(t, replicaCfg)
 	stored(8, "the outage's events, resent")
-	waitFor(t, 30*time.Second, "the queue emptied", func() bool { return queued() == 0 }, log)
+	testkit.Eventually(t, 30*time.Second, "the queue emptied", func() bool { return queued() == 0 }, log.String)
 	t.Logf("outage: 3 events in 2 batches queued, %d sends failed, all stored %.1f s after the collector was back; %s",
 		log.failedCount()-failedBefore, time.Since(restarted).Seconds(), log)
 
@@ -209,7 +206,7 @@ func TestTrackerInBrowser(t *testing.T) {
 	if beacons != "1" || options != 0 {
 		t.Fatalf("%s beacons; %s: want the last batch sent by one beacon and no preflight", beacons, log)
 	}
-	if profile := checkTrackerEvents(t, admin, token, src.ID); kept != profile {
+	if profile := checkTrackerEvents(t, adm, src); kept != profile {
 		t.Fatalf("the page keeps profile %q, the events were stored under %q", kept, profile)
 	}
 }
@@ -223,9 +220,9 @@ func (l *requestLog) failedCount() int {
 // checkTrackerEvents lists the source's events through the admin API: each
 // one the page made, once, all of one visitor and session. It returns the
 // visitor's profile id.
-func checkTrackerEvents(t *testing.T, admin, token, source string) string {
+func checkTrackerEvents(t *testing.T, adm *client.Admin, source string) string {
 	t.Helper()
-	code, body := call(t, "GET", admin+"/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), token, "")
+	code, body := call(t, adm, "GET", "/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), nil)
 	if code != http.StatusOK {
 		t.Fatalf("list events: %d %s", code, body)
 	}
@@ -239,7 +236,9 @@ func checkTrackerEvents(t *testing.T, admin, token, source string) string {
 			Properties map[string]any
 		}
 	}
-	mustJSON(t, body, &out)
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("list events: answer %s: %v", body, err)
+	}
 	got := map[string]int{}
 	ids := map[string]bool{}
 	sessions, profiles := map[string]bool{}, map[string]bool{}
@@ -279,20 +278,6 @@ func checkTrackerEvents(t *testing.T, admin, token, source string) string {
 	return ""
 }
 
-// freeAddr returns a loopback address no one listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // ingestReplica is an ingest role started in this process.
 type ingestReplica struct {
 	t    *testing.T
@@ -305,7 +290,7 @@ type ingestReplica struct {
 // cfg.Kafka.Brokers) and stops it at cleanup unless stopped before.
 func startIngestReplica(t *testing.T, cfg config.Config) *ingestReplica {
 	t.Helper()
-	n, err := start(context.Background(), config.Set{config.RoleIngest}, cfg, testLogger(t), io.Discard)
+	n, err := start(context.Background(), config.Set{config.RoleIngest}, cfg, testkit.Logger(t, slog.LevelWarn), io.Discard)
 	if err != nil {
 		t.Fatalf("start ingest on %s: %v", cfg.Ingest.Addr, err)
 	}

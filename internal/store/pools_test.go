@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // Admin queries filling every query connection of the embedded engine do
@@ -16,7 +18,7 @@ import (
 // before the first of those queries does.
 func TestEmbeddedWritesDoNotWaitBehindQueries(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenEmbedded(ctx, chdbLib(t), t.TempDir(), quiet, Options{})
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
