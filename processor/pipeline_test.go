@@ -268,7 +268,7 @@ func TestProcessorJoiningMidStream(t *testing.T) {
 // partitions and one set of metrics (franz-go's told apart by a worker
 // label), every event is stored once, and a stop stops them all.
 func TestWorkersShareOneProcessor(t *testing.T) {
-	log := testLogger(t)
+	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)
 	cfg := testConfig(group, 50, 100*time.Millisecond)

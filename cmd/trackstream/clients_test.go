@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // NPMClientsEnv names the directory where `task npm:clients` installed the
@@ -52,23 +56,20 @@ func TestNodeSDKs(t *testing.T) {
 	modules := npmClients(t)
 	cfg := testConfig(t, t.TempDir())
 	n, _ := startAll(t, cfg)
-	admin := "http://" + n.adminAddr
-	token := login(t, admin)
+	adm := login(t, n.adminAddr)
 	const events = 45 // 5 batches of 10 with the identify call
 
 	for _, sdk := range []string{"rudderstack", "segment"} {
 		t.Run(sdk, func(t *testing.T) {
-			code, body := call(t, "POST", admin+"/api/v1/sources", token, `{"name":"`+sdk+` backend","kind":"server"}`)
-			if code != http.StatusCreated {
-				t.Fatalf("create source: %d %s", code, body)
-			}
 			var src struct {
 				ID       string
 				WriteKey string `json:"write_key"`
 			}
-			mustJSON(t, body, &src)
+			if err := adm.Call(t.Context(), "POST", "/api/v1/sources", map[string]string{"name": sdk + " backend", "kind": "server"}, &src); err != nil {
+				t.Fatal(err)
+			}
 			// The new source reaches ingest through the sources topic.
-			waitFor(t, 10*time.Second, "ingest knows the new source", func() bool {
+			testkit.Eventually(t, 10*time.Second, "ingest knows the new source", func() bool {
 				req, _ := http.NewRequest("POST", "http://"+n.ingestAddr+"/v1/batch", bytes.NewReader([]byte(`{}`)))
 				req.SetBasicAuth(src.WriteKey, "")
 				resp, err := http.DefaultClient.Do(req)
@@ -86,19 +87,19 @@ func TestNodeSDKs(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("node %s.js: %v\n%s", sdk, err, out)
 			}
-			waitFor(t, 30*time.Second, fmt.Sprintf("%d events stored", events+1), func() bool {
-				return count(t, admin, token, src.ID) == events+1
+			testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d events stored", events+1), func() bool {
+				return count(t, adm, src.ID) == events+1
 			})
-			checkSDKEvents(t, admin, token, src.ID, events)
+			checkSDKEvents(t, adm, src.ID, events)
 		})
 	}
 }
 
 // checkSDKEvents lists a source's events through the admin API: track
 // calls n = 0..events-1 once each, and the identify call.
-func checkSDKEvents(t *testing.T, admin, token, source string, events int) {
+func checkSDKEvents(t *testing.T, adm *client.Admin, source string, events int) {
 	t.Helper()
-	code, body := call(t, "GET", admin+"/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), token, "")
+	code, body := call(t, adm, "GET", "/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), nil)
 	if code != http.StatusOK {
 		t.Fatalf("list events: %d %s", code, body)
 	}
@@ -110,7 +111,9 @@ func checkSDKEvents(t *testing.T, admin, token, source string, events int) {
 			Properties map[string]any
 		}
 	}
-	mustJSON(t, body, &out)
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("list events: answer %s: %v", body, err)
+	}
 	seen := map[string]int{}
 	ids := map[string]bool{}
 	for _, e := range out.Events {

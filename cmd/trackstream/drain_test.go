@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // During a stop the ops listener is the last part standing: once every
@@ -29,7 +31,7 @@ func TestOpsListenerStopsLast(t *testing.T) {
 
 	const events = 25
 	produceEvents(t, n.kafkaAddrs, events)
-	waitFor(t, 30*time.Second, "the processor holding every event", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the processor holding every event", func() bool {
 		return metric(t, opsAddr, "trackstream_processor_records_consumed_total") == events
 	})
 	if got := metric(t, opsAddr, "trackstream_processor_rows_inserted_total"); got != 0 {
@@ -63,7 +65,7 @@ func TestOpsListenerStopsLast(t *testing.T) {
 // ingest would.
 func produceEvents(t *testing.T, brokers []string, n int) {
 	t.Helper()
-	cl, err := kgo.NewClient(append(kafka.ClientOpts(brokers, testLogger(t)), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	cl, err := kgo.NewClient(append(kafka.ClientOpts(brokers, testkit.Logger(t, slog.LevelWarn)), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

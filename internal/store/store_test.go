@@ -18,7 +18,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/trackstream/trackstream/internal/chdb"
-	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/testkit"
@@ -326,7 +325,7 @@ func TestMessageCode(t *testing.T) {
 // engine's, made here by running into each limit, and a server's
 // exceptions, wrapped as callers wrap them.
 func TestErrorClassifiers(t *testing.T) {
-	s, err := OpenEmbedded(context.Background(), chdbLib(t), t.TempDir(), quiet, Options{})
+	s, err := OpenEmbedded(context.Background(), testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
