@@ -10,6 +10,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/jsonread"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // TestIngestIntegerRangeMatchesJSONColumn: the integers ingest lets through
@@ -18,7 +19,7 @@ import (
 // refused by both.
 func TestIngestIntegerRangeMatchesJSONColumn(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenEmbedded(ctx, chdbLib(t), t.TempDir(), quiet, Options{})
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
