@@ -16,12 +16,12 @@ import (
 // test fault hook.
 var ErrInjected = errors.New("injected fault: TRACKSTREAM_FAULT_INSERT_ERRORS_FOR is set")
 
-// Faults are the test fault hooks of one processor, shared by its workers
+// faultHooks are the test fault hooks of one processor, shared by its workers
 // (config.Processor's FaultInsertErrorsFor and FaultExitAfterInsert). They
 // exist for the end-to-end fault suite, which runs the real binary; they
 // are off unless configured, and a processor with one on says so loudly
 // at start.
-type Faults struct {
+type faultHooks struct {
 	insertErrorsUntil time.Time
 	exitAfter         int64
 	inserts           atomic.Int64
@@ -30,11 +30,11 @@ type Faults struct {
 
 // newFaults returns the fault hooks cfg switches on, counting from now, or
 // nil when none is on.
-func newFaults(cfg config.Processor, now time.Time) *Faults {
+func newFaults(cfg config.Processor, now time.Time) *faultHooks {
 	if !cfg.Faulty() {
 		return nil
 	}
-	f := &Faults{exitAfter: int64(cfg.FaultExitAfterInsert), exit: os.Exit}
+	f := &faultHooks{exitAfter: int64(cfg.FaultExitAfterInsert), exit: os.Exit}
 	if cfg.FaultInsertErrorsFor > 0 {
 		f.insertErrorsUntil = now.Add(cfg.FaultInsertErrorsFor)
 	}
@@ -42,12 +42,12 @@ func newFaults(cfg config.Processor, now time.Time) *Faults {
 }
 
 // describe is the fault settings for the start-up warning.
-func (f *Faults) describe() []any {
+func (f *faultHooks) describe() []any {
 	return []any{"insert_errors_until", f.insertErrorsUntil.Format(time.RFC3339), "exit_after_insert", f.exitAfter}
 }
 
 // wrap makes s fail every insert until insertErrorsUntil.
-func (f *Faults) wrap(s Sink) Sink {
+func (f *faultHooks) wrap(s Sink) Sink {
 	if f.insertErrorsUntil.IsZero() {
 		return s
 	}
@@ -56,7 +56,7 @@ func (f *Faults) wrap(s Sink) Sink {
 
 // inserted counts a successful batch insert and exits the process with
 // status 137 at the configured count.
-func (f *Faults) inserted(log *slog.Logger) {
+func (f *faultHooks) inserted(log *slog.Logger) {
 	if f.exitAfter == 0 {
 		return
 	}

@@ -42,11 +42,11 @@ const (
 	firstBackoff = 100 * time.Millisecond
 )
 
-// ConsumerOpts are the franz-go options a processor worker needs on top of
+// consumerOpts are the franz-go options a processor worker needs on top of
 // the shared client options: the group, manual commits, rebalances held
 // off while a polled batch is not yet committed, and fetches bounded by
 // the batch size so that buffered records stay within memory bounds.
-func ConsumerOpts(cfg config.Processor) []kgo.Opt {
+func consumerOpts(cfg config.Processor) []kgo.Opt {
 	fetch := int32(min(cfg.BatchBytes, maxFetchBytes))
 	return []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
@@ -70,13 +70,13 @@ type Processor struct {
 	log     *slog.Logger
 	m       *metrics
 	geo     *enrich.GeoIP
-	faults  *Faults
+	faults  *faultHooks
 	workers []*worker
 }
 
 // New builds the processor of cfg: its metrics on reg, its enrichment and
 // cfg.Workers consumer group members, each with a Kafka client built from
-// opts plus ConsumerOpts(cfg) (static members <InstanceID>-<worker> when
+// opts plus consumerOpts(cfg) (static members <InstanceID>-<worker> when
 // cfg.InstanceID is set, franz-go metrics labelled by worker). It refuses
 // a cfg that fails cfg.Validate.
 func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer) (_ *Processor, err error) {
@@ -110,7 +110,7 @@ func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg 
 			wopts = append(wopts, kgo.InstanceID(fmt.Sprintf("%s-%d", cfg.InstanceID, w)))
 		}
 		wk := &worker{p: p, sink: sink, enricher: enricher, log: log.With("worker", w)}
-		all := append(wopts, ConsumerOpts(cfg)...)
+		all := append(wopts, consumerOpts(cfg)...)
 		all = append(all, kgo.OnPartitionsRevoked(wk.forget), kgo.OnPartitionsLost(wk.forget))
 		if wk.cl, err = kgo.NewClient(all...); err != nil {
 			return nil, fmt.Errorf("processor kafka client: %w", err)
