@@ -84,8 +84,10 @@ func storeHash(path, pw string) (string, error) {
 // Bootstrap makes sure the built-in admin user exists once the admin state
 // is loaded (Run must be running). When the state topic has no admin yet,
 // its hash comes from AdminPasswordHash (configured, stored in dataDir, or
-// generated and printed to out). A configured password that differs from
-// the admin's current one replaces it and ends the admin's sessions.
+// generated and printed to out). A configured password is also the
+// recovery path: it makes the built-in admin an enabled admin again if it
+// was demoted or disabled, and, when it differs from the admin's current
+// password, replaces it and ends the admin's sessions.
 func (s *Server) Bootstrap(ctx context.Context, dataDir, configured string, out io.Writer) error {
 	if err := s.st.waitLoaded(ctx); err != nil {
 		return err
@@ -94,20 +96,27 @@ func (s *Server) Bootstrap(ctx context.Context, dataDir, configured string, out 
 	if exists && configured == "" {
 		return nil
 	}
+	now := s.now().UTC()
+	samePassword := false
 	if exists {
-		if ok, _ := password.Verify(configured, u.PasswordHash); ok {
+		samePassword, _ = password.Verify(configured, u.PasswordHash)
+		if samePassword && u.Role == RoleAdmin && !u.Disabled {
 			return nil
 		}
+		if u.Role != RoleAdmin || u.Disabled {
+			s.log.Warn("TRACKSTREAM_ADMIN_PASSWORD is set: making the built-in admin an enabled admin again", "user", AdminUser, "role_was", u.Role, "disabled_was", u.Disabled)
+		}
+	} else {
+		u = User{Name: AdminUser, CreatedAt: now}
 	}
-	hash, err := AdminPasswordHash(dataDir, configured, out)
-	if err != nil {
-		return err
+	if !samePassword {
+		hash, err := AdminPasswordHash(dataDir, configured, out)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash, u.PasswordChangedAt = hash, now
 	}
-	now := s.now().UTC()
-	if !exists {
-		u = User{Name: AdminUser, Role: RoleAdmin, CreatedAt: now}
-	}
-	u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt, u.Disabled = hash, now, now, false
+	u.Role, u.Disabled, u.UpdatedAt = RoleAdmin, false, now
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	return s.st.put(wctx, userKey+AdminUser, u)

@@ -110,6 +110,12 @@ type state struct {
 	// follower never rolls back a write this replica already applied.
 	applied map[string]int64
 	loaded  atomic.Bool
+	// followed is the offset after the last record the follower applied:
+	// every record before it, whichever replica wrote it, is applied.
+	followed atomic.Int64
+	// roles serialises this replica's changes of roles and disabled
+	// flags (see guardAdmins).
+	roles sync.Mutex
 }
 
 func newState(cl *kgo.Client, log *slog.Logger) *state {
@@ -201,7 +207,26 @@ func (s *state) apply(key string, value []byte, offset int64, fromFollower bool)
 // put writes v under key and waits for Kafka's ack; the change is visible
 // here at once and on other replicas within their fetch interval.
 func (s *state) put(ctx context.Context, key string, v any) error {
-	return s.putMany(ctx, map[string]any{key: v})
+	_, err := s.putAt(ctx, key, v)
+	return err
+}
+
+// putAt is put, returning the record's offset.
+func (s *state) putAt(ctx context.Context, key string, v any) (int64, error) {
+	var value []byte
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return 0, fmt.Errorf("encode admin state %s: %w", key, err)
+		}
+		value = b
+	}
+	r := &kgo.Record{Topic: StateTopic, Key: []byte(key), Value: value}
+	if err := s.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return 0, fmt.Errorf("write admin state record to %s: %w", StateTopic, err)
+	}
+	s.apply(key, value, r.Offset, false)
+	return r.Offset, nil
 }
 
 // putMany writes several keys in one produce request; nil values delete.
@@ -233,7 +258,36 @@ func (s *state) del(ctx context.Context, key string) error { return s.put(ctx, k
 // follow reads StateTopic from the start with its own client, marks the
 // state loaded once caught up, and applies changes until ctx ends.
 func (s *state) follow(ctx context.Context, opts []kgo.Opt) error {
-	return kafka.Follow(ctx, opts, StateTopic, func(r *kgo.Record) { s.apply(string(r.Key), r.Value, r.Offset, true) }, &s.loaded, s.log)
+	return kafka.Follow(ctx, opts, StateTopic, func(r *kgo.Record) {
+		s.apply(string(r.Key), r.Value, r.Offset, true)
+		s.followed.Store(r.Offset + 1)
+	}, &s.loaded, s.log)
+}
+
+// waitFollowed waits until the follower has applied every record before
+// offset, or ctx ends.
+func (s *state) waitFollowed(ctx context.Context, offset int64) error {
+	for s.followed.Load() < offset {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("admin state not read back from %s up to offset %d: %w", StateTopic, offset, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// enabledAdmins counts the enabled users with the admin role.
+func (s *state) enabledAdmins() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, u := range s.users {
+		if u.Role == RoleAdmin && !u.Disabled {
+			n++
+		}
+	}
+	return n
 }
 
 // waitLoaded waits until follow has caught up, or ctx ends.

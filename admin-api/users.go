@@ -90,28 +90,56 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, _ principal)
 	if req.Disabled != nil {
 		u.Disabled = *req.Disabled
 	}
-	if u.Role != RoleAdmin || u.Disabled {
-		admins := 0
-		for _, o := range s.st.userList() {
-			if o.Name != u.Name && o.Role == RoleAdmin && !o.Disabled {
-				admins++
-			}
-		}
-		if admins == 0 {
-			return errorf(http.StatusConflict, "last_admin", "%s is the last enabled admin; create another admin first", u.Name)
-		}
-	}
 	u.UpdatedAt = s.now().UTC()
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
-	if err := s.st.put(ctx, userKey+u.Name, u); err != nil {
-		s.log.Error("storing user failed", "error", err)
-		return errKafka
+	if err := s.guardAdmins(ctx, u); err != nil {
+		return err
 	}
 	if u.Disabled {
 		s.endSessions(ctx, u.Name)
 	}
 	return writeJSON(w, http.StatusOK, viewUser(u))
+}
+
+// guardAdmins stores u unless that leaves no enabled admin. The check
+// is serialised through the state topic's single partition: changes of
+// this replica take a lock, and a change that removes an admin is checked
+// again once every record before it (from any replica) has been read
+// back. If the state at that point of the log has no enabled admin, the
+// change is undone (its user's previous record written back) and refused:
+// of two concurrent changes that together would remove the last admin,
+// the later one in the log yields.
+func (s *Server) guardAdmins(ctx context.Context, u User) error {
+	s.st.roles.Lock()
+	defer s.st.roles.Unlock()
+	lastAdmin := errorf(http.StatusConflict, "last_admin", "%s is the last enabled admin; create another admin first", u.Name)
+	prev, _ := s.st.user(u.Name)
+	removes := prev.Role == RoleAdmin && !prev.Disabled && (u.Role != RoleAdmin || u.Disabled)
+	if removes && s.st.enabledAdmins() <= 1 {
+		return lastAdmin
+	}
+	offset, err := s.st.putAt(ctx, userKey+u.Name, u)
+	if err != nil {
+		s.log.Error("storing user failed", "error", err)
+		return errKafka
+	}
+	if !removes {
+		return nil
+	}
+	answer := lastAdmin
+	if err := s.st.waitFollowed(ctx, offset); err != nil {
+		s.log.Error("checking the last-admin guard failed; undoing the change", "user", u.Name, "error", err)
+		answer = errKafka
+	} else if s.st.enabledAdmins() > 0 {
+		return nil
+	}
+	undo, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if _, err := s.st.putAt(undo, userKey+u.Name, prev); err != nil {
+		s.log.Error("undoing a change that removed the last admin failed; restart admin-api with TRACKSTREAM_ADMIN_PASSWORD to restore the admin", "user", u.Name, "error", err)
+	}
+	return answer
 }
 
 type setPasswordRequest struct {
