@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // enabledAdminsOn counts the enabled admins a replica lists.
@@ -51,7 +53,7 @@ func TestLastAdminGuardHoldsUnderConcurrentChanges(t *testing.T) {
 		if round%2 == 1 {
 			b = other // the two changes on two replicas
 		}
-		eventually(t, "both replicas to see adm2", func() bool {
+		testkit.Eventually(t, 10*time.Second, "both replicas to see adm2", func() bool {
 			_, ok := other.srv.st.user("adm2")
 			return ok
 		})
@@ -62,7 +64,7 @@ func TestLastAdminGuardHoldsUnderConcurrentChanges(t *testing.T) {
 		}
 		// Let both replicas converge, then count from each.
 		var admins [2]int
-		eventually(t, "the replicas to agree", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the replicas to agree", func() bool {
 			ea, _ := e.srv.st.user("admin")
 			oa, _ := other.srv.st.user("admin")
 			e2, _ := e.srv.st.user("adm2")
@@ -113,7 +115,7 @@ func TestBootstrapRestoresTheAdmin(t *testing.T) {
 		if r.code != http.StatusOK || r.body["role"] != "admin" {
 			t.Fatalf("admin %+v, after a restart with the password: login %d %s, want 200 as admin", broken, r.code, r.raw)
 		}
-		eventually(t, "the first replica to see the restored admin", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the first replica to see the restored admin", func() bool {
 			u, _ := e.srv.st.user(AdminUser)
 			return u.Role == RoleAdmin && !u.Disabled
 		})
