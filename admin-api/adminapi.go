@@ -42,6 +42,16 @@ type Deps struct {
 	Sources *sources.Registry
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
+	// ProcessorGroup is the processors' consumer group, whose lag
+	// pipeline health reports; empty leaves lag out.
+	ProcessorGroup string
+	// Metrics, when set, is the process's metrics registry: pipeline
+	// health reads ingest's and the processor's counters from it when
+	// those roles run in this process.
+	Metrics prometheus.Gatherer
+	// CollectorURL is the public collector's base URL, shown in the GUI's
+	// install snippets; empty lets the GUI guess from its own address.
+	CollectorURL string
 }
 
 // Server is the admin API.
@@ -59,7 +69,9 @@ type Server struct {
 	schemas      *schemaCatalog
 	queries      *queryGate
 	pw           *pwChecks
+	gui          guiAssets
 	m            metrics
+	health       healthHistory
 	// dummyHash is verified against when the user is unknown, so an unknown
 	// user and a wrong password take the same time.
 	dummyHash string
@@ -124,6 +136,9 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 	if s.schemas, err = loadSchemas(); err != nil {
 		return nil, err
 	}
+	if s.gui, err = loadGUI(); err != nil {
+		return nil, err
+	}
 	tlsCfg, err := loadTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -132,6 +147,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 	for _, r := range s.routes() {
 		mux.Handle(r.pattern(), s.instrument(r.pattern(), s.handler(r)))
 	}
+	s.gui.register(mux, s.instrument)
 	mux.Handle("/", s.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, errNotFound)
 	})))
@@ -152,6 +168,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 // ends. Start it before Bootstrap.
 func (s *Server) Run(ctx context.Context) error {
 	go s.sweep(ctx)
+	go s.sampleHealth(ctx)
 	return s.st.follow(ctx, s.deps.KafkaOpts)
 }
 
@@ -223,6 +240,10 @@ func (s *Server) handler(rt route) http.Handler {
 			}
 			if !p.role.allows(rt.role) {
 				writeError(w, errForbidden)
+				return
+			}
+			if err := checkCSRF(r, p); err != nil {
+				writeError(w, err)
 				return
 			}
 		}

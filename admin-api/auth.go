@@ -129,6 +129,9 @@ type principal struct {
 	token string // API token id, when authenticated by one
 	// session is the session's digest, when authenticated by a login.
 	session string
+	// cookieToken is the session secret when it came in the GUI's session
+	// cookie rather than an Authorization header (see session_cookie.go).
+	cookieToken string
 }
 
 func digest(secret string) string {
@@ -149,10 +152,24 @@ const apiTokenPrefix = "tsk_"
 // authenticate resolves the bearer token to a live session or API token of
 // an enabled user.
 func (s *Server) authenticate(r *http.Request) (principal, bool) {
+	if r.Header.Get("Authorization") == "" {
+		token, ok := s.sessionFromCookie(r)
+		if !ok || strings.HasPrefix(token, apiTokenPrefix) {
+			return principal{}, false
+		}
+		p, ok := s.authenticateSecret(token)
+		p.cookieToken = token
+		return p, ok
+	}
 	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if secret = strings.TrimSpace(secret); !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > 256 {
 		return principal{}, false
 	}
+	return s.authenticateSecret(secret)
+}
+
+// authenticateSecret resolves a bearer secret: an API token or a session.
+func (s *Server) authenticateSecret(secret string) (principal, bool) {
 	now := s.now()
 	d := digest(secret)
 	if strings.HasPrefix(secret, apiTokenPrefix) {
@@ -218,6 +235,9 @@ func accountKey(name, client string) string {
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Cookie asks for the session in an HttpOnly cookie instead of the
+	// answer's body (the GUI's login).
+	Cookie bool `json:"cookie"`
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request, _ principal) error {
@@ -269,10 +289,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ principal) erro
 	}
 	s.m.logins.WithLabelValues("ok").Inc()
 	s.log.Info("admin login", "user", u.Name, "client", clientIPFrom(r.Context()).String())
-	return writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"token": token, "expires_in": int(s.cfg.SessionTTL.Seconds()),
 		"idle_timeout": int(s.cfg.SessionIdleTTL.Seconds()), "user": u.Name, "role": u.Role,
-	})
+	}
+	if req.Cookie {
+		s.setSessionCookie(w, token, s.cfg.SessionTTL)
+		delete(out, "token")
+		out["csrf_token"] = csrfToken(token)
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // issueSession stores a new session for user and returns its token; the
@@ -308,6 +334,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, p principal) err
 		s.log.Error("logout failed", "error", err)
 		return errKafka
 	}
+	if p.cookieToken != "" {
+		s.clearSessionCookie(w)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -316,6 +345,9 @@ func (s *Server) me(w http.ResponseWriter, _ *http.Request, p principal) error {
 	out := map[string]any{"user": p.user, "role": p.role}
 	if p.token != "" {
 		out["token_id"] = p.token
+	}
+	if p.cookieToken != "" {
+		out["csrf_token"] = csrfToken(p.cookieToken)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

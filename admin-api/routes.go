@@ -48,6 +48,9 @@ func (s *Server) routes() []route {
 		{"GET", v1 + "/dlq", RoleViewer, s.listDeadLetters},
 		{"GET", v1 + "/dlq/{partition}/{offset}", RoleViewer, s.getDeadLetter},
 		{"POST", v1 + "/dlq/replay", RoleAdmin, s.replayDeadLetters},
+
+		{"GET", v1 + "/system/health", RoleViewer, s.systemHealth},
+		{"GET", v1 + "/system/info", RoleViewer, s.systemInfo},
 	}
 	return append(rs, s.queryRoutes()...)
 }

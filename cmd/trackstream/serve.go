@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,7 +164,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 		n.goRun(ctx, "processor", func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
 	}
 	if roles.Has(config.RoleAdmin) {
-		if err := startAdmin(ctx, n, cfg, base, st, reg, stdout); err != nil {
+		if err := startAdmin(ctx, n, cfg, roles, base, st, reg, stdout); err != nil {
 			return n, err
 		}
 	}
@@ -284,7 +285,23 @@ func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt
 	return nil
 }
 
-func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, events adminapi.Queries, reg *prometheus.Registry, stdout io.Writer) error {
+// collectorURL is the collector base URL the GUI shows in snippets: the
+// configured one, else this process's ingest listener when its port is
+// fixed.
+func collectorURL(cfg config.Config, roles config.Set) string {
+	if cfg.Admin.CollectorURL != "" {
+		return strings.TrimSuffix(cfg.Admin.CollectorURL, "/")
+	}
+	if !roles.Has(config.RoleIngest) {
+		return ""
+	}
+	if _, port, err := net.SplitHostPort(cfg.Ingest.Addr); err != nil || port == "0" {
+		return ""
+	}
+	return "http://" + displayAddr(cfg.Ingest.Addr)
+}
+
+func startAdmin(ctx context.Context, n *node, cfg config.Config, roles config.Set, base []kgo.Opt, events adminapi.Queries, reg *prometheus.Registry, stdout io.Writer) error {
 	publisher, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return fmt.Errorf("admin kafka client: %w", err)
@@ -302,6 +319,7 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt,
 	}
 	srv, err := adminapi.New(cfg.Admin, cfg.ClickHouse.QueryTimeout, adminapi.Deps{
 		Events: events, Kafka: publisher, KafkaOpts: base, Sources: registry,
+		ProcessorGroup: cfg.Processor.Group, Metrics: reg, CollectorURL: collectorURL(cfg, roles),
 	}, n.log.With("role", "admin-api"), reg)
 	if err != nil {
 		return err
@@ -339,6 +357,7 @@ func printBanner(w io.Writer, roles config.Set, cfg config.Config, n *node) {
 		if cfg.Admin.TLSCert != "" {
 			scheme = "https"
 		}
+		fmt.Fprintf(w, "  GUI:          %s://%s/ui/ (user admin)\n", scheme, displayAddr(n.adminAddr))
 		fmt.Fprintf(w, "  admin API:    %s://%s/api/v1 (log in: POST /api/v1/auth/login {\"username\":\"admin\",\"password\":\"...\"})\n", scheme, displayAddr(n.adminAddr))
 		fmt.Fprintf(w, "                the password is TRACKSTREAM_ADMIN_PASSWORD, or the one printed on first start\n")
 	}

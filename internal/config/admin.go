@@ -44,6 +44,11 @@ type Admin struct {
 	LoginLockoutAttempts int
 	// LoginLockout is how long a locked account or IP is refused. Default 15m.
 	LoginLockout time.Duration
+	// CollectorURL is the public collector's base URL
+	// (https://collect.example.com), shown in the GUI's install snippets.
+	// Default empty: the ingest listener of the same process, when it has a
+	// fixed port.
+	CollectorURL string
 }
 
 func defaultAdmin() Admin {
@@ -73,6 +78,7 @@ func (c *Admin) fields() []field {
 		{"admin-login-free-attempts", secAdmin, false, "failed logins per account or IP before growing delays start", (*intValue)(&c.LoginFreeAttempts)},
 		{"admin-login-lockout-attempts", secAdmin, false, "failed logins that lock an account (an IP at 4x) for -admin-login-lockout", (*intValue)(&c.LoginLockoutAttempts)},
 		{"admin-login-lockout", secAdmin, false, "how long a locked account or IP is refused", (*durationValue)(&c.LoginLockout)},
+		{"admin-collector-url", secAdmin, false, "public collector base URL shown in the GUI's install snippets; empty: this process's ingest listener", (*stringValue)(&c.CollectorURL)},
 	}
 }
 
@@ -100,6 +106,12 @@ func (c Admin) validate(errs *[]error) {
 	checkRange(errs, "TRACKSTREAM_ADMIN_LOGIN_FREE_ATTEMPTS", c.LoginFreeAttempts, 1, 100)
 	checkRange(errs, "TRACKSTREAM_ADMIN_LOGIN_LOCKOUT_ATTEMPTS", c.LoginLockoutAttempts, c.LoginFreeAttempts, 1000)
 	checkPositive(errs, "TRACKSTREAM_ADMIN_LOGIN_LOCKOUT", c.LoginLockout)
+	if c.CollectorURL != "" {
+		u, err := url.Parse(c.CollectorURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			errorf(errs, "TRACKSTREAM_ADMIN_COLLECTOR_URL: %q is not a base URL such as https://collect.example.com", c.CollectorURL)
+		}
+	}
 }
 
 // checkPrefixes checks that every entry is a CIDR (10.0.0.0/8) or a single
