@@ -118,7 +118,7 @@ function snippet(s, collector, writeKey) {
     return h("div", h("p", "Send events from your server with the write key as the HTTP Basic username (what Segment libraries do):"),
       h("pre.snippet#snippet", text), copyButton(text, "Copy command"));
   }
-  const tag = '<script defer src="' + collector + '/trackstream.js" data-source="' + s.id + '"></script>';
+  const tag = '<script defer src="' + collector + '/ts.js" data-source="' + s.id + '"></script>';
   const curl = "curl -X POST " + collector + "/track -H 'Content-Type: application/json' \\\n" +
     "  -d '{\"source\":{\"id\":\"" + s.id + "\"},\"session\":{\"id\":\"s-1\"},\"events\":[{\"type\":\"page-view\",\"context\":{\"page\":{\"url\":\"https://example.com/\"}}}]}'";
   return h("div",
