@@ -169,6 +169,7 @@ func TestGUI(t *testing.T) {
 	e.open(dash, "dashboard")
 	e.measureFirstPaint(dash)
 	e.shot("dashboard")
+	e.poll(`!!document.querySelector('[data-metric="events"]')`, "the KPI tiles")
 	if got := e.eval(`document.querySelector('[data-metric="events"] .value').textContent`); e.seeded() == 0 && got != fmt.Sprint(stored) {
 		t.Errorf("events tile = %q, want %d", got, stored)
 	}

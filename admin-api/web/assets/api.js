@@ -35,8 +35,41 @@ export function qs(params) {
   return s ? "?" + s : "";
 }
 
+// The API runs at most 2 statistics or search requests of one user at a
+// time (429 too_many_queries beyond) and 4 in all (503): this tab sends
+// at most 2 at once, queued in order, and retries a refused one shortly.
+const maxQueries = 2;
+let running = 0;
+const waiting = [];
+const isQuery = (path) => /^\/(stats\/|events|profiles\/|sessions\/)/.test(path);
+
+async function gate(f) {
+  if (running >= maxQueries) await new Promise((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await f();
+  } finally {
+    running--;
+    if (waiting.length) waiting.shift()();
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 // api calls /api/v1 + path; body, when given, is sent as JSON.
-export async function api(method, path, body, { quiet401 = false } = {}) {
+export async function api(method, path, body, opts = {}) {
+  if (method !== "GET" || !isQuery(path)) return call(method, path, body, opts);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await gate(() => call(method, path, body, opts));
+    } catch (e) {
+      if (!(e instanceof APIError) || e.code !== "too_many_queries" || attempt >= 8) throw e;
+      await sleep(250 * attempt);
+    }
+  }
+}
+
+async function call(method, path, body, { quiet401 = false } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
