@@ -22,7 +22,9 @@ import (
 
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/internal/testkit/browser"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 	"github.com/trackstream/trackstream/processor"
 )
 
@@ -49,7 +51,7 @@ type guiEnv struct {
 	tab     context.Context
 	admin   string // http://host:port of the admin listener
 	ingest  string // http://host:port of the collector
-	token   string // an admin bearer token for setup calls
+	api     *client.Admin // the admin API, for setup and checks
 	shots   string
 	planted *httptest.Server
 	hits    *atomic.Int64
@@ -68,7 +70,7 @@ func (e *guiEnv) extraEvents(src string) {
 	if n <= 0 {
 		return
 	}
-	before := count(e.t, e.admin, e.token, src)
+	before := count(e.t, e.api, src)
 	started := time.Now()
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	span := time.Since(day)
@@ -89,7 +91,7 @@ func (e *guiEnv) extraEvents(src string) {
 			"events":  events,
 		}, len(events))
 	}
-	waitFor(e.t, 20*time.Minute, "the seeded events stored", func() bool { return count(e.t, e.admin, e.token, src) == before+uint64(n) })
+	testkit.Eventually(e.t, 20*time.Minute, "the seeded events stored", func() bool { return count(e.t, e.api, src) == before+uint64(n) })
 	e.extra = n
 	e.t.Logf("seeded %d events in %s", n, time.Since(started).Round(time.Second))
 }
@@ -103,7 +105,7 @@ func (e *guiEnv) measureFirstPaint(path string) {
 	got := e.eval(`JSON.stringify({fcp_ms: Math.round((performance.getEntriesByName("first-contentful-paint")[0] || {}).startTime || -1), ` +
 		`dashboard_ready_ms: Math.round(performance.getEntriesByName("dashboard-ready")[0].startTime), ` +
 		`transferred_bytes: performance.getEntriesByType("resource").filter(r => r.name.includes("/ui/")).reduce((a, r) => a + r.transferSize, 0)})`)
-	stored := count(e.t, e.admin, e.token, strings.TrimPrefix(strings.Split(path, "&")[0], "/ui/?source="))
+	stored := count(e.t, e.api, strings.TrimPrefix(strings.Split(path, "&")[0], "/ui/?source="))
 	e.t.Logf("dashboard over %d stored events: %s", stored, got)
 	if e.shots != "" {
 		line := fmt.Sprintf("{\"stored_events\": %d, \"measured\": %s}\n", stored, got)
@@ -126,7 +128,7 @@ func TestGUI(t *testing.T) {
 		t.Logf("planted listener was asked for %s %s", r.Method, r.URL)
 	}))
 	defer e.planted.Close()
-	e.token = login(t, e.admin)
+	e.api = login(t, n.adminAddr)
 	e.tab = browser.New(t, browser.Options{Width: 1280, Height: 900, Timeout: 10 * time.Minute})
 	e.watchCSP()
 
@@ -154,13 +156,13 @@ func TestGUI(t *testing.T) {
 
 	// Events through the collector: Firefox visits /home and /pricing and
 	// signs up; Chrome visits /home; one visitor sends hostile values.
-	e.waitSourceKnown(src)
+	waitSourceKnown(t, n.ingestAddr, src)
 	e.track(src, firefoxUA, "s-ff-1", "p-ff-1", "https://shop.example/home", "page-view", "signup")
 	e.track(src, firefoxUA, "s-ff-2", "p-ff-2", "https://shop.example/pricing", "page-view")
 	e.track(src, chromeUA, "s-ch-1", "p-ch-1", "https://shop.example/home", "page-view")
 	e.trackHostile(src)
 	const stored = 5
-	waitFor(t, 30*time.Second, "5 events stored", func() bool { return count(t, e.admin, e.token, src) == stored })
+	testkit.Eventually(t, 30*time.Second, "5 events stored", func() bool { return count(t, e.api, src) == stored })
 	e.waitText("#first-event", "events received")
 	e.extraEvents(src)
 
@@ -244,10 +246,10 @@ func TestGUI(t *testing.T) {
 	e.shot("dlq")
 	e.click("#replay-selected")
 	e.waitText("main", "Replayed 1")
-	waitFor(t, 30*time.Second, "the replayed event stored", func() bool { return count(t, e.admin, e.token, src) == stored+1+uint64(e.seeded()) })
+	testkit.Eventually(t, 30*time.Second, "the replayed event stored", func() bool { return count(t, e.api, src) == stored+1+uint64(e.seeded()) })
 
 	// Pipeline health, through the API and on its screen.
-	code, body := call(t, "GET", e.admin+"/api/v1/system/health", e.token, "")
+	code, body := call(t, e.api, "GET", "/api/v1/system/health", nil)
 	var health struct {
 		Status string
 		Kafka  struct {
@@ -263,7 +265,9 @@ func TestGUI(t *testing.T) {
 			Accepted      float64
 		}
 	}
-	mustJSON(t, body, &health)
+	if err := json.Unmarshal(body, &health); err != nil {
+		t.Fatalf("system health: %v: %s", err, body)
+	}
 	if code != http.StatusOK || health.Status != "ok" || !health.Kafka.Reachable || health.Kafka.Produced < stored || health.Kafka.Dead != 1 ||
 		health.Storage.Freshness == nil || !health.Counters.IngestVisible || health.Counters.Accepted < stored {
 		t.Errorf("system health: %d %s", code, body)
@@ -317,7 +321,7 @@ func TestGUI(t *testing.T) {
 const viewerPassword = "quiet-Harbor-77-lantern"
 
 func (e *guiEnv) createViewer() {
-	code, body := call(e.t, "POST", e.admin+"/api/v1/users", e.token, `{"name":"vera","role":"viewer","password":"`+viewerPassword+`"}`)
+	code, body := call(e.t, e.api, "POST", "/api/v1/users", map[string]string{"name": "vera", "role": "viewer", "password": viewerPassword})
 	if code != http.StatusCreated {
 		e.t.Fatalf("create viewer: %d %s", code, body)
 	}
@@ -425,16 +429,6 @@ func (e *guiEnv) checkInert() {
 	if n := e.hits.Load(); n != 0 {
 		e.t.Errorf("the planted listener got %d requests", n)
 	}
-}
-
-// waitSourceKnown waits until the collector accepts the new source.
-func (e *guiEnv) waitSourceKnown(src string) {
-	e.t.Helper()
-	probe := `{"source":{"id":"` + src + `"},"events":[]}`
-	waitFor(e.t, 15*time.Second, "ingest knows the new source", func() bool {
-		code, _ := call(e.t, "POST", e.ingest+"/track", "", probe)
-		return code != http.StatusUnauthorized
-	})
 }
 
 // track sends one visit: a page event for each type in order.
