@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
@@ -95,6 +96,7 @@ type Server struct {
 	limiter  *limiter
 	log      *slog.Logger
 	m        *metrics
+	geo      *enrich.GeoIP
 
 	draining atomic.Bool
 	readyMu  sync.Mutex
@@ -102,11 +104,19 @@ type Server struct {
 	readyErr error
 }
 
+// Option changes how New builds the collector.
+type Option func(*Server)
+
+// WithGeoIP looks every event's client address up in g before the
+// source's IP policy truncates or drops it, and records country, region,
+// city and the database build in the event.
+func WithGeoIP(g *enrich.GeoIP) Option { return func(s *Server) { s.geo = g } }
+
 // New builds the collector. producer must have been built with
 // ProducerOpts; registry must be followed by the caller. Every
 // configuration problem (an alias of an unknown endpoint, a bad trusted
 // proxy) is reported here.
-func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Server, error) {
 	all, err := schemas.EventSchemas()
 	if err != nil {
 		return nil, err
@@ -126,6 +136,9 @@ func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, lo
 	s := &Server{
 		cfg: cfg, lim: limitsOf(cfg), producer: producer, sources: registry,
 		schemas: set, ips: ips, limiter: newLimiter(), log: log,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	if s.m, err = newMetrics(reg, producer); err != nil {
 		return nil, err
@@ -448,6 +461,12 @@ func (s *Server) meta(c *fiber.Ctx, now time.Time) requestMeta {
 		receivedAt: now.UTC().Truncate(time.Millisecond),
 		userAgent:  strings.Clone(c.Get(fiber.HeaderUserAgent)),
 		origin:     strings.Clone(c.Get(fiber.HeaderOrigin)),
+		hints: event.ClientHints{
+			UA:       clientHint(c.Get("Sec-CH-UA")),
+			Mobile:   clientHint(c.Get("Sec-CH-UA-Mobile")),
+			Platform: clientHint(c.Get("Sec-CH-UA-Platform")),
+		},
+		geo: s.geo,
 	}
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	m.clientIP = s.ips.clientIP(peer, c.Get(s.ips.header))
@@ -455,6 +474,19 @@ func (s *Server) meta(c *fiber.Ctx, now time.Time) requestMeta {
 		m.writeKey = user
 	}
 	return m
+}
+
+// maxClientHintBytes bounds a client hint header ingest keeps; real ones
+// are under 150 bytes.
+const maxClientHintBytes = 256
+
+// clientHint copies a client hint header out of Fiber's buffers, or
+// returns "" for one too long to be real.
+func clientHint(v string) string {
+	if len(v) > maxClientHintBytes {
+		return ""
+	}
+	return strings.ToValidUTF8(strings.Clone(v), "\uFFFD")
 }
 
 // gzipReaders keeps gzip readers (and their 32 KiB windows) between

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/jsonread"
 	"github.com/trackstream/trackstream/internal/sources"
@@ -33,6 +34,11 @@ type requestMeta struct {
 	origin string
 	// writeKey is the username of HTTP Basic authorization.
 	writeKey string
+	// hints are the browser's user-agent client hints.
+	hints event.ClientHints
+	// geo, when not nil, places the client address before the IP policy
+	// applies.
+	geo *enrich.GeoIP
 }
 
 // authenticate finds the request's source: by write key (HTTP Basic
@@ -226,8 +232,9 @@ func objectKeys(obj jsonread.Value) int {
 }
 
 // normalise turns an accepted item into the record to produce: the source,
-// an id, the corrected time, the client IP after the source's policy, the
-// page the event happened on, and its JSON objects compacted (when the
+// an id, the corrected time, the client's country (looked up before the IP
+// policy), the client IP after the source's policy, a browser's client
+// hints, the page the event happened on, and its JSON objects compacted (when the
 // body had whitespace between tokens).
 func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim Limits) event.Event {
 	ev := it.ev
@@ -255,6 +262,15 @@ func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim 
 		if cf.userAgent != "" {
 			ev.UserAgent = cf.userAgent
 		}
+	}
+	if src.EffectiveKind() != sources.KindServer {
+		ev.ClientHints = meta.hints
+	}
+	if meta.geo != nil {
+		// Before the IP policy, so truncating or dropping the address
+		// does not cost the country.
+		g := meta.geo.Lookup(ip)
+		ev.Country, ev.Region, ev.City, ev.GeoDB = g.Country, g.Region, g.City, meta.geo.Version()
 	}
 	policy := src.EffectiveIPPolicy()
 	ev.IP = applyIPPolicy(ip, policy)

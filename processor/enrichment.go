@@ -13,17 +13,11 @@ func enrichOptions(cfg config.Processor) enrich.Options {
 	}
 }
 
-// openEnrichment builds the enricher cfg asks for, opening the GeoIP
-// database when cfg names one. The workers of a processor share it; close
-// the returned GeoIP (nil without one) when they have stopped.
-func openEnrichment(cfg config.Processor) (*enrich.Enricher, *enrich.GeoIP, error) {
+// newEnricher builds the enricher cfg asks for. geo (nil for none) places
+// the events that arrive without a country looked up by ingest. The
+// workers of a processor share it.
+func newEnricher(cfg config.Processor, geo *enrich.GeoIP) *enrich.Enricher {
 	opts := enrichOptions(cfg)
-	if cfg.GeoIPDB != "" {
-		g, err := enrich.OpenGeoIP(cfg.GeoIPDB)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts.Geo = g
-	}
-	return enrich.New(opts), opts.Geo, nil
+	opts.Geo = geo
+	return enrich.New(opts)
 }

@@ -74,12 +74,19 @@ type Processor struct {
 	workers []*worker
 }
 
+// Option adjusts a Processor at construction.
+type Option func(*Processor)
+
+// WithGeoIP places, with g, the events that arrive without ingest's
+// country lookup (see enrich.Options.Geo). The caller keeps g current.
+func WithGeoIP(g *enrich.GeoIP) Option { return func(p *Processor) { p.geo = g } }
+
 // New builds the processor of cfg: its metrics on reg, its enrichment and
 // cfg.Workers consumer group members, each with a Kafka client built from
 // opts plus consumerOpts(cfg) (static members <InstanceID>-<worker> when
 // cfg.InstanceID is set, franz-go metrics labelled by worker). It refuses
 // a cfg that fails cfg.Validate.
-func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer) (_ *Processor, err error) {
+func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer, options ...Option) (_ *Processor, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("processor configuration: %w", err)
 	}
@@ -87,11 +94,11 @@ func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg 
 	if err != nil {
 		return nil, err
 	}
-	enricher, geo, err := openEnrichment(cfg)
-	if err != nil {
-		return nil, err
+	p := &Processor{cfg: cfg, log: log, m: m, faults: newFaults(cfg, time.Now())}
+	for _, o := range options {
+		o(p)
 	}
-	p := &Processor{cfg: cfg, log: log, m: m, geo: geo, faults: newFaults(cfg, time.Now())}
+	enricher := newEnricher(cfg, p.geo)
 	defer func() {
 		if err != nil {
 			p.close()
@@ -125,9 +132,6 @@ func (p *Processor) close() {
 	for _, w := range p.workers {
 		w.cl.Close()
 	}
-	if p.geo != nil {
-		_ = p.geo.Close()
-	}
 }
 
 // Run runs every worker until ctx ends; then each flushes and commits
@@ -146,11 +150,6 @@ func (p *Processor) Run(ctx context.Context, stopTimeout time.Duration) error {
 		all = append(all, <-errs)
 	}
 	<-lagDone
-	if p.geo != nil {
-		if err := p.geo.Close(); err != nil {
-			all = append(all, fmt.Errorf("close geoip database: %w", err))
-		}
-	}
 	return errors.Join(all...)
 }
 

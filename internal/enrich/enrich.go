@@ -2,10 +2,13 @@
 // device type and a bot flag from the user agent; host, path, query, UTM
 // parameters and click ids from the page URL; host and medium from the
 // referrer; and, given a MaxMind-format database, country, region and city
-// from the (policy-applied) IP address.
+// from the IP address (ingest looks it up before its IP policy truncates or
+// drops the address and records the result in the event; the processor
+// looks up only events that arrive without one).
 //
-// Every function is pure (GeoIP reads an immutable database) and
-// conservative: what a rule does not recognise stays empty, never guessed.
+// Every function is pure (GeoIP reads a database that is swapped whole on
+// reload) and conservative: what a rule does not recognise stays empty,
+// never guessed.
 package enrich
 
 import (
@@ -28,6 +31,12 @@ type Fields struct {
 	ReferrerHost, ReferrerMedium string
 	// GeoIP derived: ISO country code, ISO subdivision code, English city name.
 	Country, Region, City string
+	// GeoDB names the GeoIP database build that found Country, Region
+	// and City (see GeoIP.Version); empty when no database was asked.
+	GeoDB string
+	// UARules names the user-agent rules that derived Browser to Bot
+	// (UserAgentRules); empty when the user agent was not parsed.
+	UARules string
 }
 
 // Options switch each enrichment on or off.
@@ -38,7 +47,8 @@ type Options struct {
 	URL bool
 	// Referrer fills ReferrerHost and ReferrerMedium.
 	Referrer bool
-	// Geo, when not nil, fills Country, Region and City.
+	// Geo, when not nil, fills Country, Region and City of events that
+	// ingest did not look up (see event.Event.GeoDB).
 	Geo *GeoIP
 }
 
@@ -87,9 +97,13 @@ func (en *Enricher) Event(e *event.Event) Fields {
 	if en == nil {
 		return f
 	}
-	if en.opts.UserAgent && e.UserAgent != "" {
+	if en.opts.UserAgent && (e.UserAgent != "" || e.ClientHints != (event.ClientHints{})) {
 		ua := en.userAgent(e.UserAgent)
+		if e.ClientHints != (event.ClientHints{}) {
+			ua = applyClientHints(ua, e.ClientHints)
+		}
 		f.Browser, f.BrowserVersion, f.OS, f.OSVersion, f.DeviceType, f.Bot = ua.Browser, ua.BrowserVersion, ua.OS, ua.OSVersion, ua.DeviceType, ua.Bot
+		f.UARules = UserAgentRules
 	}
 	if en.opts.URL && e.URL != "" {
 		u := ParseURL(e.URL)
@@ -100,9 +114,12 @@ func (en *Enricher) Event(e *event.Event) Fields {
 	if en.opts.Referrer {
 		f.ReferrerHost, f.ReferrerMedium = ParseReferrer(e.Referrer, e.URL)
 	}
-	if en.opts.Geo != nil && e.IP != "" {
-		g := en.opts.Geo.Lookup(e.IP)
-		f.Country, f.Region, f.City = g.Country, g.Region, g.City
+	switch {
+	case e.GeoDB != "":
+		f.Country, f.Region, f.City, f.GeoDB = e.Country, e.Region, e.City, e.GeoDB
+	case en.opts.Geo != nil && e.IP != "":
+		g := en.opts.Geo.LookupString(e.IP)
+		f.Country, f.Region, f.City, f.GeoDB = g.Country, g.Region, g.City, en.opts.Geo.Version()
 	}
 	return f
 }

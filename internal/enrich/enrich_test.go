@@ -1,10 +1,13 @@
 package enrich
 
 import (
+	"context"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -161,7 +164,6 @@ func TestGeoIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
 	for _, tc := range []struct {
 		ip   string
 		want Geo
@@ -174,7 +176,7 @@ func TestGeoIP(t *testing.T) {
 		{"", Geo{}},
 		{"not-an-ip", Geo{}},
 	} {
-		if got := g.Lookup(tc.ip); got != tc.want {
+		if got := g.LookupString(tc.ip); got != tc.want {
 			t.Errorf("Lookup(%q) = %+v, want %+v", tc.ip, got, tc.want)
 		}
 	}
@@ -188,7 +190,6 @@ func TestEnricherSwitches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
 	e := &event.Event{
 		UserAgent: "curl/8.5.0",
 		URL:       "https://shop.example/?utm_source=x",
@@ -197,9 +198,17 @@ func TestEnricherSwitches(t *testing.T) {
 	}
 	all := New(Options{UserAgent: true, URL: true, Referrer: true, Geo: g}).Event(e)
 	want := Fields{Bot: true, URLHost: "shop.example", URLPath: "/", URLQuery: "utm_source=x", UTMSource: "x",
-		ReferrerHost: "www.bing.com", ReferrerMedium: MediumSearch, Country: "GB", Region: "ENG", City: "London"}
+		ReferrerHost: "www.bing.com", ReferrerMedium: MediumSearch, Country: "GB", Region: "ENG", City: "London",
+		GeoDB: g.Version(), UARules: UserAgentRules}
 	if all != want {
 		t.Errorf("all on:\n got %+v\nwant %+v", all, want)
+	}
+	// Ingest looked the address up before its IP policy dropped it: the
+	// processor keeps that answer and does not look up again.
+	looked := *e
+	looked.IP, looked.Country, looked.GeoDB = "", "FR", "ingest-db@2026-01-01"
+	if got := New(Options{Geo: g}).Event(&looked); got != (Fields{Country: "FR", GeoDB: "ingest-db@2026-01-01"}) {
+		t.Errorf("geo recorded by ingest: got %+v", got)
 	}
 	if none := New(Options{}).Event(e); none != (Fields{}) {
 		t.Errorf("all off: got %+v, want nothing", none)
@@ -266,4 +275,115 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+func TestClientHints(t *testing.T) {
+	const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+	const reducedAndroid = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+	en := New(Options{UserAgent: true})
+	for _, tc := range []struct {
+		name  string
+		ua    string
+		hints event.ClientHints
+		want  UserAgent
+	}{
+		{"brave reads as chrome without hints", chromeUA, event.ClientHints{},
+			UserAgent{"Chrome", "124", "Windows", "10", DeviceDesktop, false}},
+		{"brave named by its brand", chromeUA, event.ClientHints{UA: `"Chromium";v="124", "Brave";v="124", "Not-A.Brand";v="99"`, Mobile: "?0", Platform: `"Windows"`},
+			UserAgent{"Brave", "124", "Windows", "10", DeviceDesktop, false}},
+		{"edge beats chrome in any order", chromeUA, event.ClientHints{UA: `"Google Chrome";v="123", "Microsoft Edge";v="124"`},
+			UserAgent{"Edge", "124", "Windows", "10", DeviceDesktop, false}},
+		{"grease brand only", chromeUA, event.ClientHints{UA: `"Not A(Brand";v="99"`},
+			UserAgent{"Chrome", "124", "Windows", "10", DeviceDesktop, false}},
+		{"mobile hint makes a phone", reducedAndroid, event.ClientHints{Mobile: "?1", Platform: `"Android"`},
+			UserAgent{"Chrome", "124", "Android", "10", DeviceMobile, false}},
+		{"platform corrects the os", chromeUA, event.ClientHints{Platform: `"Linux"`},
+			UserAgent{"Chrome", "124", "Linux", "", DeviceDesktop, false}},
+		{"hints without a user agent", "", event.ClientHints{UA: `"Google Chrome";v="125"`, Mobile: "?0", Platform: `"macOS"`},
+			UserAgent{"Chrome", "125", "macOS", "", DeviceDesktop, false}},
+		{"headless brand is a bot", chromeUA, event.ClientHints{UA: `"HeadlessChrome";v="124"`},
+			UserAgent{"Chrome Headless", "124", "Windows", "10", DeviceDesktop, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := en.Event(&event.Event{UserAgent: tc.ua, ClientHints: tc.hints})
+			got := UserAgent{f.Browser, f.BrowserVersion, f.OS, f.OSVersion, f.DeviceType, f.Bot}
+			if got != tc.want {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// writeFlatDB builds a database in ip-location-db's layout (country_code
+// at the top), as the default database fetched from npm has it.
+func writeFlatDB(t *testing.T, path string, networks map[string]string) {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "test-country", RecordSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, country := range networks {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tree.Insert(n, mmdbtype.Map{"country_code": mmdbtype.String(country)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGeoIPReloadsAReplacedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
+	g, err := OpenGeoIP(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
+		t.Fatalf("before: %+v", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); g.Watch(ctx, 10*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+
+	// A file that is not a database is refused; the one in use stays.
+	if err := os.WriteFile(path+".tmp", []byte("not a database"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // several checks; none may drop the database
+	if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
+		t.Fatalf("after a broken file: %+v", got)
+	}
+
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "IE", "2a02:8108::/32": "DE"})
+	for deadline := time.Now().Add(10 * time.Second); g.LookupString("81.2.69.7").Country != "IE"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replaced database was not loaded: %+v", g.LookupString("81.2.69.7"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := g.LookupString("2a02:8108::9"); got != (Geo{Country: "DE"}) {
+		t.Errorf("new network: %+v", got)
+	}
+	cancel()
+	<-done
 }

@@ -1,17 +1,44 @@
 package enrich
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
-// GeoIP looks addresses up in a MaxMind-format database (GeoLite2-City,
-// GeoIP2-City, or any .mmdb with the same record layout). It is safe for
+// maxGeoIPBytes bounds the database file GeoIP reads into memory; the
+// largest city databases are a few hundred megabytes.
+const maxGeoIPBytes = 1 << 30
+
+// GeoIP looks addresses up in a MaxMind-format database file, and reloads
+// it when the file changes (see Watch). It reads two record layouts:
+// MaxMind's (GeoLite2/GeoIP2 Country and City, DB-IP's own .mmdb files)
+// and ip-location-db's (country_code, state1, city). It is safe for
 // concurrent use.
 type GeoIP struct {
-	db *maxminddb.Reader
+	path string
+	db   atomic.Pointer[geoDB]
+}
+
+// geoDB is one loaded version of the database file.
+type geoDB struct {
+	reader *maxminddb.Reader
+	// flat is set for ip-location-db's record layout.
+	flat bool
+	// version names the build: the file's name and the database's build
+	// date, e.g. "GeoLite2-City@2026-11-24".
+	version string
+	// modTime and size identify the file it was read from.
+	modTime time.Time
+	size    int64
 }
 
 // Geo is what a lookup found; empty fields are unknown.
@@ -19,25 +46,97 @@ type Geo struct {
 	// Country is the ISO 3166-1 alpha-2 code, e.g. "DE".
 	Country string
 	// Region is the ISO 3166-2 subdivision code of the first
-	// subdivision, e.g. "BE".
+	// subdivision, e.g. "BE", or the region's name where the database
+	// has no codes.
 	Region string
 	// City is the English city name.
 	City string
 }
 
-// OpenGeoIP opens the database file at path.
+// OpenGeoIP reads the database file at path.
 func OpenGeoIP(path string) (*GeoIP, error) {
-	db, err := maxminddb.Open(path)
+	g := &GeoIP{path: path}
+	db, err := loadGeoDB(path)
 	if err != nil {
-		return nil, fmt.Errorf("open GeoIP database %s (a MaxMind .mmdb file, e.g. GeoLite2-City.mmdb): %w", path, err)
+		return nil, err
 	}
-	return &GeoIP{db: db}, nil
+	g.db.Store(db)
+	return g, nil
 }
 
-// Close releases the database.
-func (g *GeoIP) Close() error { return g.db.Close() }
+// loadGeoDB reads the file at path into memory (so a replaced file never
+// pulls pages from under a lookup) and checks it is a MaxMind DB.
+func loadGeoDB(path string) (*geoDB, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open GeoIP database %s (a MaxMind-format .mmdb file): %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("GeoIP database %s: %w", path, err)
+	}
+	if st.Size() > maxGeoIPBytes {
+		return nil, fmt.Errorf("GeoIP database %s is %d bytes; the limit is %d", path, st.Size(), maxGeoIPBytes)
+	}
+	buf := make([]byte, st.Size())
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return nil, fmt.Errorf("read GeoIP database %s: %w", path, err)
+	}
+	reader, err := maxminddb.OpenBytes(buf)
+	if err != nil {
+		return nil, fmt.Errorf("GeoIP database %s is not a MaxMind-format .mmdb file: %w", path, err)
+	}
+	md := reader.Metadata
+	return &geoDB{
+		reader:  reader,
+		flat:    isFlat(reader),
+		version: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + "@" + md.BuildTime().UTC().Format("2006-01-02"),
+		modTime: st.ModTime(), size: st.Size(),
+	}, nil
+}
 
-type cityRecord struct {
+// Version names the loaded database build: the file's name without its
+// extension and the database's build date, e.g.
+// "GeoLite2-City@2026-11-24".
+func (g *GeoIP) Version() string {
+	return g.db.Load().version
+}
+
+// Watch reloads the database whenever the file's modification time or
+// size changes, checking every interval until ctx ends. A file that fails
+// to load is logged and the database in use is kept. Replace the file by
+// renaming a complete new file over it.
+func (g *GeoIP) Watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var failed time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cur := g.db.Load()
+		st, err := os.Stat(g.path)
+		if err != nil || (st.ModTime().Equal(cur.modTime) && st.Size() == cur.size) || st.ModTime().Equal(failed) {
+			continue
+		}
+		db, err := loadGeoDB(g.path)
+		if err != nil {
+			failed = st.ModTime()
+			log.Warn("GeoIP database changed but does not load; keeping the one in use", "path", g.path, "in_use", cur.version, "error", err)
+			continue
+		}
+		if g.db.CompareAndSwap(cur, db) {
+			log.Info("GeoIP database reloaded", "path", g.path, "version", db.version, "was", cur.version)
+		}
+	}
+}
+
+// maxMindRecord is MaxMind's record layout (GeoLite2/GeoIP2 Country and
+// City, DB-IP's own .mmdb files).
+type maxMindRecord struct {
 	Country struct {
 		ISOCode string `maxminddb:"iso_code"`
 	} `maxminddb:"country"`
@@ -49,15 +148,42 @@ type cityRecord struct {
 	} `maxminddb:"city"`
 }
 
-// Lookup finds ip (an IPv4 or IPv6 address, possibly truncated by the IP
-// policy). An unparseable or unknown address gives the zero Geo.
-func (g *GeoIP) Lookup(ip string) Geo {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
+// flatRecord is ip-location-db's record layout.
+type flatRecord struct {
+	CountryCode string `maxminddb:"country_code"`
+	State1      string `maxminddb:"state1"`
+	City        string `maxminddb:"city"`
+}
+
+// isFlat tells the layouts apart: ip-location-db records carry
+// country_code at the top. It looks at the first record that has data.
+func isFlat(r *maxminddb.Reader) bool {
+	for res := range r.Networks() {
+		var rec map[string]any
+		if err := res.Decode(&rec); err == nil && len(rec) > 0 {
+			_, flat := rec["country_code"]
+			return flat
+		}
+	}
+	return false
+}
+
+// Lookup finds addr. An invalid or unknown address gives the zero Geo.
+func (g *GeoIP) Lookup(addr netip.Addr) Geo {
+	if g == nil || !addr.IsValid() {
 		return Geo{}
 	}
-	var rec cityRecord
-	if err := g.db.Lookup(addr.Unmap()).Decode(&rec); err != nil {
+	db := g.db.Load()
+	res := db.reader.Lookup(addr.Unmap())
+	if db.flat {
+		var rec flatRecord
+		if err := res.Decode(&rec); err != nil {
+			return Geo{}
+		}
+		return Geo{Country: rec.CountryCode, Region: rec.State1, City: rec.City}
+	}
+	var rec maxMindRecord
+	if err := res.Decode(&rec); err != nil {
 		return Geo{}
 	}
 	geo := Geo{Country: rec.Country.ISOCode, City: rec.City.Names["en"]}
@@ -65,4 +191,13 @@ func (g *GeoIP) Lookup(ip string) Geo {
 		geo.Region = rec.Subdivisions[0].ISOCode
 	}
 	return geo
+}
+
+// LookupString finds the address written in ip; see Lookup.
+func (g *GeoIP) LookupString(ip string) Geo {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return Geo{}
+	}
+	return g.Lookup(addr)
 }

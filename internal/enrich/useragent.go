@@ -31,6 +31,11 @@ const (
 	DeviceConsole = "console"
 )
 
+// UserAgentRules names this build of the user-agent rules; it is stored
+// with every row they enriched (Fields.UARules). Change it whenever the
+// rules change what they derive.
+const UserAgentRules = "trackstream-ua@1"
+
 // maxUserAgent bounds the bytes of a user agent the rules look at; real
 // ones are a few hundred bytes.
 const maxUserAgent = 1024

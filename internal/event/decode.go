@@ -77,6 +77,20 @@ func member(d *jsonread.Decoder, key []byte, e *Event) error {
 		s = &e.GroupID
 	case "previous_id":
 		s = &e.PreviousID
+	case "country":
+		s = &e.Country
+	case "region":
+		s = &e.Region
+	case "city":
+		s = &e.City
+	case "geo_db":
+		s = &e.GeoDB
+	case "ch_ua":
+		s = &e.ClientHints.UA
+	case "ch_ua_mobile":
+		s = &e.ClientHints.Mobile
+	case "ch_ua_platform":
+		s = &e.ClientHints.Platform
 	case "time":
 		return timeValue(d, "time", &e.Time)
 	case "received_at":

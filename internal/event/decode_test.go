@@ -11,7 +11,7 @@ import (
 // encoding/json does, or refuse where encoding/json refuses.
 var decodeCases = []string{
 	`{"source_id":"s","id":"i","type":"t","time":"2026-11-25T10:00:00.123Z","received_at":"2026-11-25T10:00:01Z"}`,
-	`{"source_id":"s","id":"i","type":"t","time":"2026-11-25T10:00:00+01:00","received_at":"2026-11-25T10:00:01Z","client_time":"2026-11-25T09:00:00.5Z","sent_at":null,"late":true,"session_id":"s1","profile_id":"p1","anonymous_id":"a","user_id":"u","ip":"203.0.113.0","user_agent":"UA \u00e9 \ud83d\ude00 \ud800 x","url":"https://e.com/","referrer":"r","properties":{"n":12345678901234567890,"a":[1,-0.5e+3,{"x":null}],"s":"\"q\""},"context":{},"name":"N","group_id":"g","previous_id":"p","future_member":[{"a":[[]]}]}`,
+	`{"source_id":"s","id":"i","type":"t","time":"2026-11-25T10:00:00+01:00","received_at":"2026-11-25T10:00:01Z","client_time":"2026-11-25T09:00:00.5Z","sent_at":null,"late":true,"session_id":"s1","profile_id":"p1","anonymous_id":"a","user_id":"u","ip":"203.0.113.0","user_agent":"UA \u00e9 \ud83d\ude00 \ud800 x","url":"https://e.com/","referrer":"r","properties":{"n":12345678901234567890,"a":[1,-0.5e+3,{"x":null}],"s":"\"q\""},"context":{},"name":"N","group_id":"g","previous_id":"p","country":"DE","region":"BE","city":"Berlin","geo_db":"dbip-country@2026-06-01","ch_ua":"\"Brave\";v=\"124\"","ch_ua_mobile":"?0","ch_ua_platform":"\"Linux\"","future_member":[{"a":[[]]}]}`,
 	" \n{ \"source_id\" : \"s\" , \"id\":\"i\",\"type\":\"t\",\"properties\": null , \"late\": false } \t",
 	`{"source_id":"s\/x\b\f\n\r\t\\","id":"i","type":"t","id":"second"}`,
 	"{\"source_id\":\"bad \xff utf8\",\"id\":\"i\",\"type\":\"t\"}",
@@ -53,7 +53,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 	in := Event{
 		SourceID: "src", ID: "id", Type: "page-view", Time: st.Add(123456789), ReceivedAt: st, ClientTime: &ct, SentAt: &st, Late: true,
 		SessionID: "s", ProfileID: "p", AnonymousID: "a", UserID: "u", IP: "203.0.113.0", UserAgent: "ua <&> \u2028 é", URL: "u", Referrer: "r",
-		Properties: json.RawMessage(`{"k":[1,2]}`), Context: json.RawMessage(`{"c":"d"}`), Name: "n", GroupID: "g", PreviousID: "pp",
+		Properties: json.RawMessage(`{"k":[1,2]}`), Context: json.RawMessage(`{"c":"d"}`), Name: "n", GroupID: "g", PreviousID: "pp", Country: "FR", GeoDB: "x@2026-01-01", ClientHints: ClientHints{UA: `"Brave";v="1"`, Mobile: "?1", Platform: `"Android"`},
 	}
 	v, err := in.Marshal()
 	if err != nil {

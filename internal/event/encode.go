@@ -60,6 +60,13 @@ func (e *Event) AppendJSON(dst []byte) ([]byte, error) {
 	dst = appendMember(dst, `,"name":`, e.Name)
 	dst = appendMember(dst, `,"group_id":`, e.GroupID)
 	dst = appendMember(dst, `,"previous_id":`, e.PreviousID)
+	dst = appendMember(dst, `,"country":`, e.Country)
+	dst = appendMember(dst, `,"region":`, e.Region)
+	dst = appendMember(dst, `,"city":`, e.City)
+	dst = appendMember(dst, `,"geo_db":`, e.GeoDB)
+	dst = appendMember(dst, `,"ch_ua":`, e.ClientHints.UA)
+	dst = appendMember(dst, `,"ch_ua_mobile":`, e.ClientHints.Mobile)
+	dst = appendMember(dst, `,"ch_ua_platform":`, e.ClientHints.Platform)
 	return append(dst, '}'), nil
 }
 

@@ -23,7 +23,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			UserAgent: "Mozilla/5.0 (X11)", URL: "https://example.com/a?b=c", Referrer: "https://ref.example/",
 			Properties: json.RawMessage(`{"n":12345678901234567890,"s":"a\"b\\u00e9","f":1.5e-7,"a":[1,{"x":null}],"t":true}`),
 			Context:    json.RawMessage(`{"page":{"url":"https://example.com/"},"e":{}}`),
-			Name:       "Home", GroupID: "g1", PreviousID: "p0",
+			Name:       "Home", GroupID: "g1", PreviousID: "p0", Country: "GB", Region: "ENG", City: "London", GeoDB: "GeoLite2-City@2026-11-24",
+			ClientHints: ClientHints{UA: `"Chromium";v="124", "Google Chrome";v="124"`, Mobile: "?0", Platform: `"Windows"`},
 		},
 		"hard strings": {SourceID: hard, ID: hard, Type: hard, Time: st, ReceivedAt: st, UserAgent: hard, Name: hard},
 	} {

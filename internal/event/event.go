@@ -59,6 +59,29 @@ type Event struct {
 	GroupID string `json:"group_id,omitempty"`
 	// PreviousID is the former id a Segment alias call merges into UserID.
 	PreviousID string `json:"previous_id,omitempty"`
+	// Country, Region and City are where ingest's GeoIP database placed
+	// the client address before the source's IP policy truncated or
+	// dropped it. GeoDB names that database build; it is empty when
+	// ingest looked nothing up (no database), and then the processor may.
+	Country string `json:"country,omitempty"`
+	Region  string `json:"region,omitempty"`
+	City    string `json:"city,omitempty"`
+	GeoDB   string `json:"geo_db,omitempty"`
+	// ClientHints are the browser's user-agent client hints, if it sent
+	// them.
+	ClientHints
+}
+
+// ClientHints are the low-entropy user-agent client hints a Chromium
+// browser sends on secure requests, as the raw header values.
+type ClientHints struct {
+	// UA is Sec-CH-UA, the brand list, e.g.
+	// `"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"`.
+	UA string `json:"ch_ua,omitempty"`
+	// Mobile is Sec-CH-UA-Mobile: "?1" on a phone, "?0" otherwise.
+	Mobile string `json:"ch_ua_mobile,omitempty"`
+	// Platform is Sec-CH-UA-Platform, e.g. `"Windows"`.
+	Platform string `json:"ch_ua_platform,omitempty"`
 }
 
 // Key is the Kafka record key: one visitor's events share a key, and so a
