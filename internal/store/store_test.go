@@ -273,8 +273,8 @@ func TestEmbeddedStore(t *testing.T) {
 				t.Errorf("TTL %s: engine_full %q, want TTL %q", tc.ttl, engine, tc.want)
 			}
 		}
-		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n3\tevents_sessions\t1\n" {
-			t.Fatalf("schema_migrations: %q, want versions 1 to 3 recorded once", got)
+		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n3\tevents_sessions\t1\n5\tenrichment_versions\t1\n" {
+			t.Fatalf("schema_migrations: %q, want versions 1 to 3 and 5 recorded once", got)
 		}
 		if n, err := s.CountEvents(ctx, "src-retry"); err != nil || n != 20 {
 			t.Fatalf("after reopen count %d, %v; want 20", n, err)
