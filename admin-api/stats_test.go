@@ -430,6 +430,7 @@ func TestFunnelKnownAnswers(t *testing.T) {
 }
 
 func TestSearchPaginatesNewestFirstOnce(t *testing.T) {
+	testkit.SkipShort(t)
 	e := seeded(t)
 	tok := e.login("admin", strong)
 	type page struct {

@@ -356,6 +356,7 @@ func TestBodyDecodedLimit(t *testing.T) {
 // at once instead of queueing, the buffer never exceeds its cap, and no
 // request is answered 2xx. Not parallel: it asserts latencies.
 func TestBufferCapUnderFlood(t *testing.T) {
+	testkit.SkipShort(t)
 	const bufferCap = 64 << 10
 	env := newEnv(t, func(c *config.Ingest) {
 		c.MaxBufferedBytes = bufferCap

@@ -233,6 +233,7 @@ func TestEventsAreEnriched(t *testing.T) {
 // first one held: the first flushes and commits before giving them up,
 // so no event is inserted twice and none is lost.
 func TestProcessorJoiningMidStream(t *testing.T) {
+	testkit.SkipShort(t)
 	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)

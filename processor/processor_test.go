@@ -700,6 +700,7 @@ func TestFailedInsertsAreRetriedWithTheSameToken(t *testing.T) {
 // commits what it holds) while events keep arriving, and the other takes
 // over its partitions. Every event is stored, and the counts are exact.
 func TestTwoProcessorsOneStopsMidway(t *testing.T) {
+	testkit.SkipShort(t)
 	log := testkit.Logger(t, slog.LevelInfo)
 	k := newKafka(t, 4, log)
 	source, group := newSource(t), newGroup(t)

@@ -53,6 +53,7 @@ func npmClients(t *testing.T) string {
 // role, each with a server source of its own: every event they send is
 // stored exactly once.
 func TestNodeSDKs(t *testing.T) {
+	testkit.SkipShort(t)
 	modules := npmClients(t)
 	cfg := testConfig(t, t.TempDir())
 	n, _ := startAll(t, cfg)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 // waiting than there are query connections, a ping and an insert finish
 // before the first of those queries does.
 func TestEmbeddedWritesDoNotWaitBehindQueries(t *testing.T) {
+	testkit.SkipShort(t)
 	ctx := context.Background()
 	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
 	if err != nil {
@@ -50,25 +52,21 @@ func TestEmbeddedWritesDoNotWaitBehindQueries(t *testing.T) {
 		}
 	}()
 	// Wait until every query connection runs a slow query.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	running := 0
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d slow queries running", EmbeddedReadConns), func() bool {
 		// On the write connections, so it too must not wait for the
 		// slow queries.
 		pollCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		out, err := s.db.Query(pollCtx, "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow%' AND query NOT LIKE '%system.processes%'", "TabSeparatedRaw")
-		cancel()
 		if err != nil {
 			t.Fatalf("a query on the write connections waited behind the slow queries: %v", err)
 		}
-		running, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-		if running >= EmbeddedReadConns {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d slow queries running at the last check (made on a write connection), want %d: queries and writes share connections", running, EmbeddedReadConns)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		running, _ = strconv.Atoi(strings.TrimSpace(string(out)))
+		return running >= EmbeddedReadConns
+	}, func() string {
+		return fmt.Sprintf("%d running at the last check (made on a write connection): queries and writes share connections", running)
+	})
 
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("ping: %v", err)

@@ -203,6 +203,7 @@ func TestEmbeddedStore(t *testing.T) {
 	})
 
 	t.Run("a large insert is one part, and all or nothing", func(t *testing.T) {
+		testkit.SkipShort(t)
 		// 20,000 realistic rows are ~12 MB of RowBinary, several appends
 		// to the streaming insert. They must still form one block: one
 		// part, deduplicated as a whole, and none of it stored when a row
