@@ -22,6 +22,9 @@ const (
 	maxResultRows = 10_000
 	// maxQueryMemory caps the memory of one query (bytes).
 	maxQueryMemory = 2 << 30
+	// maxResultBytes caps the bytes of any query's result, a backstop
+	// behind the listings' own cut at maxListBytes.
+	maxResultBytes = 32 << 20
 )
 
 // statsSettings are the ClickHouse settings every statistics query runs
@@ -33,6 +36,7 @@ func (s *Server) statsSettings() map[string]string {
 		"max_execution_time":    strconv.Itoa(max(secs, 1)),
 		"timeout_overflow_mode": "throw",
 		"max_result_rows":       strconv.Itoa(maxResultRows),
+		"max_result_bytes":      strconv.Itoa(maxResultBytes),
 		"result_overflow_mode":  "throw",
 		"max_memory_usage":      strconv.Itoa(maxQueryMemory),
 		// Large GROUP BYs (per-session figures over many sessions) spill
@@ -68,7 +72,7 @@ func queryError(err error) error {
 	case store.IsMemoryLimit(err):
 		return errorf(http.StatusServiceUnavailable, "query_too_large", "the query needed more than %d MiB; narrow the time range or add filters", maxQueryMemory>>20)
 	case store.IsTooManyRows(err):
-		return errorf(http.StatusServiceUnavailable, "query_too_large", "the answer has more than %d rows; narrow the query", maxResultRows)
+		return errorf(http.StatusServiceUnavailable, "query_too_large", "the answer has more than %d rows or %d MiB; narrow the query", maxResultRows, maxResultBytes>>20)
 	}
 	return fmt.Errorf("clickhouse query: %w", err)
 }
@@ -444,15 +448,19 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, profile stri
 		}
 		after = &c
 	}
-	rows, err := s.searchPage(r, f, after, limit)
+	sizes, err := s.searchPage(r, f, after, limit)
 	if err != nil {
 		return err
 	}
 	out := map[string]any{"range": rangeOf(f)}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[limit-1]
+	n := withinBytes(sizes, limit)
+	if n < len(sizes) {
+		last := sizes[n-1]
 		out["next_cursor"] = eventCursor{t: time.UnixMilli(last.TimeMS).UTC(), source: last.SourceID, id: last.EventID}.String()
+	}
+	rows, err := s.eventsByKey(r, sizes[:n], false)
+	if err != nil {
+		return err
 	}
 	events := make([]eventJSON, len(rows))
 	for i, e := range rows {
@@ -471,11 +479,45 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, profile stri
 // events then read hours of data instead of the whole range.
 var searchWindows = []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
 
-// searchPage returns up to limit+1 events of f after the cursor, newest
-// first, trying the searchWindows before the whole range. Searches for one
-// profile or session (few rows, found through skip indexes) read the whole
-// range at once.
-func (s *Server) searchPage(r *http.Request, f filter, after *eventCursor, limit int) ([]eventRow, error) {
+// maxListBytes bounds the event data of one listing answer (search,
+// timeline, session): a page ends early, with a next_cursor, once its
+// events hold this many bytes, so an answer holds at most maxListBytes
+// plus one event whatever the page size and the events' size.
+const maxListBytes = 4 << 20
+
+// eventSize is an event's place in a listing and its estimated bytes.
+type eventSize struct {
+	SourceID string `json:"source_id"`
+	EventID  string `json:"event_id"`
+	TimeMS   int64  `json:"time_ms"`
+	Bytes    int64  `json:"row_bytes"`
+}
+
+// withinBytes is how many of sizes, in answer order, make one answer:
+// at most limit, and no more once maxListBytes is reached (at least one).
+func withinBytes(sizes []eventSize, limit int) int {
+	var n int
+	var total int64
+	for n < len(sizes) && n < limit && (n == 0 || total+sizes[n].Bytes <= maxListBytes) {
+		total += sizes[n].Bytes
+		n++
+	}
+	return n
+}
+
+// eventsByKey reads the listed events' answer columns.
+func (s *Server) eventsByKey(r *http.Request, keys []eventSize, ascending bool) ([]eventRow, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return runQuery[eventRow](s, r, eventsByKeySQL(keys, ascending))
+}
+
+// searchPage returns the sizes of up to limit+1 events of f after the
+// cursor, newest first, trying the searchWindows before the whole range.
+// Searches for one profile or session (few rows, found through skip
+// indexes) read the whole range at once.
+func (s *Server) searchPage(r *http.Request, f filter, after *eventCursor, limit int) ([]eventSize, error) {
 	end := f.to
 	if after != nil && after.t.Before(end) {
 		// Rows after the cursor are at or before its millisecond.
@@ -488,13 +530,13 @@ func (s *Server) searchPage(r *http.Request, f filter, after *eventCursor, limit
 			if !win.from.After(f.from) {
 				break
 			}
-			rows, err := runQuery[eventRow](s, r, searchSQL(win, after, limit))
-			if err != nil || len(rows) > limit {
+			rows, err := runQuery[eventSize](s, r, searchSQL(win, after, limit))
+			if err != nil || len(rows) > limit || withinBytes(rows, limit) < len(rows) {
 				return rows, err
 			}
 		}
 	}
-	return runQuery[eventRow](s, r, searchSQL(f, after, limit))
+	return runQuery[eventSize](s, r, searchSQL(f, after, limit))
 }
 
 // sessionDetail: GET /api/v1/sessions/{id} — a session's figures and its
@@ -513,16 +555,21 @@ func (s *Server) sessionDetail(w http.ResponseWriter, r *http.Request, _ princip
 		return err
 	}
 	f.session = id
-	rows, err := runQuery[eventRow](s, r, sessionEventsSQL(f, maxSessionEvents))
+	sizes, err := runQuery[eventSize](s, r, sessionEventsSQL(f, maxSessionEvents))
+	if err != nil {
+		return err
+	}
+	if len(sizes) == 0 {
+		return errorf(http.StatusNotFound, "session_not_found", "no events of session %q between %s and %s; widen from/to", clip(id), f.from.Format(time.RFC3339), f.to.Format(time.RFC3339))
+	}
+	n := withinBytes(sizes, maxSessionEvents)
+	truncated := n < len(sizes)
+	rows, err := s.eventsByKey(r, sizes[:n], true)
 	if err != nil {
 		return err
 	}
 	if len(rows) == 0 {
-		return errorf(http.StatusNotFound, "session_not_found", "no events of session %q between %s and %s; widen from/to", clip(id), f.from.Format(time.RFC3339), f.to.Format(time.RFC3339))
-	}
-	truncated := len(rows) > maxSessionEvents
-	if truncated {
-		rows = rows[:maxSessionEvents]
+		return errorf(http.StatusNotFound, "session_not_found", "the events of session %q are gone (expired while read); retry", clip(id))
 	}
 	events := make([]eventJSON, len(rows))
 	var pageviews int

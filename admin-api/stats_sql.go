@@ -314,9 +314,37 @@ const eventColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(ev
 	"url, url_path, referrer, referrer_host, utm_source, utm_medium, utm_campaign, country, browser, os, device_type, is_bot, " +
 	"toJSONString(properties) AS properties_json, toJSONString(context) AS context_json"
 
-// searchSQL lists events matching f, newest first, after the cursor (when
-// set), each (source_id, event_id) once, limit+1 rows so the caller knows
-// whether another page exists. Always raw rows.
+// eventSizeColumns are what the first step of an event listing returns:
+// each event's key, time and an estimate of its bytes in the answer (its
+// JSON objects and long strings, plus a fixed allowance for the rest), so
+// the page can be cut at maxListBytes before the wide columns are read.
+const eventSizeColumns = "source_id, event_id, toUnixTimestamp64Milli(event_time) AS time_ms, " +
+	"length(toJSONString(properties)) + length(toJSONString(context)) + length(url) + length(referrer) + length(name) + 512 AS row_bytes"
+
+// eventsByKeySQL reads the answer columns of the listed events (one copy
+// each, the one the listing ranked), in the listing's order.
+func eventsByKeySQL(keys []eventSize, ascending bool) query {
+	b := newBuilder()
+	lo, hi := keys[0].TimeMS, keys[0].TimeMS
+	tuples := make([]string, len(keys))
+	for i, k := range keys {
+		lo, hi = min(lo, k.TimeMS), max(hi, k.TimeMS)
+		tuples[i] = "(" + b.str(k.SourceID) + ", " + b.str(k.EventID) + ")"
+	}
+	dir := " DESC"
+	if ascending {
+		dir = " ASC"
+	}
+	return b.done("SELECT " + eventColumns + " FROM " + eventsTable +
+		" WHERE event_time >= " + b.time(time.UnixMilli(lo)) + " AND event_time <= " + b.time(time.UnixMilli(hi)) +
+		" AND " + eventKey + " IN (" + strings.Join(tuples, ", ") + ")" +
+		" ORDER BY event_time" + dir + ", source_id" + dir + ", event_id" + dir + " LIMIT 1 BY source_id, event_id")
+}
+
+// searchSQL lists the sizes (eventSizeColumns) of the events matching f,
+// newest first, after the cursor (when set), each (source_id, event_id)
+// once, limit+1 rows so the caller knows whether another page exists.
+// Always raw rows.
 func searchSQL(f filter, after *eventCursor, limit int) query {
 	b := newBuilder()
 	w := b.where(f, f.from)
@@ -324,19 +352,18 @@ func searchSQL(f filter, after *eventCursor, limit int) query {
 		w += " AND (event_time, source_id, event_id) < (" + b.time(after.t) + ", " + b.str(after.source) + ", " + b.str(after.id) + ")"
 	}
 	order := " ORDER BY event_time DESC, source_id DESC, event_id DESC LIMIT 1 BY source_id, event_id LIMIT " + b.uint(uint64(limit+1))
-	// Two steps: the page's keys from the narrow columns, then the wide
-	// columns (properties, context, URLs) of those rows only, from the
-	// days they are in.
+	// Two steps: the page's keys from the narrow columns, then the sizes
+	// of those rows only, from the days they are in.
 	return b.done("WITH page AS (SELECT source_id, event_id, event_time FROM " + eventsTable + " WHERE " + w + order + ") " +
-		"SELECT " + eventColumns + " FROM " + eventsTable + " WHERE " + w +
+		"SELECT " + eventSizeColumns + " FROM " + eventsTable + " WHERE " + w +
 		" AND event_time >= (SELECT min(event_time) FROM page) AND " + eventKey + " IN (SELECT source_id, event_id FROM page)" + order)
 }
 
-// sessionEventsSQL lists a session's events oldest first, each once, at
-// most limit+1. Always raw rows.
+// sessionEventsSQL lists the sizes of a session's events oldest first,
+// each once, at most limit+1. Always raw rows.
 func sessionEventsSQL(f filter, limit int) query {
 	b := newBuilder()
-	return b.done("SELECT " + eventColumns + " FROM " + eventsTable + " WHERE " + b.where(f, f.from) +
+	return b.done("SELECT " + eventSizeColumns + " FROM " + eventsTable + " WHERE " + b.where(f, f.from) +
 		" ORDER BY event_time ASC, source_id ASC, event_id ASC LIMIT 1 BY source_id, event_id LIMIT " + b.uint(uint64(limit+1)))
 }
 
