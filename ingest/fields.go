@@ -44,25 +44,25 @@ func flexIDField(field string, value jsonread.Value) (string, *fieldError) {
 // objectField checks a member that must be an object or null, returning
 // it (nothing for null).
 func objectField(field string, value jsonread.Value) (jsonread.Value, *fieldError) {
-	switch value.Kind() {
-	case jsonread.Object:
-		return value, nil
-	case jsonread.Null:
-		return jsonread.Value{}, nil
-	}
-	return jsonread.Value{}, wrongKind(field, "an object", value)
+	return kindField(field, jsonread.Object, "an object", value)
 }
 
 // arrayField checks a member that must be an array or null, returning it
 // (nothing for null).
 func arrayField(field string, value jsonread.Value) (jsonread.Value, *fieldError) {
+	return kindField(field, jsonread.Array, "an array", value)
+}
+
+// kindField checks a member that must be of kind want (named wantName)
+// or null, returning it (nothing for null).
+func kindField(field string, want jsonread.Kind, wantName string, value jsonread.Value) (jsonread.Value, *fieldError) {
 	switch value.Kind() {
-	case jsonread.Array:
+	case want:
 		return value, nil
 	case jsonread.Null:
 		return jsonread.Value{}, nil
 	}
-	return jsonread.Value{}, wrongKind(field, "an array", value)
+	return jsonread.Value{}, wrongKind(field, wantName, value)
 }
 
 // idObjectField decodes Tracardi's {"id": "..."} references (source,

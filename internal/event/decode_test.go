@@ -174,15 +174,7 @@ func sameEvent(a, b Event) bool {
 // BenchmarkUnmarshal measures decoding one realistic record, the
 // processor's per-record parse.
 func BenchmarkUnmarshal(b *testing.B) {
-	st := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	e := Event{
-		SourceID: "src_1", ID: "0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a77", Type: "page-view", Time: st, ReceivedAt: st, ClientTime: &st,
-		SessionID: "0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a78", ProfileID: "0193a5f2-7c1e-7a3b-9f00-5d2c8e4b1a79", IP: "203.0.113.0",
-		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-		URL:       "https://shop.example.com/products/running-shoes/trail-runner-3000", Referrer: "https://www.example.org/",
-		Properties: json.RawMessage(`{"url":"https://shop.example.com/products/running-shoes/trail-runner-3000?utm_source=newsletter","title":"Trail Runner 3000 - Running shoes - Example Shop","price":129.95,"currency":"EUR","tags":["running","trail","outdoor"]}`),
-		Context:    json.RawMessage(`{"browser":{"language":"de-DE"},"page":{"url":"https://shop.example.com/products/running-shoes/trail-runner-3000","referrer":"https://www.example.org/"},"screen":{"height":1080,"width":1920}}`),
-	}
+	e := benchEvent()
 	v, err := e.Marshal()
 	if err != nil {
 		b.Fatal(err)
