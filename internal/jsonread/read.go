@@ -82,8 +82,10 @@ const (
 
 // Validate checks that b is exactly one JSON value within lim
 // (surrounding whitespace allowed) and returns it without that
-// whitespace, with the facts seen on the way. It allocates only for the
-// path of an error, for escaped keys and for objects of many keys.
+// whitespace, with the facts seen on the way. It allocates the list of
+// keys it checks for duplicates, and beyond that only for the path of an
+// error, for escaped keys, for objects of many keys and for nesting deeper
+// than 8.
 func Validate(b []byte, lim Limits) (Value, Facts, *Error) {
 	var d Decoder
 	var keys [16][]byte
@@ -116,8 +118,8 @@ type Decoder struct {
 	lim   Limits
 	facts Facts
 	// depth frames are open: the first ones in shallow, the others in
-	// deep (an array, not a slice of it, so that d holds no pointer to
-	// itself and can stay on the stack).
+	// deep. shallow is indexed in place, never sliced, so that d holds
+	// no pointer into itself and can stay on the stack.
 	depth   int
 	shallow [8]frame
 	deep    []frame
@@ -126,8 +128,8 @@ type Decoder struct {
 }
 
 // frame is one open object or array, for error paths and duplicate keys.
-// (Its counts are 32-bit, which inputs bounded far below 2 GiB cannot
-// overflow, to keep a Decoder within one allocation size class.)
+// Its counts are 32-bit, to keep it small: inputs are bounded far below
+// 2 GiB.
 type frame struct {
 	key   []byte              // current key of an object
 	seen  map[string]struct{} // keys of an object of many keys
@@ -153,9 +155,6 @@ func (d *Decoder) frame(i int) *frame {
 	}
 	return &d.deep[i-len(d.shallow)]
 }
-
-// Facts are what d saw in what it has read so far.
-func (d *Decoder) Facts() Facts { return d.facts }
 
 // BeginObject reads the opening brace of an object (after any
 // whitespace); read its members with NextMember. Like every error of a
