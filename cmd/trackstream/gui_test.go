@@ -49,8 +49,8 @@ const (
 type guiEnv struct {
 	t       *testing.T
 	tab     context.Context
-	admin   string // http://host:port of the admin listener
-	ingest  string // http://host:port of the collector
+	admin   string        // http://host:port of the admin listener
+	ingest  string        // http://host:port of the collector
 	api     *client.Admin // the admin API, for setup and checks
 	shots   string
 	planted *httptest.Server
@@ -96,14 +96,18 @@ func (e *guiEnv) extraEvents(src string) {
 	e.t.Logf("seeded %d events in %s", n, time.Since(started).Round(time.Second))
 }
 
-// measureFirstPaint loads the dashboard afresh and reports when the first
-// contentful paint happened and when every panel had its data
-// (performance mark dashboard-ready), both from the navigation's start.
+// measureFirstPaint loads the dashboard afresh and reports, from the
+// navigation's start, the first contentful paint, when the KPI tiles and
+// the chart had their data, when every panel had its data (performance
+// mark dashboard-ready), and how long each statistics request took.
 func (e *guiEnv) measureFirstPaint(path string) {
 	e.t.Helper()
 	e.open(path, "dashboard")
 	got := e.eval(`JSON.stringify({fcp_ms: Math.round((performance.getEntriesByName("first-contentful-paint")[0] || {}).startTime || -1), ` +
+		`tiles_ms: Math.round(performance.getEntriesByName("dashboard-tiles")[0].startTime), ` +
+		`chart_ms: Math.round(performance.getEntriesByName("dashboard-chart")[0].startTime), ` +
 		`dashboard_ready_ms: Math.round(performance.getEntriesByName("dashboard-ready")[0].startTime), ` +
+		`api_ms: Object.fromEntries(performance.getEntriesByType("resource").filter(r => r.name.includes("/api/v1/stats/")).map(r => [new URL(r.name).pathname.slice(14) + (new URL(r.name).searchParams.get("dimension") ? "/" + new URL(r.name).searchParams.get("dimension") : ""), Math.round(r.duration)])), ` +
 		`transferred_bytes: performance.getEntriesByType("resource").filter(r => r.name.includes("/ui/")).reduce((a, r) => a + r.transferSize, 0)})`)
 	stored := count(e.t, e.api, strings.TrimPrefix(strings.Split(path, "&")[0], "/ui/?source="))
 	e.t.Logf("dashboard over %d stored events: %s", stored, got)
@@ -129,7 +133,11 @@ func TestGUI(t *testing.T) {
 	}))
 	defer e.planted.Close()
 	e.api = login(t, n.adminAddr)
-	e.tab = browser.New(t, browser.Options{Width: 1280, Height: 900, Timeout: 10 * time.Minute})
+	limit := 10 * time.Minute
+	if os.Getenv("TRACKSTREAM_GUI_SEED") != "" {
+		limit = time.Hour // storing a million events takes minutes on a small machine
+	}
+	e.tab = browser.New(t, browser.Options{Width: 1280, Height: 900, Timeout: limit})
 	e.watchCSP()
 
 	// Log in through the form; the session cookie is not readable by scripts.
@@ -208,15 +216,30 @@ func TestGUI(t *testing.T) {
 		t.Errorf("event types under browser=Firefox = %q, want page-view=2,signup=1", got)
 	}
 	e.shot("dashboard-filtered")
+
+	// At phone width nothing runs off the side of the page.
+	if err := chromedp.Do(e.tab, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	e.open(dash, "dashboard")
+	if got := e.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`); got != "true" {
+		t.Errorf("at 390 px the dashboard is %s px wide", e.eval(`String(document.documentElement.scrollWidth)`))
+	}
+	e.shot("dashboard-phone")
+	if err := chromedp.Do(e.tab, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	e.open(dash+"&filter.browser=Firefox", "dashboard")
 	e.click(".chip-x")
 	e.waitReady("dashboard")
 	if n := e.eval(`String(document.querySelectorAll('.chip').length)`); n != "0" {
 		t.Errorf("after removing the chip %s chips remain", n)
 	}
 
-	// Events explorer: open the signup event, then its session.
+	// Events explorer: open the signup event by keyboard (Enter on the
+	// focused row), then its session.
 	e.open("/ui/events?source="+src+"&type=signup", "events")
-	e.click("tr.clickable")
+	e.typeInto("tr.clickable", "\r")
 	e.waitText("#event-detail", `"type": "signup"`)
 	e.shot("events")
 	e.click(`#event-detail a[href^="/ui/sessions/"]`)
@@ -239,6 +262,12 @@ func TestGUI(t *testing.T) {
 	}
 	e.shot("funnels")
 
+	// The live tail shows an event sent after it opened.
+	e.open("/ui/events?source="+src+"&live=1", "events")
+	e.track(src, chromeUA, "s-live", "p-live", "https://shop.example/live", "page-view")
+	e.waitText("table.events", "p-live")
+	e.shot("events-live")
+
 	// A dead letter, replayed from the GUI, is stored.
 	e.parkDeadLetter(n.kafkaAddrs, src)
 	e.open("/ui/dlq", "dlq")
@@ -246,7 +275,7 @@ func TestGUI(t *testing.T) {
 	e.shot("dlq")
 	e.click("#replay-selected")
 	e.waitText("main", "Replayed 1")
-	testkit.Eventually(t, 30*time.Second, "the replayed event stored", func() bool { return count(t, e.api, src) == stored+1+uint64(e.seeded()) })
+	testkit.Eventually(t, 30*time.Second, "the replayed event stored", func() bool { return count(t, e.api, src) == stored+2+uint64(e.seeded()) })
 
 	// Pipeline health, through the API and on its screen.
 	code, body := call(t, e.api, "GET", "/api/v1/system/health", nil)

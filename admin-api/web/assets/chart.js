@@ -9,9 +9,9 @@ const W = 800, H = 240, L = 48, R = 12, T = 12, B = 28;
 // lineChart draws values (numbers) at labels (strings); compare, when
 // given, is drawn dashed against the same x positions. format renders a
 // value for the axis and tooltips.
-export function lineChart({ labels, values, compare, format, title }) {
+export function lineChart({ labels, values, compare, format, title, integer = false }) {
   const all = values.concat(compare || []);
-  const max = niceMax(Math.max(1e-9, ...all));
+  const max = 4 * niceStep(Math.max(1e-9, ...all) / 4, integer);
   const n = Math.max(values.length, 1);
   const x = (i) => L + (n === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
   const y = (v) => T + (H - T - B) * (1 - v / max);
@@ -42,8 +42,11 @@ export function lineChart({ labels, values, compare, format, title }) {
   return svg;
 }
 
-function niceMax(v) {
+// niceStep is the gridline step at or above v: 1, 2, 2.5 or 5 times a
+// power of ten; whole numbers only for counts.
+function niceStep(v, integer) {
+  if (integer && v <= 1) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of integer && p < 10 ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }

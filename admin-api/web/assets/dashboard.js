@@ -119,12 +119,10 @@ export async function dashboard(main, q) {
       live.textContent = "visitors now: unavailable";
     }
   };
-  refreshLive();
-  const timer = setInterval(refreshLive, 15000);
-  stops.push(() => clearInterval(timer));
 
   const summary = get("/stats/summary", params).then((s) => {
     replace(tiles, metrics.map((m) => tile(q, m, s.metrics[m[0]], s.previous.metrics[m[0]], m === metric)));
+    performance.mark("dashboard-tiles");
     if (s.metrics.events === 0 && filters.length === 0) {
       replace(empty, notice("info",
         h("strong", "No events in this range yet. "),
@@ -149,10 +147,17 @@ export async function dashboard(main, q) {
       lineChart({
         labels, values: cur.points.map((p) => p[metric[0]]),
         compare: prev ? prev.points.map((p) => p[metric[0]]) : null,
-        format: metric[2], title: metric[1] + " per " + interval,
+        format: metric[2], title: metric[1] + " per " + interval, integer: metric[2] === num,
       }),
       compare ? h("p.legend", h("span.key.cur"), " this period ", h("span.key.prev"), " previous period") : null);
+    performance.mark("dashboard-chart");
   }).catch((e) => replace(chart, notice("error", "Time series: " + e.message)));
+
+  // The live figure waits for the tiles and the chart: the API runs two
+  // statistics requests of a user at once, and those come first.
+  Promise.allSettled([summary, series]).then(refreshLive);
+  const timer = setInterval(refreshLive, 15000);
+  stops.push(() => clearInterval(timer));
 
   const boards = panels.map(([key, title, dims]) => {
     const card = h("section.card.panel", { "aria-label": title });

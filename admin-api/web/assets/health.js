@@ -39,8 +39,8 @@ function render(body, x) {
       tile("Freshness", fresh, st.newest_received_at ? "newest stored event received " + when(st.newest_received_at) : ""),
       tile("Dead letters", num(k.dead_letters), r ? num(r.dead_letters_per_minute) + "/min inflow" : "parked")),
     hist.length > 2 ? h("div.panels",
-      h("section.card", h("h2", "Events produced per 15 s"), lineChart({ labels, values: deltas("events_produced"), format: num, title: "Events produced per 15 seconds" })),
-      h("section.card", h("h2", "Consumer lag"), lineChart({ labels, values: hist.slice(1).map((p) => p.lag), format: num, title: "Consumer lag" }))) :
+      h("section.card", h("h2", "Events produced per 15 s"), lineChart({ labels, values: deltas("events_produced"), format: num, integer: true, title: "Events produced per 15 seconds" })),
+      h("section.card", h("h2", "Consumer lag"), lineChart({ labels, values: hist.slice(1).map((p) => p.lag), format: num, integer: true, title: "Consumer lag" }))) :
       h("p.muted", "Rates and charts appear after the first minute (a sample every 15 s)."),
     h("div.panels",
       h("section.card", h("h2", "Rejected by reason"), reasons(c.rejected_by_reason, c.ingest_visible, "Rejections are counted by each ingest process; this process runs none.")),
