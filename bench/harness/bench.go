@@ -9,6 +9,11 @@
 // through `trackstream all` with consumer lag and freshness, and S6 bytes
 // per event on disk. Because the ceilings run on the same machine in the
 // same run, results are reported as ratios as well as absolute numbers.
+// Closed-loop runs are driven by wrk replaying the Go generator's bodies
+// (bench/wrk; the Go generator costs the shared 2 cores several times
+// wrk's CPU per request), open loops and runs that check every
+// acknowledged id by bench/loadgen; every run reports its generator's CPU
+// and is flagged when the generator saturated.
 // The Report it returns renders as docs/benchmarks.md plus an SVG plot.
 package harness
 
@@ -39,6 +44,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/bench/loadgen"
+	"github.com/trackstream/trackstream/bench/wrk"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
 )
@@ -74,6 +80,12 @@ type Config struct {
 	QueryCalls int
 	// Skip names scenarios to leave out ("H", "K", "C", "S1", ... "S7", "profile").
 	Skip map[string]bool
+	// Generator is the load generator of the closed-loop runs (H, S1, S2,
+	// the sweeps, S5's load): GeneratorWrk (default) or GeneratorGo. Open
+	// loops (S3, S4, S5's outage) always use the Go generator.
+	Generator string
+	// WrkThreads is wrk's thread count. Default 1.
+	WrkThreads int
 	// Log receives progress.
 	Log *slog.Logger
 }
@@ -91,7 +103,20 @@ type Run struct {
 	// LoadAvg is the machine's 1-minute load average at the end of the
 	// run: above the core count, other work competed for the CPU.
 	LoadAvg float64 `json:"load_avg_1m"`
+	// Generator is the load generator that drove the run: "wrk" or "go"
+	// (the Go generator in bench/loadgen, inside the harness process).
+	Generator string `json:"generator,omitempty"`
+	// GeneratorSaturated is set when the generator kept its cores at
+	// least 90 % busy (wrk: its threads; the Go generator: one core of the
+	// box), so it may have set the pace rather than the server.
+	GeneratorSaturated bool `json:"generator_saturated,omitempty"`
 }
+
+// The load generators of the closed-loop runs.
+const (
+	GeneratorWrk = "wrk"
+	GeneratorGo  = "go"
+)
 
 // Scenario is a named set of runs (repetitions or a sweep).
 type Scenario struct {
@@ -195,14 +220,26 @@ type Report struct {
 	Profiles map[string]string `json:"profiles,omitempty"`
 }
 
+// generatorName describes the closed-loop load generator for the report.
+func generatorName(cfg Config) string {
+	if cfg.Generator == GeneratorWrk {
+		return fmt.Sprintf("wrk (%d thread(s), replaying the Go generator's bodies)", cfg.WrkThreads)
+	}
+	return "the Go generator (bench/loadgen)"
+}
+
 // harness holds the state of one run.
 type harness struct {
 	// brokerPid is the broker process while one runs, else 0.
 	brokerPid int
-	cfg       Config
-	rep       *Report
-	log       *slog.Logger
-	runSeq    atomic.Int64
+	// ceilingAddr is ceiling H's address while it runs: wrk does not
+	// count its answers (204s, nothing to check), so it drives the bare
+	// server at plain wrk's cost per request.
+	ceilingAddr string
+	cfg         Config
+	rep         *Report
+	log         *slog.Logger
+	runSeq      atomic.Int64
 }
 
 // Execute runs every scenario not skipped and returns the report. A
@@ -218,10 +255,21 @@ func Execute(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Skip == nil {
 		cfg.Skip = map[string]bool{}
 	}
+	if cfg.Generator == "" {
+		cfg.Generator = GeneratorWrk
+	}
+	if cfg.WrkThreads < 1 {
+		cfg.WrkThreads = 1
+	}
+	if cfg.Generator == GeneratorWrk {
+		if _, err := wrk.Available(); err != nil {
+			return nil, err
+		}
+	}
 	h := &harness{cfg: cfg, log: cfg.Log, rep: &Report{Started: time.Now().UTC(), LoadAvgStart: loadAvg(), CPUPressure: []float64{cpuPressure(), -1}, Machine: machine(), Profiles: map[string]string{}}}
 	defer func() { h.rep.Finished, h.rep.CPUPressure[1] = time.Now().UTC(), cpuPressure() }()
-	h.rep.Settings = fmt.Sprintf("%d reps of %s (first %s unmeasured), %d connections closed loop; S3 %s per run; S5 %d connections, %s outage; S7 %d calls per query at %v events",
-		cfg.Reps, cfg.Duration, cfg.Warmup, cfg.Conns, cfg.S3Duration, cfg.S5Conns, cfg.OutageDuration, cfg.QueryCalls, cfg.QueryEvents)
+	h.rep.Settings = fmt.Sprintf("%d reps of %s (first %s unmeasured), %d connections closed loop driven by %s; S3 %s per run; S5 %d connections, %s outage; S7 %d calls per query at %v events",
+		cfg.Reps, cfg.Duration, cfg.Warmup, cfg.Conns, generatorName(cfg), cfg.S3Duration, cfg.S5Conns, cfg.OutageDuration, cfg.QueryCalls, cfg.QueryEvents)
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
@@ -255,11 +303,24 @@ func (h *harness) load(ctx context.Context, pid int, o loadgen.Options) (Run, er
 	if h.brokerPid != 0 {
 		bcpu0, _ = cpuSeconds(h.brokerPid)
 	}
-	res, err := loadgen.Run(ctx, o)
+	var res loadgen.Result
+	var err error
+	r := Run{Generator: GeneratorGo}
+	if h.cfg.Generator == GeneratorWrk && o.Rate == 0 && o.IDs == nil && o.Progress == nil {
+		var wr wrk.Result
+		wr, err = wrk.Run(ctx, wrk.Options{Target: o.Target, Gen: o.Gen, Gzip: o.Gzip, Conns: o.Conns, Threads: h.cfg.WrkThreads,
+			Duration: o.Duration, Warmup: o.Warmup, Timeout: o.Timeout, WorkDir: h.cfg.WorkDir, CountAnswers: o.Target != h.ceilingAddr})
+		res, r.Generator, r.GeneratorSaturated = wr.Result, GeneratorWrk, wr.Saturated()
+	} else {
+		res, err = loadgen.Run(ctx, o)
+	}
 	cpu1, _ := cpuSeconds(pid)
-	r := Run{Result: res}
+	r.Result = res
 	if err != nil {
 		return r, err
+	}
+	if r.Generator == GeneratorGo {
+		r.GeneratorSaturated = r.clientCores() >= 0.9
 	}
 	if h.brokerPid != 0 {
 		if bcpu1, err := cpuSeconds(h.brokerPid); err == nil {
@@ -274,7 +335,9 @@ func (h *harness) load(ctx context.Context, pid int, o loadgen.Options) (Run, er
 	}
 	h.log.Info("run", "target", o.Target, "mode", res.Mode, "batch", o.Gen.EventsPerRequest, "conns", o.Conns,
 		"rate", o.Rate, "eps", int(res.EPS), "p50_ms", res.Latency.P50, "p99_ms", res.Latency.P99,
-		"server_cores", fmt.Sprintf("%.2f", r.ServerCores), "broker_cores", fmt.Sprintf("%.2f", r.BrokerCores), "status", res.Status, "first_error", res.FirstError)
+		"server_cores", fmt.Sprintf("%.2f", r.ServerCores), "broker_cores", fmt.Sprintf("%.2f", r.BrokerCores),
+		"generator", r.Generator, "generator_cores", fmt.Sprintf("%.2f", r.clientCores()), "generator_saturated", r.GeneratorSaturated,
+		"status", res.Status, "first_error", res.FirstError)
 	return r, nil
 }
 
@@ -406,6 +469,8 @@ func (h *harness) ceilingH(ctx context.Context) {
 		return
 	}
 	o := loadgen.Options{Target: addr, Gen: loadgen.GenConfig{SourceID: "src_ceiling"}}
+	h.ceilingAddr = addr
+	defer func() { h.ceilingAddr = "" }()
 	h.repeat(ctx, &h.rep.H, h.cfg.Reps, p.pid(), o)
 	for _, n := range []int{50} {
 		o.Gen.EventsPerRequest = n

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/trackstream/trackstream/bench/loadgen"
+	"github.com/trackstream/trackstream/bench/wrk"
 )
 
 // Targets of the performance issue.
@@ -141,6 +142,10 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 	p("- every ceiling is measured in the same run, so ratios compare like with like on a noisy box; medians of the repetitions\n")
 	p("- traffic: realistic generated events (`bench/loadgen`): Zipf-distributed URLs over 4 sites, search/social/internal referrers, 10 real user agents, UTM campaigns on 20%% of sessions, typed properties; %s\n\n", r.meanBody())
 
+	if n := r.saturatedRuns(); n > 0 {
+		p("- **%d run(s) had a saturated load generator** (marked **!** under [All runs](#all-runs)): their throughput may be the generator's, not the server's\n\n", n)
+	}
+
 	h := r.ceilingHSingle()
 	hb, haveHB := r.ceilingHBatch()
 	s1, s2 := r.S1.Median(), r.S2.Median()
@@ -215,7 +220,7 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 	p("![throughput and latency against offered load and batch size](%s)\n\n", svgName)
 
 	p("## All runs\n\n")
-	p("| scenario | run | traffic | mode | conns | offered req/s | req/s | events/s | server cores | broker cores | load generator cores | events per server core-s | p50 ms | p99 ms | p99.9 ms | max ms | load | answers |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| scenario | run | traffic | mode | conns | offered req/s | req/s | events/s | server cores | broker cores | generator | generator cores | events per server core-s | p50 ms | p99 ms | p99.9 ms | max ms | load | answers |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range []*Scenario{&r.H, &r.S1, &r.S1Gzip, &r.Conns, &r.S2, &r.Batches, &r.S4} {
 		for i, run := range sc.Runs {
 			offered := "-"
@@ -226,19 +231,19 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 			if run.Gzip {
 				gz = ", gzip"
 			}
-			p("| %s | %d | %s%s | %s | %d | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", sc.Name, i+1, run.Traffic, gz, run.Mode, run.Conns, offered,
-				run.RPS, run.EPS, run.ServerCores, run.BrokerCores, run.clientCores(), run.PerCoreEPS, run.Latency.P50, run.Latency.P99, run.Latency.P999, run.Latency.Max, run.LoadAvg, statusText(run))
+			p("| %s | %d | %s%s | %s | %d | %s | %.0f | %.0f | %.2f | %.2f | %s | %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", sc.Name, i+1, run.Traffic, gz, run.Mode, run.Conns, offered,
+				run.RPS, run.EPS, run.ServerCores, run.BrokerCores, generatorOf(run), run.generatorCores(), run.PerCoreEPS, run.Latency.P50, run.Latency.P99, run.Latency.P999, run.Latency.Max, run.LoadAvg, statusText(run))
 		}
 		if sc.Err != "" {
-			p("| %s | error | %s | | | | | | | | | | | | | | | |\n", sc.Name, oneLine(sc.Err))
+			p("| %s | error | %s | | | | | | | | | | | | | | | | |\n", sc.Name, oneLine(sc.Err))
 		}
 	}
 	for _, e := range r.S3 {
 		run := e.Run
-		p("| S3 | batch %d | %s | %s | %d | %.0f | %.0f | %.0f | %.2f | - | %.2f | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", e.Batch, run.Traffic, run.Mode, run.Conns,
-			e.OfferedEPS/float64(max(e.Batch, 1)), run.RPS, run.EPS, run.ServerCores, run.clientCores(), run.PerCoreEPS, run.Latency.P50, run.Latency.P99, run.Latency.P999, run.Latency.Max, run.LoadAvg, statusText(run))
+		p("| S3 | batch %d | %s | %s | %d | %.0f | %.0f | %.0f | %.2f | - | %s | %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", e.Batch, run.Traffic, run.Mode, run.Conns,
+			e.OfferedEPS/float64(max(e.Batch, 1)), run.RPS, run.EPS, run.ServerCores, generatorOf(run), run.generatorCores(), run.PerCoreEPS, run.Latency.P50, run.Latency.P99, run.Latency.P999, run.Latency.Max, run.LoadAvg, statusText(run))
 	}
-	p("\nServer cores = CPU seconds the server process used per second of the run (from /proc); load generator cores = the same for the harness process, which runs the load generator (2 cores in all: what one side uses the other cannot); events per server core-s = acknowledged events / those CPU seconds. In S3 the server is the whole `trackstream all` process (ingest, broker, processor and chDB).\n\n")
+	p("\nServer cores = CPU seconds the server process used per second of the run (from /proc); generator = what drove the run (wrk replaying the Go generator's bodies, or go: the Go generator inside the harness process); generator cores = its CPU seconds per second of the measured run, marked **!** where it kept its cores at least 90 %% busy (wrk: per thread; go: one core), so the generator, not the server, may have set the pace (2 cores in all: what one side uses the other cannot); events per server core-s = acknowledged events / those CPU seconds. In S3 the server is the whole `trackstream all` process (ingest, broker, processor and chDB).\n\n")
 
 	if len(r.S3) > 0 {
 		p("### S3 consumer lag (records; sampled every second, at most 24 samples shown, evenly spaced)\n\n")
@@ -268,6 +273,42 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// saturatedRuns counts the runs whose load generator saturated.
+func (r *Report) saturatedRuns() int {
+	n := 0
+	for _, sc := range []*Scenario{&r.H, &r.S1, &r.S1Gzip, &r.Conns, &r.S2, &r.Batches, &r.S4} {
+		for _, run := range sc.Runs {
+			if run.GeneratorSaturated {
+				n++
+			}
+		}
+	}
+	for _, e := range r.S3 {
+		if e.Run.GeneratorSaturated {
+			n++
+		}
+	}
+	return n
+}
+
+// generatorOf names a run's load generator ("go" for results from before
+// the field existed).
+func generatorOf(r Run) string {
+	if r.Generator == "" {
+		return "go"
+	}
+	return r.Generator
+}
+
+// generatorCores renders the generator's cores, marked when it saturated.
+func (r Run) generatorCores() string {
+	s := fmt.Sprintf("%.2f", r.clientCores())
+	if r.GeneratorSaturated {
+		s += " **!**"
+	}
+	return s
 }
 
 // clientCores is the load generator's CPU seconds per second of the run.
@@ -363,6 +404,10 @@ func statusSummaryOf(m map[int]int64) string {
 			name = "transport error"
 		case -1:
 			name = "partial"
+		case wrk.StatusAnyOK:
+			name = "2xx/3xx"
+		case wrk.StatusAnyError:
+			name = "other"
 		}
 		parts = append(parts, fmt.Sprintf("%s: %d", name, m[k]))
 	}
