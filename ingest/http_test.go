@@ -79,6 +79,8 @@ func TestSegmentOverHTTP(t *testing.T) {
 			map[string]any{"type": "identify", "messageId": "seg-b2", "userId": "u-2", "traits": map[string]any{"plan": "pro"}},
 		}}, []string{"Authorization", basicAuth(serverKey)}, []string{"seg-b1", "seg-b2"}},
 		{"text/plain as analytics.js and sendBeacon send it", "/v1/track", withKey(call("seg-plain", map[string]any{"event": "Beacon"}), enabledSource), []string{"Content-Type", "text/plain;charset=UTF-8"}, []string{"seg-plain"}},
+		{"track on its initial, as analytics-next sends it", "/v1/t", withKey(call("seg-t", map[string]any{"event": "Short"}), enabledSource), []string{"Content-Type", "text/plain"}, []string{"seg-t"}},
+		{"batch on its initial", "/v1/b", map[string]any{"writeKey": enabledSource, "batch": []any{map[string]any{"type": "page", "messageId": "seg-b", "anonymousId": "a-9", "name": "Home"}}}, nil, []string{"seg-b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := env.send(t, http.MethodPost, tc.path, trackJSON(t, tc.body), tc.headers...)
@@ -105,7 +107,7 @@ func TestSegmentOverHTTP(t *testing.T) {
 		wantError(t, env.send(t, http.MethodPost, "/v1/track", []byte(`{}`), "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported_media_type")
 	})
 
-	recs := env.consumeEvents(t, 9)
+	recs := env.consumeEvents(t, 11)
 	byID := map[string]*kgo.Record{}
 	for _, r := range recs {
 		byID[decodeRecord(t, r).ID] = r

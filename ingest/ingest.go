@@ -175,7 +175,11 @@ func (s *Server) mount(aliases []string, script tracker.Script) error {
 		TrackerPath: {fiber.MethodGet, trackerHandler(script)},
 	}
 	for _, t := range append(slices.Clone(segmentTypes), "batch") {
-		eps[SegmentBase+t] = endpoint{fiber.MethodPost, s.segment(t)}
+		// Segment's API also takes each call on its initial (/v1/t,
+		// /v1/p, ... /v1/b), where analytics.js (analytics-next) sends.
+		h := s.segment(t)
+		eps[SegmentBase+t] = endpoint{fiber.MethodPost, h}
+		eps[SegmentBase+t[:1]] = endpoint{fiber.MethodPost, h}
 	}
 	paths := map[string]endpoint{}
 	for p, ep := range eps {

@@ -726,7 +726,8 @@ func TestPublicRouterHasNoAdminRoutes(t *testing.T) {
 	routes := srv.Routes()
 	slices.Sort(routes)
 	var want []string
-	for _, p := range []string{"/track", "/v1/track", "/v1/page", "/v1/screen", "/v1/identify", "/v1/group", "/v1/alias", "/v1/batch"} {
+	for _, p := range []string{"/track", "/v1/track", "/v1/page", "/v1/screen", "/v1/identify", "/v1/group", "/v1/alias", "/v1/batch",
+		"/v1/t", "/v1/p", "/v1/s", "/v1/i", "/v1/g", "/v1/a", "/v1/b"} {
 		want = append(want, "POST "+p, "OPTIONS "+p)
 	}
 	// No HEAD on the pixel: a HEAD must not produce an event.
