@@ -25,6 +25,14 @@ func (s *Server) cors(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// allowedHeaders are the request headers browsers may send: any (the
+// collector reads only the body's type and encoding and the Basic
+// authorization, and never allows credentials, so no header can do harm).
+// SDKs add headers of their own: analytics.js X-Retry-Count, RudderStack's
+// analytics-js AnonymousId, SentAt and RSA-Retry-*. Authorization is never
+// covered by "*", so it is named.
+const allowedHeaders = "Authorization, *"
+
 // preflight answers a CORS preflight. The source is not known before the
 // body arrives, so the preflight allows every origin and the real request
 // is checked against the source's allowlist. Content-Type text/plain
@@ -36,7 +44,7 @@ func (s *Server) preflight(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderAccessControlAllowOrigin, "*")
 	c.Set(fiber.HeaderAccessControlAllowMethods, "POST, GET, OPTIONS")
-	c.Set(fiber.HeaderAccessControlAllowHeaders, "Content-Type, Content-Encoding, Authorization")
+	c.Set(fiber.HeaderAccessControlAllowHeaders, allowedHeaders)
 	c.Set(fiber.HeaderAccessControlMaxAge, strconv.Itoa(preflightMaxAge))
 	return c.SendStatus(fiber.StatusNoContent)
 }

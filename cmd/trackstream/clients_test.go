@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,7 +21,8 @@ import (
 
 // NPMClientsEnv names the directory where `task npm:clients` installed the
 // client SDKs of testdata/npm (its node_modules and the package-lock.json
-// it was installed from).
+// it was installed from). By default it is the user cache's
+// trackstream/npm-clients/<first 12 hex digits of the lock's SHA-256>.
 const NPMClientsEnv = "TRACKSTREAM_NPM_CLIENTS"
 
 // npmClients returns the installed SDKs' node_modules. Missing or stale
@@ -27,17 +30,18 @@ const NPMClientsEnv = "TRACKSTREAM_NPM_CLIENTS"
 // `task test` always does.
 func npmClients(t *testing.T) string {
 	t.Helper()
+	want, err := os.ReadFile("testdata/npm/package-lock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := os.Getenv(NPMClientsEnv)
 	if dir == "" {
 		cache, err := os.UserCacheDir()
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir = filepath.Join(cache, "trackstream", "npm-clients")
-	}
-	want, err := os.ReadFile("testdata/npm/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
+		sum := sha256.Sum256(want)
+		dir = filepath.Join(cache, "trackstream", "npm-clients", hex.EncodeToString(sum[:6]))
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 	if err != nil || !bytes.Equal(got, want) {
