@@ -28,7 +28,7 @@ const wideEvents = 40
 
 func wideEnv(t *testing.T) *env {
 	t.Helper()
-	st, db := chStore(t)
+	st, _ := chStore(t)
 	var err error
 	wideOnce.Do(func() {
 		events := make([]seedEvent, wideEvents)
@@ -36,7 +36,7 @@ func wideEnv(t *testing.T) *env {
 			events[i] = seedEvent{source: "wide", id: fmt.Sprintf("w%02d", i), typ: "big", at: wideDay.Sub(t0) + time.Duration(i)*time.Minute,
 				session: "W", profile: "pW", props: `{"blob":"` + strings.Repeat("x", 700_000) + `"}`}
 		}
-		err = db.Exec(context.Background(), insertSQL(events, 0))
+		err = write(context.Background(), st, "seed-wide", rows(events, 0))
 	})
 	if err != nil {
 		t.Fatalf("seed wide events: %v", err)

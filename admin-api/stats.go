@@ -97,6 +97,9 @@ type summaryMetrics struct {
 	Pageviews          uint64  `json:"pageviews"`
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
+	// VisitorsEstimated says Visitors is an estimate (merged sketches of
+	// the rollups, typically within 1%); every other figure is exact.
+	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 
 type countsRow struct {
@@ -109,8 +112,10 @@ type countsRow struct {
 }
 
 type sessionsRow struct {
-	Period      string  `json:"period"`
-	T           int64   `json:"t"`
+	Period string `json:"period"`
+	T      int64  `json:"t"`
+	// Active is, in a series, the sessions with an event in the bucket.
+	Active      uint64  `json:"active"`
 	Sessions    uint64  `json:"sessions"`
 	Bounces     uint64  `json:"bounces"`
 	AvgDuration float64 `json:"avg_duration"`
@@ -148,15 +153,16 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 	if err != nil {
 		return err
 	}
-	per := map[string]*summaryMetrics{"current": {}, "previous": {}}
+	est := !f.rawOnly()
+	per := map[string]*summaryMetrics{"current": {VisitorsEstimated: est}, "previous": {VisitorsEstimated: est}}
 	for _, c := range counts {
 		if m := per[c.Period]; m != nil {
-			m.Events, m.Visitors, m.Sessions, m.Pageviews = c.Events, c.Visitors, c.Sessions, c.Pageviews
+			m.Events, m.Visitors, m.Pageviews = c.Events, c.Visitors, c.Pageviews
 		}
 	}
 	for _, c := range sess {
 		if m := per[c.Period]; m != nil {
-			m.BounceRate, m.AvgSessionDuration = ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
+			m.Sessions, m.BounceRate, m.AvgSessionDuration = c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
 		}
 	}
 	prev := f.from.Add(-f.to.Sub(f.from))
@@ -236,17 +242,18 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	}
 	for _, c := range counts {
 		if pt := at[c.T]; pt != nil {
-			pt.Events, pt.Visitors, pt.Sessions, pt.Pageviews = c.Events, c.Visitors, c.Sessions, c.Pageviews
+			pt.Events, pt.Visitors, pt.Pageviews = c.Events, c.Visitors, c.Pageviews
 		}
 	}
 	for _, c := range sess {
 		if pt := at[c.T]; pt != nil {
-			pt.SessionsStarted, pt.BounceRate, pt.AvgSessionDuration = c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
+			pt.Sessions, pt.SessionsStarted, pt.BounceRate, pt.AvgSessionDuration = c.Active, c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
 		}
 	}
+	rollup := iv != minute && !f.rawOnly()
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "interval": iv, "points": points,
-		"rollup": iv != minute && !f.rawOnly(),
+		"rollup": rollup, "visitors_estimated": rollup,
 	})
 }
 
@@ -311,9 +318,10 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 	if dim == "" {
 		dim = "property"
 	}
+	rollup := prop == "" && dim == "type" && !f.rawOnly() || f.breakdownRollup(dim, prop)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "dimension": dim, "property": prop, "total_events": total, "rows": nonNil(rows),
-		"rollup": prop == "" && dim == "type" && !f.rawOnly(),
+		"rollup": rollup, "visitors_estimated": rollup,
 	})
 }
 

@@ -15,28 +15,40 @@ import (
 // ({name:Type}), including property keys (getSubcolumn(properties,
 // {k:String})). Dimensions come from the dimensions allowlist.
 //
-// Exactness (contract G3): an event may be stored twice until
-// ReplacingMergeTree merges, so every count is a distinct count of
-// (source_id, event_id) (uniqExact), never count(); listings use LIMIT 1 BY
-// (source_id, event_id). FINAL is not used: a resent event's corrected time
-// can fall on another day than the first copy's, which FINAL would not
-// collapse.
+// Exactness (contract G3): the processor drops every copy of an event
+// before insert (store.Copies), and inserts with
+// deduplicate_blocks_in_dependent_materialized_views, so the count
+// rollups (migration 0004: counts_hourly, counts_daily, visitors_daily,
+// dims_daily) hold plain counts that are exact. Events stored before that
+// migration may still have copies in trackstream.events (the migration's
+// backfill counted each once), so queries on raw rows keep distinct
+// counts of (source_id, event_id) (uniqExact) and listings LIMIT 1 BY
+// (source_id, event_id).
 //
-// The rollup (events_hourly: per source, hour, event type and bot flag, the
-// uniqExact states of events, visitors and sessions) answers the summary's
-// counts, the time series' counts at hour/day/week and the breakdown by
-// event type when the filter is rollup-friendly (filter.rawOnly is false:
-// hour-aligned range, no profile/session/property filter). The session
-// rollup (events_sessions: per source, hour, bot flag and session, the
-// first and last event time and the smallest and largest event id, all
-// min/max, so duplicates change nothing) answers bounce rate, session
-// duration and sessions started when the filter is rollup-friendly and
-// has no event type. Other breakdowns, funnels, search and timelines need
-// event rows and always read trackstream.events.
+// The count rollups answer events, pageviews and visitors of the summary,
+// the series at hour/day/week and the breakdown by type when the filter
+// is rollup-friendly (filter.rawOnly is false: hour-aligned range, no
+// profile/session/property filter): whole UTC days from the daily tables,
+// the hours at either end from counts_hourly. Breakdowns of the other
+// dimensions read dims_daily over whole days without an event type.
+// Visitors from the rollups are sketches (uniqCombined64), an estimate the
+// answers label. The session rollup (events_sessions: per source, hour,
+// bot flag and session, the first and last event time and the smallest and
+// largest event id, all min/max, so duplicates change nothing) answers
+// sessions, bounce rate, session duration and sessions started when the
+// filter is rollup-friendly and has no event type. Funnels, property
+// breakdowns, search and timelines need event rows and always read
+// trackstream.events.
 
 const (
 	eventsTable = schemas.Database + ".events"
-	rollupTable = schemas.Database + ".events_hourly"
+	// The count rollups (migration 0004).
+	countsHourly  = schemas.Database + ".counts_hourly"
+	countsDaily   = schemas.Database + ".counts_daily"
+	visitorsDaily = schemas.Database + ".visitors_daily"
+	dimsDaily     = schemas.Database + ".dims_daily"
+	// visitorMerge merges the rollups' visitor sketches: an estimate.
+	visitorMerge = "uniqCombined64Merge(15)(visitors)"
 	// sessionsTable is the session rollup (migration 0003).
 	sessionsTable = schemas.Database + ".events_sessions"
 
@@ -162,14 +174,52 @@ func (b *builder) where(f filter, from time.Time) string {
 	return strings.Join(c, " AND ")
 }
 
-// whereRollup writes f's conditions for events_hourly (f must not be
-// rawOnly).
-func (b *builder) whereRollup(f filter, from time.Time) string {
-	c := []string{"hour >= " + b.hour(from), "hour < " + b.hour(f.to)}
+// span is a piece of a rollup-friendly range and the rollup that answers
+// it: whole UTC days read the daily rollups, the hours at either end the
+// hourly one.
+type span struct {
+	from, to time.Time
+	daily    bool
+	// period labels the summary's spans: current or previous.
+	period string
+}
+
+// spansOf splits [from, to) (hour-aligned) into whole days, when daily is
+// allowed, and the hours before the first and after the last whole day.
+func spansOf(from, to time.Time, daily bool, period string) []span {
+	d0, d1 := from.Truncate(24*time.Hour), to.Truncate(24*time.Hour)
+	if d0.Before(from) {
+		d0 = d0.Add(24 * time.Hour)
+	}
+	if !daily || !d0.Before(d1) {
+		return []span{{from: from, to: to, period: period}}
+	}
+	var out []span
+	if from.Before(d0) {
+		out = append(out, span{from: from, to: d0, period: period})
+	}
+	out = append(out, span{from: d0, to: d1, daily: true, period: period})
+	if d1.Before(to) {
+		out = append(out, span{from: d1, to: to, period: period})
+	}
+	return out
+}
+
+func (b *builder) date(t time.Time) string { return b.bind("Date", t.UTC().Format(time.DateOnly)) }
+
+// whereSpan writes f's conditions for a rollup table over sp: time, source,
+// event types (typed tables only) and bot flag.
+func (b *builder) whereSpan(f filter, sp span, typed bool) string {
+	var c []string
+	if sp.daily {
+		c = []string{"day >= " + b.date(sp.from), "day < " + b.date(sp.to)}
+	} else {
+		c = []string{"hour >= " + b.hour(sp.from), "hour < " + b.hour(sp.to)}
+	}
 	if f.source != "" {
 		c = append(c, "source_id = "+b.str(f.source))
 	}
-	if len(f.types) > 0 {
+	if typed && len(f.types) > 0 {
 		c = append(c, "event_type IN ("+strings.Join(b.strs(f.types), ", ")+")")
 	}
 	if !f.bots {
@@ -178,34 +228,55 @@ func (b *builder) whereRollup(f filter, from time.Time) string {
 	return strings.Join(c, " AND ")
 }
 
-// summaryCountsSQL counts events, visitors, sessions and pageviews of the
-// current period [from, to) and the previous one of the same length, one
-// row per period. Rollup when f allows it.
+// rollupSQL answers events, pageviews and visitors per key from the count
+// rollups over spans; key writes the key of a span whose time column is
+// col (hour or day), name is the key's column name in the answer. Visitors
+// of whole days over all event types come from visitors_daily (one sketch
+// per day), otherwise from the typed tables' sketches (byType: the key
+// involves the event type).
+func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span, col string) string, byType bool) query {
+	b := newBuilder()
+	var counts, visitors []string
+	for _, sp := range spans {
+		table, col := countsHourly, "hour"
+		if sp.daily {
+			table, col = countsDaily, "day"
+		}
+		counts = append(counts, "SELECT "+key(b, sp, col)+" AS k, event_type, events FROM "+table+" WHERE "+b.whereSpan(f, sp, true))
+		if sp.daily && len(f.types) == 0 && !byType {
+			visitors = append(visitors, "SELECT "+key(b, sp, col)+" AS k, visitors FROM "+visitorsDaily+" WHERE "+b.whereSpan(f, sp, false))
+		} else {
+			visitors = append(visitors, "SELECT "+key(b, sp, col)+" AS k, visitors FROM "+table+" WHERE "+b.whereSpan(f, sp, true))
+		}
+	}
+	return b.done("SELECT c.k AS " + name + ", c.n AS events, c.pv AS pageviews, v.vis AS visitors FROM (" +
+		"SELECT k, sum(events) AS n, sumIf(events, event_type IN " + pageTypes + ") AS pv FROM (" + strings.Join(counts, " UNION ALL ") + ") GROUP BY k" +
+		") AS c LEFT JOIN (" +
+		"SELECT k, " + visitorMerge + " AS vis FROM (" + strings.Join(visitors, " UNION ALL ") + ") GROUP BY k" +
+		") AS v USING k ORDER BY " + name)
+}
+
+// summaryCountsSQL counts events, pageviews and visitors of the current
+// period [from, to) and the previous one of the same length, one row per
+// period. Rollups when f allows them.
 func summaryCountsSQL(f filter) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
-	b := newBuilder()
 	if !f.rawOnly() {
-		// Events are distinct per source (ids are unique within one), so
-		// the per-source counts are summed; visitors and sessions are sets
-		// across sources, merged.
-		return b.done("SELECT period, sum(e) AS events, sum(pv) AS pageviews, uniqExactMerge(v) AS visitors, uniqExactMerge(s) AS sessions FROM (" +
-			"SELECT if(hour >= " + b.hour(f.from) + ", 'current', 'previous') AS period, source_id, " +
-			"uniqExactMerge(events) AS e, uniqExactMergeIf(events, event_type IN " + pageTypes + ") AS pv, " +
-			"uniqExactMergeState(visitors) AS v, uniqExactMergeState(sessions) AS s " +
-			"FROM " + rollupTable + " WHERE " + b.whereRollup(f, prev) + " GROUP BY period, source_id" +
-			") GROUP BY period")
+		spans := append(spansOf(prev, f.from, true, "previous"), spansOf(f.from, f.to, true, "current")...)
+		return rollupSQL(f, spans, "period", func(b *builder, sp span, _ string) string { return b.str(sp.period) }, false)
 	}
+	b := newBuilder()
 	return b.done("SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, " +
 		"uniqExact" + eventKey + " AS events, " +
 		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
-		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
-		"uniqExactIf(session_id, session_id != '') AS sessions " +
+		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, prev) + " GROUP BY period")
 }
 
-// sessionStatsSQL computes, per period, the sessions, the bounced ones
-// (exactly one distinct event, copies included) and the average session
-// duration (first to last event, seconds). Session rollup when f allows.
+// sessionStatsSQL computes, per period, the sessions with an event in it,
+// the bounced ones (exactly one distinct event, copies included) and the
+// average session duration (first to last event, seconds). Session rollup
+// when f allows.
 func sessionStatsSQL(f filter) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
 	b := newBuilder()
@@ -236,58 +307,74 @@ func bucketExpr(iv interval, col string) string {
 	return "toDateTime(toMonday(" + col + "), 'UTC')"
 }
 
-// seriesCountsSQL counts events, pageviews, visitors and sessions per
-// bucket, as t (unix seconds). Rollup for hour and coarser when f allows.
+// seriesCountsSQL counts events, pageviews and visitors per bucket, as t
+// (unix seconds). Rollups for hour and coarser when f allows them (daily
+// ones for whole days of day and week buckets).
 func seriesCountsSQL(f filter, iv interval) query {
-	b := newBuilder()
 	if iv != minute && !f.rawOnly() {
-		return b.done("SELECT t, sum(e) AS events, sum(pv) AS pageviews, uniqExactMerge(v) AS visitors, uniqExactMerge(s) AS sessions FROM (" +
-			"SELECT toUnixTimestamp(" + bucketExpr(iv, "hour") + ") AS t, source_id, " +
-			"uniqExactMerge(events) AS e, uniqExactMergeIf(events, event_type IN " + pageTypes + ") AS pv, " +
-			"uniqExactMergeState(visitors) AS v, uniqExactMergeState(sessions) AS s " +
-			"FROM " + rollupTable + " WHERE " + b.whereRollup(f, f.from) + " GROUP BY t, source_id" +
-			") GROUP BY t ORDER BY t")
+		return rollupSQL(f, spansOf(f.from, f.to, iv != hour, ""), "t", func(_ *builder, sp span, col string) string {
+			if sp.daily {
+				col = "toDateTime(day, 'UTC')"
+			}
+			return "toUnixTimestamp(" + bucketExpr(iv, col) + ")"
+		}, false)
 	}
+	b := newBuilder()
 	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ") AS t, " +
 		"uniqExact" + eventKey + " AS events, " +
 		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
-		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
-		"uniqExactIf(session_id, session_id != '') AS sessions " +
+		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " GROUP BY t ORDER BY t")
 }
 
-// seriesSessionsSQL puts each session in the bucket of its first event and
-// computes, per bucket, the sessions started, bounces and the average
-// duration. Session rollup for hour and coarser when f allows.
+// seriesSessionsSQL computes per bucket the sessions with an event in it
+// (active), and, putting each session in the bucket of its first event,
+// the sessions started, bounces and the average duration. Session rollup
+// for hour and coarser when f allows.
 func seriesSessionsSQL(f filter, iv interval) query {
 	b := newBuilder()
+	outer := "SELECT t, count() AS active, countIf(t = s) AS sessions, countIf(t = s AND single) AS bounces, " +
+		"ifNotFinite(sumIf(duration, t = s) / countIf(t = s), 0) AS avg_duration FROM ("
 	if f.sessionRollup() && iv != minute {
-		return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(started, 'UTC')") + ") AS t, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
-			"SELECT session_id, min(first) AS started, " + singleEventRollup + " AS single, " +
-			"dateDiff('millisecond', min(first), max(last)) / 1000 AS duration " +
+		return b.done(outer +
+			"SELECT session_id, toUnixTimestamp(" + bucketExpr(iv, "toDateTime(min(first), 'UTC')") + ") AS s, " + singleEventRollup + " AS single, " +
+			"dateDiff('millisecond', min(first), max(last)) / 1000 AS duration, groupUniqArray(toUnixTimestamp(" + bucketExpr(iv, "hour") + ")) AS ts " +
 			"FROM " + sessionsTable + " WHERE " + b.whereSessions(f, f.from) + " GROUP BY session_id" +
-			") GROUP BY t ORDER BY t")
+			") ARRAY JOIN ts AS t GROUP BY t ORDER BY t")
 	}
-	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(first, 'UTC')") + ") AS t, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
-		"SELECT session_id, min(event_time) AS first, " + singleEvent + " AS single, " +
-		"dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration " +
+	return b.done(outer +
+		"SELECT session_id, toUnixTimestamp(" + bucketExpr(iv, "toDateTime(min(event_time), 'UTC')") + ") AS s, " + singleEvent + " AS single, " +
+		"dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration, " +
+		"groupUniqArray(toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ")) AS ts " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " AND session_id != '' GROUP BY session_id" +
-		") GROUP BY t ORDER BY t")
+		") ARRAY JOIN ts AS t GROUP BY t ORDER BY t")
+}
+
+// dayAligned reports whether f's range is whole UTC days.
+func (f filter) dayAligned() bool {
+	return f.from.Equal(f.from.Truncate(24*time.Hour)) && f.to.Equal(f.to.Truncate(24*time.Hour))
+}
+
+// breakdownRollup reports whether dims_daily answers a breakdown of a
+// dimension (not type, not a property) under f: whole days, no event type
+// and no event-level filter.
+func (f filter) breakdownRollup(dimension, property string) bool {
+	return property == "" && dimension != "type" && !f.rawOnly() && len(f.types) == 0 && f.dayAligned()
 }
 
 // breakdownSQL is the top limit values of a dimension (a column from
-// dimensions, or a property key when property != "") with their distinct
-// events and visitors, and the total of events over all values. Rollup
-// only for dimension type when f allows.
+// dimensions, or a property key when property != "") with their events
+// and visitors, and the total of events over all values. Rollups for type
+// (hour-aligned ranges) and for the other dimensions over whole days
+// without an event type; raw rows otherwise.
 func breakdownSQL(f filter, dimension, property string, limit int) (query, error) {
-	b := newBuilder()
 	if property == "" && dimension == "type" && !f.rawOnly() {
-		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
-			"SELECT event_type AS value, sum(e) AS events, uniqExactMerge(v) AS visitors FROM (" +
-			"SELECT event_type, source_id, uniqExactMerge(events) AS e, uniqExactMergeState(visitors) AS v " +
-			"FROM " + rollupTable + " WHERE " + b.whereRollup(f, f.from) + " GROUP BY event_type, source_id" +
-			") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil
+		q := rollupSQL(f, spansOf(f.from, f.to, true, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" }, true)
+		b := &builder{params: q.params, n: len(q.params)}
+		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" + q.sql +
+			") ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil
 	}
+	b := newBuilder()
 	var expr string
 	switch {
 	case property != "":
@@ -298,6 +385,25 @@ func breakdownSQL(f filter, dimension, property string, limit int) (query, error
 			return query{}, badRequest("unknown_dimension", "dimension %q is not one of %s, or property with property=<key>", clip(dimension), strings.Join(dimensionNames(), ", "))
 		}
 		expr = "toString(" + col + ")"
+	}
+	if f.breakdownRollup(dimension, property) {
+		// Top values by events first, then the visitor sketches of those
+		// values only (the table is sorted by value).
+		where := func() string {
+			c := []string{"dim = " + b.str(dimension), "day >= " + b.date(f.from), "day < " + b.date(f.to)}
+			if f.source != "" {
+				c = append(c, "source_id = "+b.str(f.source))
+			}
+			if !f.bots {
+				c = append(c, "NOT is_bot")
+			}
+			return strings.Join(c, " AND ")
+		}
+		top := "SELECT value, n, total FROM (SELECT value, sum(events) AS n, sum(sum(events)) OVER () AS total FROM " + dimsDaily +
+			" WHERE " + where() + " GROUP BY value) ORDER BY n DESC, value ASC LIMIT " + b.uint(uint64(limit))
+		return b.done("WITH top AS (" + top + ") SELECT t.value AS value, t.n AS events, t.total AS total, v.vis AS visitors FROM top AS t LEFT JOIN (" +
+			"SELECT value, uniqCombined64Merge(12)(visitors) AS vis FROM " + dimsDaily + " WHERE " + where() +
+			" AND value IN (SELECT value FROM top) GROUP BY value) AS v USING value ORDER BY events DESC, value ASC"), nil
 	}
 	// Each event has one value of a dimension (a resent event carries the
 	// same values), so the per-value distinct counts add up to the total.

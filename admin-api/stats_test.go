@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/enrich"
+	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/store"
 	"github.com/trackstream/trackstream/internal/testkit"
 )
@@ -116,42 +118,55 @@ var dataset = []seedEvent{
 // they must count once everywhere.
 var duplicates = []string{"a1", "c1", "d2", "p2"}
 
-func insertSQL(events []seedEvent, receivedShift time.Duration) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, profile_id, anonymous_id, url_path, referrer_host, utm_source, country, is_bot, properties) VALUES ")
+// rows are events as the processor hands them to the store.
+func rows(events []seedEvent, receivedShift time.Duration) []store.Row {
+	out := make([]store.Row, len(events))
 	for i, e := range events {
-		if i > 0 {
-			b.WriteString(", ")
-		}
 		at := t0.Add(e.at)
 		props := e.props
 		if props == "" {
 			props = "{}"
 		}
-		fmt.Fprintf(&b, "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %t, %s)",
-			sqlQuote(e.source), sqlQuote(e.id), sqlQuote(e.typ), sqlQuote(chTime(at)), sqlQuote(chTime(at.Add(time.Second+receivedShift))),
-			sqlQuote(e.session), sqlQuote(e.profile), sqlQuote(e.anon), sqlQuote(e.path), sqlQuote(e.referrerHost), sqlQuote(e.utm), sqlQuote(e.cc), e.bot, sqlQuote(props))
+		out[i] = store.Row{
+			Event: event.Event{SourceID: e.source, ID: e.id, Type: e.typ, Time: at, ReceivedAt: at.Add(time.Second + receivedShift),
+				SessionID: e.session, ProfileID: e.profile, AnonymousID: e.anon, Properties: json.RawMessage(props)},
+			Fields: enrich.Fields{URLPath: e.path, ReferrerHost: e.referrerHost, UTMSource: e.utm, Country: e.cc, Bot: e.bot},
+		}
 	}
-	return b.String()
+	return out
 }
 
-// sqlQuote writes a ClickHouse string literal (test seeding only).
-func sqlQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+// write stores rows the way the processor does: copies (of an earlier
+// row, or of a stored event) dropped, the rest inserted under token.
+func write(ctx context.Context, st *store.Embedded, token string, rs []store.Row) error {
+	dup, err := st.Copies(ctx, rs)
+	if err != nil {
+		return err
+	}
+	var keep []store.Row
+	for i, r := range rs {
+		if !dup[i] {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return st.InsertRows(ctx, token, keep)
 }
 
 var seedOnce sync.Once
 
 // seeded returns an admin API over the shared store holding the dataset
-// (inserted once per process, duplicates in separate inserts), its clock
-// at t0 + 5h03m.
+// (written once per process the way the processor writes, duplicates in
+// separate batches), its clock at t0 + 5h03m.
 func seeded(t *testing.T) *env {
 	t.Helper()
-	st, db := chStore(t)
+	st, _ := chStore(t)
 	var err error
 	seedOnce.Do(func() {
 		ctx := context.Background()
-		if err = db.Exec(ctx, insertSQL(dataset, 0)); err != nil {
+		if err = write(ctx, st, "seed-dataset", rows(dataset, 0)); err != nil {
 			return
 		}
 		var dups []seedEvent
@@ -163,12 +178,11 @@ func seeded(t *testing.T) *env {
 			}
 		}
 		// A resent copy of each duplicate, received later, in its own
-		// insert (so insert deduplication does not drop it), and the same
-		// insert of b1 repeated.
-		if err = db.Exec(ctx, insertSQL(dups, time.Minute)); err != nil {
+		// batch (so insert deduplication does not drop it), and b1 again.
+		if err = write(ctx, st, "seed-resent", rows(dups, time.Minute)); err != nil {
 			return
 		}
-		err = db.Exec(ctx, insertSQL(dataset[4:5], 2*time.Minute))
+		err = write(ctx, st, "seed-b1", rows(dataset[4:5], 2*time.Minute))
 	})
 	if err != nil {
 		t.Fatalf("seed: %v", err)
@@ -375,13 +389,15 @@ func TestBreakdownKnownAnswers(t *testing.T) {
 			[]row{{"page", 5, 3, 0.5556}, {"signup", 2, 2, 0.2222}, {"page-view", 1, 1, 0.1111}, {"purchase", 1, 1, 0.1111}}},
 		{"type raw", unaligned + "&source=s1&dimension=type", 9, false,
 			[]row{{"page", 5, 3, 0.5556}, {"signup", 2, 2, 0.2222}, {"page-view", 1, 1, 0.1111}, {"purchase", 1, 1, 0.1111}}},
-		{"page, top 3", current + "&source=s1&dimension=page&limit=3", 9, false,
+		{"page, top 3", current + "&source=s1&dimension=page&limit=3", 9, true,
 			[]row{{"", 3, 2, 0.3333}, {"/home", 3, 3, 0.3333}, {"/pricing", 2, 2, 0.2222}}},
-		{"country", current + "&source=s1&dimension=country", 9, false,
+		{"page raw, top 3", unaligned + "&source=s1&dimension=page&limit=3", 9, false,
+			[]row{{"", 3, 2, 0.3333}, {"/home", 3, 3, 0.3333}, {"/pricing", 2, 2, 0.2222}}},
+		{"country", current + "&source=s1&dimension=country", 9, true,
 			[]row{{"DE", 5, 2, 0.5556}, {"FR", 2, 1, 0.2222}, {"US", 2, 1, 0.2222}}},
-		{"referrer host", current + "&source=s1&dimension=referrer_host", 9, false,
+		{"referrer host", current + "&source=s1&dimension=referrer_host", 9, true,
 			[]row{{"", 8, 4, 0.8889}, {"www.google.com", 1, 1, 0.1111}}},
-		{"utm source", current + "&source=s1&dimension=utm_source&limit=1", 9, false,
+		{"utm source", current + "&source=s1&dimension=utm_source&limit=1", 9, true,
 			[]row{{"", 8, 4, 0.8889}}},
 		{"property", current + "&source=s1&dimension=property&property=plan", 9, false,
 			[]row{{"", 4, 3, 0.4444}, {"pro", 4, 3, 0.4444}, {"free", 1, 1, 0.1111}}},

@@ -77,3 +77,7 @@ func (f faultySink) InsertRows(ctx context.Context, token string, rows []store.R
 	}
 	return f.s.InsertRows(ctx, token, rows)
 }
+
+func (f faultySink) Copies(ctx context.Context, rows []store.Row) ([]bool, error) {
+	return f.s.Copies(ctx, rows)
+}

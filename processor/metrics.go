@@ -15,6 +15,7 @@ type metrics struct {
 	batchRows      prometheus.Histogram
 	batchBytes     prometheus.Histogram
 	rowsInserted   prometheus.Counter
+	copiesDropped  prometheus.Counter
 	insertDuration prometheus.Histogram
 	insertErrors   prometheus.Counter
 	retries        prometheus.Counter
@@ -45,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rowsInserted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trackstream_processor_rows_inserted_total",
 			Help: "Rows in successful ClickHouse inserts (retried events count each time they are inserted).",
+		}),
+		copiesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trackstream_processor_copies_dropped_total",
+			Help: "Events dropped before insert because the same source and event id was earlier in the batch or already stored (client resends, replays).",
 		}),
 		insertDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "trackstream_processor_insert_duration_seconds",
@@ -86,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.batchBytes, m.rowsInserted, m.insertDuration, m.insertErrors,
+	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.batchBytes, m.rowsInserted, m.copiesDropped, m.insertDuration, m.insertErrors,
 		m.retries, m.splits, m.commitDuration, m.commitErrors, m.deadLetters, m.lag, m.freshness} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register processor metrics: %w", err)

@@ -177,6 +177,10 @@ type nopSink struct{}
 
 func (nopSink) InsertRows(context.Context, string, []store.Row) error { return nil }
 
+func (nopSink) Copies(_ context.Context, rows []store.Row) ([]bool, error) {
+	return make([]bool, len(rows)), nil
+}
+
 // The insert fault hook fails every insert until its duration has passed
 // since the processor started, and nothing is on by default.
 func TestFaults(t *testing.T) {

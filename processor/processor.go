@@ -31,8 +31,12 @@ import (
 // them twice. An error wrapping store.ErrRejected means the rows
 // themselves were refused: the processor then splits the batch to find
 // the bad rows and dead-letters them. Any other error is retried.
+// Copies marks the rows that are copies of an event (earlier in the batch
+// or already stored); the processor asks once per batch and drops them
+// before the insert, so that no copy reaches the count rollups.
 type Sink interface {
 	InsertRows(ctx context.Context, token string, rows []store.Row) error
+	Copies(ctx context.Context, rows []store.Row) ([]bool, error)
 }
 
 const (
@@ -249,6 +253,11 @@ func (w *worker) flush(ctx context.Context, b *batch) error {
 	if len(b.rows) > 0 {
 		w.p.m.batchRows.Observe(float64(len(b.rows)))
 		w.p.m.batchBytes.Observe(float64(b.bytes))
+		if err := w.dropCopies(ctx, b); err != nil {
+			return err
+		}
+	}
+	if len(b.rows) > 0 {
 		if err := w.insert(ctx, token, b.rows, b.recs); err != nil {
 			return err
 		}
@@ -276,6 +285,47 @@ func (w *worker) flush(ctx context.Context, b *batch) error {
 		w.log.Warn("commit failed after insert; the batch will be consumed again and deduplicated", "token", token, "error", err)
 	}
 	return nil
+}
+
+// dropCopies removes from b the rows that are copies of an event (earlier
+// in b or already stored). It runs once per batch, so the insert's
+// retries carry the same rows under the same token. While the lookup
+// fails it is retried with backoff, counted as an insert retry, with
+// fetching paused; it fails only when ctx ends.
+func (w *worker) dropCopies(ctx context.Context, b *batch) error {
+	paused := false
+	defer func() {
+		if paused {
+			w.cl.ResumeFetchTopics(kafka.EventsTopic)
+		}
+	}()
+	for wait := firstBackoff; ; wait = min(2*wait, w.p.cfg.InsertBackoffMax) {
+		dup, err := w.sink.Copies(ctx, b.rows)
+		if err == nil {
+			kept := 0
+			for i := range b.rows {
+				if !dup[i] {
+					b.rows[kept], b.recs[kept] = b.rows[i], b.recs[i]
+					kept++
+				}
+			}
+			w.p.m.copiesDropped.Add(float64(len(b.rows) - kept))
+			b.rows, b.recs = b.rows[:kept], b.recs[:kept]
+			return nil
+		}
+		w.p.m.insertErrors.Inc()
+		if !paused {
+			w.cl.PauseFetchTopics(kafka.EventsTopic)
+			paused = true
+		}
+		w.p.m.retries.Inc()
+		w.log.Error("looking up which events are already stored failed; retrying", "rows", len(b.rows), "retry_in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // maxRejectedSplits bounds the work of isolating rows ClickHouse refuses

@@ -91,6 +91,10 @@ func TestClusterVariant(t *testing.T) {
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.events_hourly_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.events_hourly_local",
 		"FROM trackstream.events_local",
 		"ENGINE = Distributed('events_cluster', trackstream, events_hourly_local, cityHash64(source_id))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_hourly_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.counts_hourly_local",
+		"ENGINE = ReplicatedSummingMergeTree",
+		"ENGINE = Distributed('events_cluster', trackstream, event_ids_local, cityHash64(source_id, event_id))",
+		"DROP TABLE IF EXISTS trackstream.events_hourly_local ON CLUSTER 'events_cluster'",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("cluster migrations lack %q", want)

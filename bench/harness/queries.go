@@ -43,7 +43,9 @@ const QueryDays = 30
 // about 25 minutes (1,000 interleaved at a time), about 2.5 sessions per
 // visitor, skewed pages, referrers, UTM, countries, browsers, devices and
 // two properties, spread evenly over QueryDays from QueryBase. Inserting a
-// range again makes resent duplicates (same ids).
+// range again resends those events (same ids): like the processor, the
+// insert drops the events already stored (looked up in event_ids), so the
+// count rollups see each event once.
 func QuerySeedSQL(start, n, total uint64) string {
 	return fmt.Sprintf(`INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, profile_id, anonymous_id,
     url, url_host, url_path, referrer_host, referrer_medium, utm_source, utm_medium, utm_campaign, country, browser, os, device_type, is_bot, properties)
@@ -75,7 +77,10 @@ FROM (
            number %% 1000 + 1000 * intDiv(number, 6000) AS sid,
            cityHash64(sid, 5) %% %d AS v, concat('v-', toString(v)) AS visitor
     FROM numbers(%d, %d)
-)`, QueryBase.Format("2006-01-02 15:04:05.000"), uint64(QueryDays*24*time.Hour/time.Millisecond), total, max(total/15, 1), start, n)
+)
+WHERE (source_id, event_id) NOT IN (SELECT source_id, event_id FROM trackstream.event_ids
+    WHERE event_id IN (SELECT concat('ev-', toString(number)) FROM numbers(%d, %d)))`,
+		QueryBase.Format("2006-01-02 15:04:05.000"), uint64(QueryDays*24*time.Hour/time.Millisecond), total, max(total/15, 1), start, n, start, n)
 }
 
 // seedChunk is the most rows one seeding INSERT generates.

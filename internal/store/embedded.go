@@ -59,6 +59,10 @@ func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger
 // insertSQL starts every embedded insert; %s is the deduplication token.
 // The rows follow separately as RowBinary (see appendRowBinary), so the
 // statement has no FORMAT clause. The settings:
+//   - deduplicate_blocks_in_dependent_materialized_views = 1: a retry
+//     under the same token reaches no materialized view twice (the count
+//     rollups would otherwise count it again), yet fills the views a
+//     failed attempt did not reach;
 //   - async_insert = 0: chDB turns asynchronous inserts on by default;
 //     the processor batches already, and a synchronous insert is one
 //     part, deduplicated by its token, independent of the async queue's
@@ -68,7 +72,7 @@ func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger
 //   - type_json_skip_duplicated_paths = 1: a key repeated in an object
 //     is kept once instead of failing the whole batch.
 var insertSQL = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
-	" SETTINGS insert_deduplication_token = '%s', async_insert = 0, input_format_binary_read_json_as_string = 1, type_json_skip_duplicated_paths = 1"
+	" SETTINGS insert_deduplication_token = '%s', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0, input_format_binary_read_json_as_string = 1, type_json_skip_duplicated_paths = 1"
 
 // InsertRows inserts the rows in one RowBinary insert through chDB's
 // streaming insert, which passes the data with its length (binary-safe).

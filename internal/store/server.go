@@ -54,7 +54,9 @@ func (s *Server) InsertRows(ctx context.Context, token string, rows []Row) error
 	if err := checkToken(token); err != nil {
 		return err
 	}
-	settings := clickhouse.Settings{"insert_deduplication_token": token, "type_json_skip_duplicated_paths": 1}
+	// deduplicate_blocks_in_dependent_materialized_views: a retry under
+	// the same token reaches no view twice (see Embedded's insertSQL).
+	settings := clickhouse.Settings{"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1, "type_json_skip_duplicated_paths": 1}
 	if s.cluster {
 		settings["distributed_foreground_insert"] = 1
 	}

@@ -38,6 +38,25 @@ func rows(source string, n int, receivedAt time.Time) []Row {
 	return out
 }
 
+// write stores rs the way the processor does: copies dropped, the rest
+// inserted under token.
+func write(ctx context.Context, s *Embedded, token string, rs []Row) error {
+	dup, err := s.Copies(ctx, rs)
+	if err != nil {
+		return err
+	}
+	var keep []Row
+	for i, r := range rs {
+		if !dup[i] {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return s.InsertRows(ctx, token, keep)
+}
+
 func query(t *testing.T, s *Embedded, sql string) string {
 	t.Helper()
 	out, err := s.db.Query(context.Background(), sql, "TabSeparatedRaw")
@@ -80,6 +99,15 @@ func TestEmbeddedStore(t *testing.T) {
 		if got := rawRows(t, s, "src-token"); got != 50 {
 			t.Fatalf("three inserts with one token stored %d rows, want 50", got)
 		}
+		// The retries reach no materialized view twice.
+		for _, table := range []string{"counts_hourly", "counts_daily"} {
+			if got := query(t, s, "SELECT sum(events) FROM trackstream."+table+" WHERE source_id = 'src-token'"); got != "50\n" {
+				t.Fatalf("%s counts %q after three inserts with one token, want 50", table, got)
+			}
+		}
+		if got := query(t, s, "SELECT sum(events) FROM trackstream.dims_daily WHERE source_id = 'src-token' AND dim = 'country'"); got != "50\n" {
+			t.Fatalf("dims_daily counts %q after three inserts with one token, want 50", got)
+		}
 		if err := s.InsertRows(ctx, "tok-2", batch); err != nil {
 			t.Fatal(err)
 		}
@@ -88,36 +116,85 @@ func TestEmbeddedStore(t *testing.T) {
 		}
 	})
 
-	t.Run("count is exact under client retries", func(t *testing.T) {
-		first := rows("src-retry", 20, time.Now().UTC())
-		retry := rows("src-retry", 20, time.Now().UTC().Add(3*time.Second)) // same ids, later receive time
-		if err := s.InsertRows(ctx, "r-1", first); err != nil {
+	t.Run("client resends are copies, also across day and month boundaries", func(t *testing.T) {
+		// Originals at 23:59:59.9 on the last day of a month; the resends
+		// arrive later and their skew-corrected times fall on the next day
+		// and month.
+		at := time.Date(2026, 1, 31, 23, 59, 59, 900e6, time.UTC)
+		first := rows("src-retry", 20, at.Add(time.Second))
+		resent := rows("src-retry", 20, at.Add(time.Minute))
+		for i := range resent {
+			resent[i].Event.Time = at.Add(200 * time.Millisecond)
+		}
+		if err := write(ctx, s, "r-1", first); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.InsertRows(ctx, "r-2", retry); err != nil {
-			t.Fatal(err)
-		}
-		n, err := s.CountEvents(ctx, "src-retry")
+		// The resend batch also repeats one event inside itself and
+		// carries one new event.
+		batch := append(resent, resent[0])
+		extra := rows("src-retry", 21, at.Add(time.Minute))[20]
+		batch = append(batch, extra)
+		dup, err := s.Copies(ctx, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 20 {
-			t.Fatalf("count %d, want 20", n)
+		for i, d := range dup {
+			if want := i != len(batch)-1; d != want {
+				t.Fatalf("row %d (%s): copy %v, want %v", i, batch[i].Event.ID, d, want)
+			}
 		}
-		if got := query(t, s, "SELECT count() FROM trackstream.events FINAL WHERE source_id = 'src-retry'"); got != "20\n" {
-			t.Fatalf("count() FINAL = %q, want 20", got)
-		}
-		// The sorting key collapses the retries once parts merge.
-		if err := s.db.Exec(ctx, "OPTIMIZE TABLE trackstream.events FINAL"); err != nil {
+		if err := write(ctx, s, "r-2", batch); err != nil {
 			t.Fatal(err)
 		}
-		if got := rawRows(t, s, "src-retry"); got != 20 {
-			t.Fatalf("after merging, %d rows, want 20", got)
+		if got := rawRows(t, s, "src-retry"); got != 21 {
+			t.Fatalf("%d rows stored, want 21 (no copy stored)", got)
 		}
-		// The hourly rollup saw 40 inserted rows and counts 20 events.
-		got := query(t, s, "SELECT uniqExactMerge(events), uniqExactMerge(visitors) FROM trackstream.events_hourly WHERE source_id = 'src-retry'")
-		if got != "20\t1\n" {
-			t.Fatalf("rollup events/visitors = %q, want 20 events of 1 visitor", got)
+		// Every rollup counts each event once, on its first copy's day.
+		for table, want := range map[string]string{
+			"counts_hourly": "21\t1\n", "counts_daily": "21\t1\n",
+		} {
+			if got := query(t, s, "SELECT sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream."+table+" WHERE source_id = 'src-retry'"); got != want {
+				t.Errorf("%s events/visitors = %q, want %q", table, got, want)
+			}
+		}
+		if got := query(t, s, "SELECT toString(day), sum(events) FROM trackstream.counts_daily WHERE source_id = 'src-retry' GROUP BY day ORDER BY day"); got != "2026-01-31\t20\n2026-02-01\t1\n" {
+			t.Errorf("per day %q, want 20 on 2026-01-31 and the new event on 2026-02-01", got)
+		}
+		if got := query(t, s, "SELECT sum(events) FROM trackstream.dims_daily WHERE source_id = 'src-retry' AND dim = 'page'"); got != "21\n" {
+			t.Errorf("dims_daily page events %q, want 21", got)
+		}
+	})
+
+	t.Run("lookup is exact for any id bytes and matches ClickHouse's hash", func(t *testing.T) {
+		ids := []string{"tab\there", "new\nline", "quote'd \"x\"", `back\slash`, "ünï 🎉", "\x00nul", strings.Repeat("long", 100)}
+		batch := make([]Row, len(ids))
+		for i, id := range ids {
+			batch[i] = rows("src-bytes", 1, time.Now().UTC())[0]
+			batch[i].Event.ID = id
+			got := strings.TrimSpace(query(t, s, fmt.Sprintf("SELECT cityHash64(unhex('%x'))", id)))
+			if want := strconv.FormatUint(idHash(id), 10); got != want {
+				t.Errorf("cityHash64 of %q: ClickHouse %s, Go %s", id, got, want)
+			}
+		}
+		if err := write(ctx, s, "bytes-1", batch); err != nil {
+			t.Fatal(err)
+		}
+		dup, err := s.Copies(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range dup {
+			if !d {
+				t.Errorf("stored id %q not found", ids[i])
+			}
+		}
+		// The same ids under another source are not copies.
+		other := slices.Clone(batch)
+		for i := range other {
+			other[i].Event.SourceID = "src-bytes-2"
+		}
+		if dup, err := s.Copies(ctx, other); err != nil || slices.Contains(dup, true) {
+			t.Fatalf("ids of another source marked as copies: %v, %v", dup, err)
 		}
 	})
 
@@ -274,11 +351,11 @@ func TestEmbeddedStore(t *testing.T) {
 				t.Errorf("TTL %s: engine_full %q, want TTL %q", tc.ttl, engine, tc.want)
 			}
 		}
-		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n3\tevents_sessions\t1\n5\tenrichment_versions\t1\n" {
-			t.Fatalf("schema_migrations: %q, want versions 1 to 3 and 5 recorded once", got)
+		if got := query(t, s, "SELECT version, name, count() FROM trackstream.schema_migrations GROUP BY version, name ORDER BY version"); got != "1\tevents_typed\t1\n2\tevents_hourly\t1\n3\tevents_sessions\t1\n4\tcount_rollups\t1\n5\tenrichment_versions\t1\n" {
+			t.Fatalf("schema_migrations: %q, want versions 1 to 5 recorded once", got)
 		}
-		if n, err := s.CountEvents(ctx, "src-retry"); err != nil || n != 20 {
-			t.Fatalf("after reopen count %d, %v; want 20", n, err)
+		if n, err := s.CountEvents(ctx, "src-token"); err != nil || n != 50 {
+			t.Fatalf("after reopen count %d, %v; want 50", n, err)
 		}
 	})
 }

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/schemas"
+)
+
+// A data dir written by the schema before the count rollups (migrations
+// 1-3, copies of events stored, some across a month boundary) keeps
+// working after the upgrade: migration 4 backfills the rollups counting
+// every event once, on its earliest copy's day, fills event_ids so later
+// resends are found, and drops events_hourly.
+func TestUpgradeBackfillsCountRollups(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Embedded{db: db}
+	all, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range bootstrap(schemas.Variant{}) {
+		if err := old.exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range all[:3] {
+		for _, q := range m.Statements {
+			if err := old.exec(ctx, q); err != nil {
+				t.Fatalf("migration %d: %v", m.Version, err)
+			}
+		}
+		if err := old.recordVersion(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 30 events at 23:59:59.9 on 31 January, 10 of them resent (corrected
+	// to 00:00:00.1 on 1 February) and 5 resent again the same day; the old
+	// schema stores every copy. Written with the old schema's columns.
+	at := time.Date(2026, 1, 31, 23, 59, 59, 900e6, time.UTC)
+	first := rows("src-up", 30, at.Add(time.Second))
+	for i := range first {
+		first[i].Event.Time = at
+		first[i].Event.ProfileID = fmt.Sprintf("p-%d", i%7)
+		first[i].Fields.Country = []string{"DE", "FR"}[i%2]
+	}
+	resent := append([]Row(nil), first[:10]...)
+	for i := range resent {
+		resent[i].Event.Time = at.Add(200 * time.Millisecond)
+		resent[i].Event.ReceivedAt = at.Add(time.Minute)
+	}
+	again := append([]Row(nil), first[10:15]...)
+	for i := range again {
+		again[i].Event.ReceivedAt = at.Add(time.Hour)
+	}
+	for _, b := range [][]Row{first, resent, again} {
+		var vals []string
+		for _, r := range b {
+			vals = append(vals, fmt.Sprintf("('%s', '%s', 'page', '%s', '%s', '%s', '%s')", r.Event.SourceID, r.Event.ID,
+				r.Event.Time.Format(chTimeLayout), r.Event.ReceivedAt.Format(chTimeLayout), r.Event.ProfileID, r.Fields.Country))
+		}
+		if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, country) VALUES "+strings.Join(vals, ", ")); err != nil {
+			_ = db.Close()
+			t.Fatal(err)
+		}
+	}
+	if got := rawRows(t, old, "src-up"); got != 45 {
+		_ = db.Close()
+		t.Fatalf("old schema stored %d rows, want 45 (copies included)", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	for sql, want := range map[string]string{
+		"SELECT toString(hour), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_hourly WHERE source_id = 'src-up' GROUP BY hour": "2026-01-31 23:00:00\t30\t7\n",
+		"SELECT toString(day), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_daily WHERE source_id = 'src-up' GROUP BY day":    "2026-01-31\t30\t7\n",
+		"SELECT toString(day), uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_daily WHERE source_id = 'src-up' GROUP BY day":               "2026-01-31\t7\n",
+		"SELECT value, sum(events) FROM trackstream.dims_daily WHERE source_id = 'src-up' AND dim = 'country' GROUP BY value ORDER BY value":            "DE\t15\nFR\t15\n",
+		"SELECT count() FROM trackstream.event_ids FINAL WHERE source_id = 'src-up'":                                                                    "30\n",
+		"SELECT count() FROM system.tables WHERE database = 'trackstream' AND name LIKE 'events_hourly%'":                                               "0\n",
+	} {
+		if got := query(t, s, sql); got != want {
+			t.Errorf("%s\ngot %q, want %q", sql, got, want)
+		}
+	}
+	dup, err := s.Copies(ctx, resent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(fmt.Sprint(dup), "false") {
+		t.Errorf("a resend of an event stored before the upgrade is not found: %v", dup)
+	}
+}
