@@ -20,14 +20,10 @@ package harness
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +43,8 @@ import (
 	"github.com/trackstream/trackstream/bench/wrk"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // Config is one harness run.
@@ -557,7 +555,7 @@ func (h *harness) startIngest(ctx context.Context, brokerAddr, name string, extr
 	if err != nil {
 		return nil, "", "", err
 	}
-	if err := waitHTTP(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, 60*time.Second); err != nil {
+	if err := waitReady(ctx, p, opsAddr, 60*time.Second); err != nil {
 		_ = p.stop(5 * time.Second)
 		return nil, "", "", err
 	}
@@ -770,58 +768,26 @@ func tail(s string, n int) string {
 func (h *harness) endToEnd(ctx context.Context) {
 	dataDir := filepath.Join(h.cfg.WorkDir, "all")
 	_ = os.RemoveAll(dataDir)
-	addrs := make([]string, 4)
-	for i := range addrs {
-		a, err := freeAddr()
-		if err != nil {
-			h.rep.S3Err = err.Error()
-			return
-		}
-		addrs[i] = a
-	}
-	ingestAddr, adminAddr, opsAddr := addrs[0], addrs[1], addrs[2]
-	_, kport, _ := net.SplitHostPort(addrs[3])
-	var pw [16]byte
-	_, _ = rand.Read(pw[:])
-	password := "Bench-" + hex.EncodeToString(pw[:])
-	env := []string{
-		"TRACKSTREAM_DATA_DIR=" + dataDir,
-		"TRACKSTREAM_INGEST_ADDR=" + ingestAddr,
-		"TRACKSTREAM_ADMIN_ADDR=" + adminAddr,
-		"TRACKSTREAM_OPS_ADDR=" + opsAddr,
-		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + kport,
-		"TRACKSTREAM_ADMIN_PASSWORD=" + password,
-		"TRACKSTREAM_CHDB_LIB=" + h.cfg.LibPath,
-		"TRACKSTREAM_LOG_LEVEL=warn",
-	}
-	p, err := startProc("all", h.cfg.Bin, []string{"all"}, env, filepath.Join(h.cfg.WorkDir, "all.log"))
+	n, err := h.startAll(ctx, "all", dataDir)
 	if err != nil {
 		h.rep.S3Err = err.Error()
 		return
 	}
+	p := n.p
 	stopped := false
 	defer func() {
 		if !stopped {
 			_ = p.stop(time.Minute)
 		}
 	}()
-	if err := waitHTTP(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, 3*time.Minute); err != nil {
-		h.rep.S3Err = err.Error()
-		return
-	}
-	adm := &adminClient{base: "http://" + adminAddr, http: &http.Client{Timeout: 30 * time.Second}}
-	if err := adm.login(ctx, password); err != nil {
-		h.rep.S3Err = err.Error()
-		return
-	}
-	kcl, err := kgo.NewClient(kafka.ClientOpts([]string{"127.0.0.1:" + kport}, h.log)...)
+	kcl, err := kgo.NewClient(kafka.ClientOpts([]string{n.kafkaAddr}, h.log)...)
 	if err != nil {
 		h.rep.S3Err = err.Error()
 		return
 	}
 	defer kcl.Close()
 	for _, r := range s3Rates {
-		e := h.endToEndRun(ctx, p.pid(), adm, kadm.NewClient(kcl), ingestAddr, r.batch, r.eps)
+		e := h.endToEndRun(ctx, p.pid(), n.adm, kadm.NewClient(kcl), n.ingestAddr, r.batch, r.eps)
 		h.rep.S3 = append(h.rep.S3, e)
 	}
 	stopped = true
@@ -853,34 +819,30 @@ var s3Rates = []struct {
 // waitLagZero waits, up to d, until the processor has consumed everything
 // produced, so a run does not start with the previous run's backlog.
 func waitLagZero(ctx context.Context, kadmCl *kadm.Client, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if lags, err := kadmCl.Lag(ctx, processorGroup); err == nil {
-			if l, ok := lags[processorGroup]; ok && l.Error() == nil && l.Lag.Total() == 0 {
-				return
-			}
-		}
-		time.Sleep(time.Second)
-	}
+	_ = testkit.Poll(ctx, d, func(ctx context.Context) bool {
+		lags, err := kadmCl.Lag(ctx, processorGroup)
+		l, ok := lags[processorGroup]
+		return err == nil && ok && l.Error() == nil && l.Lag.Total() == 0
+	})
 }
 
 // processorGroup is the default consumer group of trackstream's processor.
 const processorGroup = "trackstream-processor"
 
-func (h *harness) endToEndRun(ctx context.Context, pid int, adm *adminClient, kadmCl *kadm.Client, ingestAddr string, batch int, eps float64) EndToEnd {
+func (h *harness) endToEndRun(ctx context.Context, pid int, adm *client.Admin, kadmCl *kadm.Client, ingestAddr string, batch int, eps float64) EndToEnd {
 	e := EndToEnd{Batch: batch, OfferedEPS: eps}
-	src, err := adm.createSource(ctx, fmt.Sprintf("bench-s3-%d-%.0f", batch, eps))
+	src, err := adm.CreateSource(ctx, fmt.Sprintf("bench-s3-%d-%.0f", batch, eps))
 	if err != nil {
 		e.Err = err.Error()
 		return e
 	}
-	probeSrc, err := adm.createSource(ctx, fmt.Sprintf("bench-probe-%d-%.0f", batch, eps))
+	probeSrc, err := adm.CreateSource(ctx, fmt.Sprintf("bench-probe-%d-%.0f", batch, eps))
 	if err != nil {
 		e.Err = err.Error()
 		return e
 	}
 	for _, s := range []string{src, probeSrc} {
-		if err := waitSourceKnown(ctx, ingestAddr, s); err != nil {
+		if err := client.WaitSourceKnown(ctx, "http://"+ingestAddr, s, 30*time.Second); err != nil {
 			e.Err = err.Error()
 			return e
 		}
@@ -926,7 +888,7 @@ func (h *harness) endToEndRun(ctx context.Context, pid int, adm *adminClient, ka
 				if seen >= len(acked) {
 					continue
 				}
-				n, err := adm.count(samplerCtx, probeSrc)
+				n, err := adm.Count(samplerCtx, probeSrc)
 				if err != nil {
 					continue
 				}
@@ -954,21 +916,17 @@ func (h *harness) endToEndRun(ctx context.Context, pid int, adm *adminClient, ka
 	}
 	// Drain: wait until every acknowledged event is queryable.
 	loadEnd := time.Now()
-	deadline := loadEnd.Add(3 * time.Minute)
-	for {
-		n, err := adm.count(ctx, src)
+	drainErr := testkit.Poll(ctx, 3*time.Minute, func(ctx context.Context) bool {
+		n, err := adm.Count(ctx, src)
 		if err == nil {
-			e.Stored = n
-			if n >= run.TotalAcked {
-				e.DrainSeconds = time.Since(loadEnd).Seconds()
-				break
-			}
+			e.Stored = int64(n)
 		}
-		if time.Now().After(deadline) {
-			e.Err = fmt.Sprintf("only %d of %d acknowledged events queryable %s after the load stopped", e.Stored, run.TotalAcked, time.Since(loadEnd).Round(time.Second))
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
+		return err == nil && e.Stored >= run.TotalAcked
+	})
+	if drainErr != nil {
+		e.Err = fmt.Sprintf("only %d of %d acknowledged events queryable %s after the load stopped (%v)", e.Stored, run.TotalAcked, time.Since(loadEnd).Round(time.Second), drainErr)
+	} else {
+		e.DrainSeconds = time.Since(loadEnd).Seconds()
 	}
 	stopSampler()
 	wg.Wait()
@@ -996,105 +954,6 @@ func sendProbe(ctx context.Context, addr, source, id string) error {
 		return fmt.Errorf("probe: status %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// adminClient is the few admin-api calls the harness needs.
-type adminClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-func (a *adminClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("admin %s %s: status %d: %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("admin %s %s: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-func (a *adminClient) login(ctx context.Context, password string) error {
-	var out struct {
-		Token string `json:"token"`
-	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/auth/login", map[string]string{"username": "admin", "password": password}, &out); err != nil {
-		return err
-	}
-	if out.Token == "" {
-		return errors.New("admin login answered no token")
-	}
-	a.token = out.Token
-	return nil
-}
-
-func (a *adminClient) createSource(ctx context.Context, name string) (string, error) {
-	var out struct {
-		ID string `json:"id"`
-	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/sources", map[string]string{"name": name}, &out); err != nil {
-		return "", err
-	}
-	return out.ID, nil
-}
-
-// waitSourceKnown waits until ingest knows source (it learns sources
-// through the sources topic): a request whose only event is invalid is
-// answered 401 while the source is unknown, and 400 once it is known.
-func waitSourceKnown(ctx context.Context, addr, source string) error {
-	body := fmt.Sprintf(`{"source":{"id":%q},"events":[{"type":""}]}`, source)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/track", strings.NewReader(body))
-		if err != nil {
-			return err
-		}
-		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ingest at %s did not learn source %s within 30s", addr, source)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (a *adminClient) count(ctx context.Context, source string) (int64, error) {
-	var out struct {
-		Count int64 `json:"count"`
-	}
-	err := a.do(ctx, http.MethodGet, "/api/v1/events/count?source="+source, nil, &out)
-	return out.Count, err
 }
 
 // loadAvg is the 1-minute load average, 0 when unknown.

@@ -5,17 +5,17 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/trackstream/trackstream/bench/loadgen"
-	"github.com/trackstream/trackstream/internal/config"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 func run(eps, rps float64, p50, p99, p999 float64) Run {
@@ -187,40 +187,25 @@ func TestProcReaders(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe buffer for a helper's announcements.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) waitFor(t *testing.T, prefix string) string {
+// announced waits until out starts with prefix and returns the rest of
+// its first line.
+func announced(t *testing.T, out *testkit.Buffer, prefix string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		out := s.b.String()
-		s.mu.Unlock()
-		if rest, ok := strings.CutPrefix(out, prefix); ok {
-			return strings.TrimSpace(rest)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no %q announced", prefix)
-	return ""
+	var rest string
+	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("%q announced", prefix), func() bool {
+		r, ok := strings.CutPrefix(out.String(), prefix)
+		rest = strings.TrimSpace(r)
+		return ok
+	})
+	return rest
 }
 
 func TestHTTPCeilingServesLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testkit.Buffer
 	done := make(chan error, 1)
 	go func() { done <- ServeHTTPCeiling(ctx, "127.0.0.1:0", &out) }()
-	addr := out.waitFor(t, httpAnnounce)
+	addr := announced(t, &out, httpAnnounce)
 	for _, gz := range []bool{false, true} {
 		res, err := loadgen.Run(context.Background(), loadgen.Options{Target: addr, Conns: 4, Duration: 300 * time.Millisecond, Gzip: gz, Gen: loadgen.GenConfig{SourceID: "s"}})
 		if err != nil {
@@ -239,10 +224,10 @@ func TestHTTPCeilingServesLoad(t *testing.T) {
 func TestProduceCeilingAgainstBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var out syncBuffer
+	var out testkit.Buffer
 	done := make(chan error, 1)
 	go func() { done <- ServeBroker(ctx, t.TempDir(), &out, log) }()
-	addr := strings.Split(out.waitFor(t, brokerAnnounce), ",")[0]
+	addr := strings.Split(announced(t, &out, brokerAnnounce), ",")[0]
 	if _, err := publishSource(context.Background(), addr, log); err != nil {
 		t.Fatalf("create topics and publish a source: %v", err)
 	}
@@ -260,10 +245,7 @@ func TestProduceCeilingAgainstBroker(t *testing.T) {
 }
 
 func TestCHDBCeilingAndSize(t *testing.T) {
-	lib := config.DefaultCHDBLib()
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("libchdb is missing at %s (%v): run `go tool -modfile=tools/go.mod task chdb:fetch`", lib, err)
-	}
+	lib := testkit.CHDBLib(t)
 	dir := filepath.Join(t.TempDir(), "ch")
 	res, err := CHDBCeiling(context.Background(), lib, dir, 3000, 1000)
 	if err != nil {

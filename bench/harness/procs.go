@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // proc is a child process of the harness: a broker, a ceiling server or a
@@ -104,38 +108,68 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// waitHTTP polls url until it answers want, the process dies or timeout.
-func waitHTTP(ctx context.Context, p *proc, url string, want int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last string
-	for time.Now().Before(deadline) {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited before it was ready: %v\n%s", p.name, p.err, p.logTail())
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return nil
-			}
-			last = fmt.Sprintf("status %d: %s", resp.StatusCode, body)
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+// waitReady polls the ops listener at opsAddr until /readyz answers 200,
+// p exits, or timeout passes.
+func waitReady(ctx context.Context, p *proc, opsAddr string, timeout time.Duration) error {
+	err := testkit.Poll(ctx, timeout, func(ctx context.Context) bool { return p.exited() || client.Ready(ctx, opsAddr) })
+	switch {
+	case p.exited():
+		return fmt.Errorf("%s exited before it was ready: %v\n%s", p.name, p.err, p.logTail())
+	case err != nil:
+		return fmt.Errorf("%s not ready at %s: %w", p.name, opsAddr, err)
 	}
-	name := "server"
-	if p != nil {
-		name = p.name
+	return nil
+}
+
+// allNode is `trackstream all` running as a child of the harness, its
+// admin API logged in as the first admin.
+type allNode struct {
+	p                   *proc
+	adm                 *client.Admin
+	ingestAddr, opsAddr string
+	kafkaAddr           string
+}
+
+// startAll starts `trackstream all` on dataDir on free loopback ports,
+// with a generated admin password and the extra settings env, waits until
+// it is ready and logs in. Its log is <work dir>/<name>.log.
+func (h *harness) startAll(ctx context.Context, name, dataDir string, env ...string) (*allNode, error) {
+	addrs := make([]string, 4)
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
 	}
-	return fmt.Errorf("%s not ready at %s within %s (last: %s)", name, url, timeout, last)
+	_, kport, _ := net.SplitHostPort(addrs[3])
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	password := "Bench-" + hex.EncodeToString(pw[:])
+	env = append([]string{
+		"TRACKSTREAM_DATA_DIR=" + dataDir,
+		"TRACKSTREAM_INGEST_ADDR=" + addrs[0],
+		"TRACKSTREAM_ADMIN_ADDR=" + addrs[1],
+		"TRACKSTREAM_OPS_ADDR=" + addrs[2],
+		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + kport,
+		"TRACKSTREAM_ADMIN_PASSWORD=" + password,
+		"TRACKSTREAM_CHDB_LIB=" + h.cfg.LibPath,
+		"TRACKSTREAM_LOG_LEVEL=warn",
+	}, env...)
+	p, err := startProc(name, h.cfg.Bin, []string{"all"}, env, filepath.Join(h.cfg.WorkDir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, p, addrs[2], 3*time.Minute); err != nil {
+		_ = p.stop(time.Minute)
+		return nil, err
+	}
+	adm, err := client.Login(ctx, "http://"+addrs[1], "admin", password)
+	if err != nil {
+		_ = p.stop(time.Minute)
+		return nil, err
+	}
+	return &allNode{p: p, adm: adm, ingestAddr: addrs[0], opsAddr: addrs[2], kafkaAddr: "127.0.0.1:" + kport}, nil
 }
 
 // waitLine waits for a line starting with prefix in the process log and

@@ -2,12 +2,9 @@ package harness
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/trackstream/trackstream/internal/chdb"
 	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // S7 and S8 (query side): admin statistics at N stored events and how
@@ -207,18 +205,20 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 		return run
 	}
 	run.DataDirSize = dirSize(filepath.Join(dataDir, "clickhouse"))
-	p, adm, err := h.startAdmin(ctx, dataDir)
+	// Slow queries are measured, not cut at the default 10 s.
+	node, err := h.startAll(ctx, "all-"+filepath.Base(dataDir), dataDir, "TRACKSTREAM_CLICKHOUSE_QUERY_TIMEOUT=2m")
 	if err != nil {
 		run.Err = err.Error()
 		return run
 	}
-	defer func() { _ = p.stop(time.Minute) }()
+	defer func() { _ = node.p.stop(time.Minute) }()
+	node.adm.HTTP = &http.Client{Timeout: 3 * time.Minute}
 	for _, c := range QueryCases() {
 		if ctx.Err() != nil {
 			run.Err = "interrupted: " + ctx.Err().Error()
 			break
 		}
-		t := timeQuery(ctx, adm, c, h.cfg.QueryCalls, p.pid())
+		t := timeQuery(ctx, node.adm, c, h.cfg.QueryCalls, node.p.pid())
 		h.log.Info("S7", "events", n, "query", c.Name, "p50_ms", t.P50, "p95_ms", t.P95, "server_cpu_ms", t.ServerCPU, "error", t.Err)
 		run.Queries = append(run.Queries, t)
 	}
@@ -226,58 +226,14 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 	return run
 }
 
-// startAdmin starts `trackstream all` on dataDir (its admin API, with the
-// embedded broker and engine) and logs in as the first admin.
-func (h *harness) startAdmin(ctx context.Context, dataDir string) (*proc, *adminClient, error) {
-	addrs := make([]string, 4)
-	for i := range addrs {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, nil, err
-		}
-		addrs[i] = a
-	}
-	_, kport, _ := net.SplitHostPort(addrs[3])
-	var pw [16]byte
-	_, _ = rand.Read(pw[:])
-	password := "Bench-" + hex.EncodeToString(pw[:])
-	env := []string{
-		"TRACKSTREAM_DATA_DIR=" + dataDir,
-		"TRACKSTREAM_INGEST_ADDR=" + addrs[0],
-		"TRACKSTREAM_ADMIN_ADDR=" + addrs[1],
-		"TRACKSTREAM_OPS_ADDR=" + addrs[2],
-		"TRACKSTREAM_EMBEDDED_KAFKA_PORT=" + kport,
-		"TRACKSTREAM_ADMIN_PASSWORD=" + password,
-		"TRACKSTREAM_CHDB_LIB=" + h.cfg.LibPath,
-		// Slow queries are measured, not cut at the default 10 s.
-		"TRACKSTREAM_CLICKHOUSE_QUERY_TIMEOUT=2m",
-		"TRACKSTREAM_LOG_LEVEL=warn",
-	}
-	name := "all-" + filepath.Base(dataDir)
-	p, err := startProc(name, h.cfg.Bin, []string{"all"}, env, filepath.Join(h.cfg.WorkDir, name+".log"))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := waitHTTP(ctx, p, "http://"+addrs[2]+"/readyz", http.StatusOK, 3*time.Minute); err != nil {
-		_ = p.stop(time.Minute)
-		return nil, nil, err
-	}
-	adm := &adminClient{base: "http://" + addrs[1], http: &http.Client{Timeout: 3 * time.Minute}}
-	if err := adm.login(ctx, password); err != nil {
-		_ = p.stop(time.Minute)
-		return nil, nil, err
-	}
-	return p, adm, nil
-}
-
 // timeQuery calls c once to warm caches, then calls times more, and
 // returns the latencies of those and the CPU time of process pid per call.
-func timeQuery(ctx context.Context, adm *adminClient, c QueryCase, calls, pid int) QueryTiming {
+func timeQuery(ctx context.Context, adm *client.Admin, c QueryCase, calls, pid int) QueryTiming {
 	t := QueryTiming{QueryCase: c}
 	var answer struct {
 		Rollup *bool `json:"rollup"`
 	}
-	if err := adm.do(ctx, http.MethodGet, c.Path, nil, &answer); err != nil {
+	if err := adm.Call(ctx, http.MethodGet, c.Path, nil, &answer); err != nil {
 		t.Err = err.Error()
 		return t
 	}
@@ -286,7 +242,7 @@ func timeQuery(ctx context.Context, adm *adminClient, c QueryCase, calls, pid in
 	cpu0, cpuErr := cpuSeconds(pid)
 	for range calls {
 		t0 := time.Now()
-		if err := adm.do(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
+		if err := adm.Call(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
 			t.Err = err.Error()
 			break
 		}

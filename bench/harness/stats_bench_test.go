@@ -25,6 +25,8 @@ import (
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/sources"
 	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // BenchmarkStatsQueries is S7 in-process: it seeds
@@ -45,10 +47,7 @@ func BenchmarkStatsQueries(b *testing.B) {
 		total = n
 	}
 	ctx := context.Background()
-	lib := os.Getenv(chdb.LibEnv)
-	if lib == "" {
-		lib = config.DefaultCHDBLib()
-	}
+	lib := testkit.CHDBLib(b)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := b.TempDir()
 	st, err := store.OpenEmbedded(ctx, lib, dir, quiet, store.Options{})
@@ -78,11 +77,11 @@ func BenchmarkStatsQueries(b *testing.B) {
 	for _, c := range QueryCases() {
 		b.Run(c.Name, func(b *testing.B) {
 			// The first call warms caches and is not timed.
-			if err := adm.do(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
+			if err := adm.Call(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if err := adm.do(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
+				if err := adm.Call(ctx, http.MethodGet, c.Path, nil, &json.RawMessage{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -93,7 +92,7 @@ func BenchmarkStatsQueries(b *testing.B) {
 // startAdminAPI runs the admin API on st with a kfake cluster for its
 // state and sources, the clock stopped at now, and returns a client logged
 // in as the admin.
-func startAdminAPI(b *testing.B, st *store.Embedded, now time.Time) *adminClient {
+func startAdminAPI(b *testing.B, st *store.Embedded, now time.Time) *client.Admin {
 	b.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -133,9 +132,10 @@ func startAdminAPI(b *testing.B, st *store.Embedded, now time.Time) *adminClient
 	}
 	ts := httptest.NewServer(srv.Handler())
 	b.Cleanup(ts.Close)
-	adm := &adminClient{base: ts.URL, http: &http.Client{Timeout: 3 * time.Minute}}
-	if err := adm.login(ctx, password); err != nil {
+	adm, err := client.Login(ctx, ts.URL, "admin", password)
+	if err != nil {
 		b.Fatal(err)
 	}
+	adm.HTTP = &http.Client{Timeout: 3 * time.Minute}
 	return adm
 }
