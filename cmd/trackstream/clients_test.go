@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,10 +102,6 @@ func TestNodeSDKs(t *testing.T) {
 // calls n = 0..events-1 once each, and the identify call.
 func checkSDKEvents(t *testing.T, adm *client.Admin, source string, events int) {
 	t.Helper()
-	code, body := call(t, adm, "GET", "/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), nil)
-	if code != http.StatusOK {
-		t.Fatalf("list events: %d %s", code, body)
-	}
 	var out struct {
 		Events []struct {
 			EventID    string `json:"event_id"`
@@ -116,9 +110,7 @@ func checkSDKEvents(t *testing.T, adm *client.Admin, source string, events int) 
 			Properties map[string]any
 		}
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatalf("list events: answer %s: %v", body, err)
-	}
+	listEvents(t, adm, source, &out)
 	seen := map[string]int{}
 	ids := map[string]bool{}
 	for _, e := range out.Events {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,15 @@ func count(t *testing.T, a *client.Admin, source string) uint64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// listEvents decodes the admin API's list of a source's events (bots
+// included, at most 100) into out.
+func listEvents(t *testing.T, a *client.Admin, source string, out any) {
+	t.Helper()
+	if err := a.Call(t.Context(), "GET", "/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), nil, out); err != nil {
+		t.Fatalf("list events: %v", err)
+	}
 }
 
 // metric reads an unlabelled metric from the ops listener.

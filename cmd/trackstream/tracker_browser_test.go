@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -222,10 +220,6 @@ func (l *requestLog) failedCount() int {
 // visitor's profile id.
 func checkTrackerEvents(t *testing.T, adm *client.Admin, source string) string {
 	t.Helper()
-	code, body := call(t, adm, "GET", "/api/v1/events?bots=include&limit=100&source="+url.QueryEscape(source), nil)
-	if code != http.StatusOK {
-		t.Fatalf("list events: %d %s", code, body)
-	}
 	var out struct {
 		Events []struct {
 			EventID    string `json:"event_id"`
@@ -236,9 +230,7 @@ func checkTrackerEvents(t *testing.T, adm *client.Admin, source string) string {
 			Properties map[string]any
 		}
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatalf("list events: answer %s: %v", body, err)
-	}
+	listEvents(t, adm, source, &out)
 	got := map[string]int{}
 	ids := map[string]bool{}
 	sessions, profiles := map[string]bool{}, map[string]bool{}
