@@ -289,7 +289,7 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 	}
 	switch {
 	case dim == "" && prop == "":
-		return badRequest("missing_parameter", "dimension is required: one of %s, or dimension=property&property=<key>", strings.Join(dimensionNames(), ", "))
+		return badRequest("missing_parameter", "dimension is required: one of %s, or dimension=property&property=<key>", strings.Join(breakdownNames(), ", "))
 	case prop != "" && dim != "" && dim != "property":
 		return badRequest("invalid_parameter", "property=<key> goes with dimension=property (or no dimension)")
 	case dim == "property" && prop == "":

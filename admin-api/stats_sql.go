@@ -106,6 +106,26 @@ var dimensions = map[string]string{
 	"device":          "device_type",
 }
 
+// sessionPageDimensions are the breakdowns by a session's first (entry)
+// or last (exit) pageview, with the aggregate that picks it. Their rows
+// count sessions, not events: "events" is the sessions that entered or
+// left on the page.
+var sessionPageDimensions = map[string]string{
+	"entry_page": "argMin",
+	"exit_page":  "argMax",
+}
+
+// sessionPagesSQL is the entry or exit page breakdown: each session's
+// first or last pageview path (by event time, then event id, so copies of
+// an event change nothing), counted per path. Always raw rows.
+func sessionPagesSQL(b *builder, f filter, pick string, limit int) query {
+	return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
+		"SELECT page AS value, count() AS events, uniqExactIf(visitor, visitor != '') AS visitors FROM (" +
+		"SELECT session_id, " + pick + "(url_path, (event_time, event_id)) AS page, " + pick + "(" + visitorExpr + ", (event_time, event_id)) AS visitor " +
+		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " AND session_id != '' AND event_type IN " + pageTypes + " GROUP BY session_id" +
+		") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit)))
+}
+
 // query is a statement and its parameters.
 type query struct {
 	sql    string
@@ -375,6 +395,9 @@ func breakdownSQL(f filter, dimension, property string, limit int) (query, error
 			") ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil
 	}
 	b := newBuilder()
+	if col, ok := sessionPageDimensions[dimension]; ok && property == "" {
+		return sessionPagesSQL(b, f, col, limit), nil
+	}
 	var expr string
 	switch {
 	case property != "":
@@ -382,7 +405,7 @@ func breakdownSQL(f filter, dimension, property string, limit int) (query, error
 	default:
 		col, ok := dimensions[dimension]
 		if !ok {
-			return query{}, badRequest("unknown_dimension", "dimension %q is not one of %s, or property with property=<key>", clip(dimension), strings.Join(dimensionNames(), ", "))
+			return query{}, badRequest("unknown_dimension", "dimension %q is not one of %s, or property with property=<key>", clip(dimension), strings.Join(breakdownNames(), ", "))
 		}
 		expr = "toString(" + col + ")"
 	}
@@ -506,4 +529,18 @@ func realtimeSQL(f filter) query {
 
 func dimensionNames() []string {
 	return slices.Sorted(maps.Keys(dimensions))
+}
+
+// breakdownNames are the dimensions a breakdown may use: every filter
+// dimension plus the entry and exit pages.
+func breakdownNames() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for _, m := range []map[string]string{dimensions, sessionPageDimensions} {
+			for k := range m {
+				if !yield(k) {
+					return
+				}
+			}
+		}
+	})
 }

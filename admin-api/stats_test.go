@@ -407,6 +407,12 @@ func TestBreakdownKnownAnswers(t *testing.T) {
 			[]row{{"/home", 2, 2, 0.5}, {"", 1, 1, 0.25}, {"/blog", 1, 1, 0.25}}},
 		{"filtered by a dimension", current + "&source=s1&dimension=page&filter.country=FR", 2, false,
 			[]row{{"/home", 1, 1, 0.5}, {"/pricing", 1, 1, 0.5}}},
+		// Sessions A (/home, /pricing), B (/home, /pricing), C (/home) and
+		// D (/blog); "events" counts sessions here.
+		{"entry pages", current + "&source=s1&dimension=entry_page", 4, false,
+			[]row{{"/home", 3, 3, 0.75}, {"/blog", 1, 1, 0.25}}},
+		{"exit pages", current + "&source=s1&dimension=exit_page", 4, false,
+			[]row{{"/pricing", 2, 2, 0.5}, {"/blog", 1, 1, 0.25}, {"/home", 1, 1, 0.25}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -236,6 +236,12 @@ func TestGUI(t *testing.T) {
 		t.Errorf("after removing the chip %s chips remain", n)
 	}
 
+	// Entry pages count sessions: two of the four began on /home.
+	e.open(dash+"&tab.pages=entry_page", "dashboard")
+	if got := e.eval(`[...document.querySelectorAll('button.row[data-dim="entry_page"]')].filter(b => b.dataset.value === "/home").map(b => b.querySelectorAll(".n")[1].textContent).join()`); e.seeded() == 0 && got != "2" {
+		t.Errorf("sessions entering on /home = %q, want 2", got)
+	}
+
 	// Events explorer: open the signup event by keyboard (Enter on the
 	// focused row), then its session.
 	e.open("/ui/events?source="+src+"&type=signup", "events")
@@ -259,6 +265,12 @@ func TestGUI(t *testing.T) {
 	e.waitText("#funnel-result", "2. signup")
 	if got := e.eval(`[...document.querySelectorAll('.fhead span')].map(s => s.textContent.split(' ')[0]).join(",")`); got != "4,1" {
 		t.Errorf("funnel visitors per step = %q, want 4,1 (four visitors viewed a page, one signed up)", got)
+	}
+	// With a property condition: only the hostile visitor's page view has
+	// a note, so one visitor starts and none signs up.
+	e.open("/ui/funnels?step=page-view&step=signup&prop.note="+url.QueryEscape(strings.Join(hostilePayloads(e.planted.URL), " ")), "funnels")
+	if got := e.eval(`[...document.querySelectorAll('.fhead span')].map(s => s.textContent.split(' ')[0]).join(",")`); got != "1,0" {
+		t.Errorf("funnel with prop.note = %q, want 1,0", got)
 	}
 	e.shot("funnels")
 
@@ -474,12 +486,10 @@ func (e *guiEnv) track(src, ua, session, profile, page string, types ...string) 
 	}, len(types))
 }
 
-// trackHostile sends an event whose every shown field tries to run script,
-// load a planted URL or restyle the page.
-func (e *guiEnv) trackHostile(src string) {
-	e.t.Helper()
-	p := e.planted.URL
-	payloads := []string{
+// hostilePayloads are values that would run script, load from the planted
+// listener at p or restyle the page if the GUI treated them as markup.
+func hostilePayloads(p string) []string {
+	return []string{
 		`<script>window.__pwned=1;fetch("` + p + `/script")</script>`,
 		`<img src="` + p + `/img" onerror="window.__pwned=2">`,
 		`javascript:window.__pwned=3`,
@@ -487,12 +497,19 @@ func (e *guiEnv) trackHostile(src string) {
 		`</pre><style>body{background:url(` + p + `/css)}</style><link rel=stylesheet href="` + p + `/link">`,
 		`<iframe src="` + p + `/frame"></iframe><a href="javascript:alert(1)">x</a>`,
 	}
+}
+
+// trackHostile sends an event whose every shown field tries to run script,
+// load a planted URL or restyle the page.
+func (e *guiEnv) trackHostile(src string) {
+	e.t.Helper()
+	payloads := hostilePayloads(e.planted.URL)
 	all := strings.Join(payloads, " ")
 	e.post(`Mozilla/5.0 (X11; Linux x86_64) `+payloads[3]+` AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15`, map[string]any{
 		"source": map[string]string{"id": src}, "session": map[string]string{"id": "s-evil"}, "profile": map[string]string{"id": "p-evil"},
 		"context": map[string]any{"page": map[string]string{
 			"url":      `https://shop.example/` + url.PathEscape(payloads[1]) + `?q=` + url.QueryEscape(payloads[0]),
-			"referrer": p + "/referrer",
+			"referrer": e.planted.URL + "/referrer",
 			"title":    all,
 		}},
 		"events": []map[string]any{{"id": "evil-1", "type": "page-view", "properties": map[string]any{

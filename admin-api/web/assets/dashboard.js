@@ -25,7 +25,7 @@ const metrics = [
 ];
 
 const panels = [
-  ["pages", "Pages", [["page", "Pages"], ["host", "Hosts"], ["name", "Names"]]],
+  ["pages", "Pages", [["page", "Pages"], ["entry_page", "Entry"], ["exit_page", "Exit"], ["host", "Hosts"], ["name", "Names"]]],
   ["sources", "Sources", [["referrer_host", "Referrers"], ["referrer_medium", "Channels"], ["utm_source", "UTM source"], ["utm_medium", "UTM medium"], ["utm_campaign", "UTM campaign"]]],
   ["locations", "Locations", [["country", "Countries"], ["region", "Regions"], ["city", "Cities"]]],
   ["devices", "Devices", [["browser", "Browsers"], ["os", "OS"], ["device", "Devices"]]],
@@ -270,9 +270,11 @@ async function breakdownPanel(card, q, params, key, title, dims) {
       return;
     }
     const max = Math.max(...b.rows.map((x) => x.visitors), 1);
-    const filterKey = dim[0] === "property" ? "prop." + prop : "filter." + dim[0];
+    // Entry and exit rows filter by the page itself.
+    const filterKey = dim[0] === "property" ? "prop." + prop : "filter." + (dim[0].endsWith("_page") ? "page" : dim[0]);
+    const counted = dim[0].endsWith("_page") ? "Sessions" : "Events";
     replace(body,
-      h("div.row.header", h("span", dim[1]), h("span.n", "Visitors"), h("span.n", "Events")),
+      h("div.row.header", h("span", dim[1]), h("span.n", "Visitors"), h("span.n", counted)),
       b.rows.map((row) => h("button.row", {
         type: "button", "data-dim": dim[0], "data-value": row.value,
         title: "Filter everything by " + dim[1].toLowerCase() + " = " + (row.value || "(none)"),

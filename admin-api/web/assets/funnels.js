@@ -21,6 +21,10 @@ export async function funnelScreen(main, q) {
     h("option", { value: v, selected: v === (q.get("window") || "24h") }, l)));
   const range = h("select#funnel-range", presets.filter(([k]) => k !== "custom").map(([k, name]) =>
     h("option", { value: k, selected: k === (q.get("range") || "7d") }, name)));
+  const props = h("input#funnel-props", {
+    value: [...q.entries()].filter(([k]) => k.startsWith("prop.")).map(([k, v]) => k.slice(5) + "=" + v).join(" "),
+    placeholder: "plan=pro",
+  });
   const result = h("div#funnel-result", { "aria-live": "polite" });
   replace(main,
     h("div.toolbar", h("h1", "Funnels")),
@@ -31,6 +35,10 @@ export async function funnelScreen(main, q) {
         if (source) n.set("source", source);
         for (const i of list.querySelectorAll("input.step")) if (i.value.trim()) n.append("step", i.value.trim());
         n.set("window", windowSel.value);
+        for (const kv of props.value.split(/\s+/).filter(Boolean)) {
+          const i = kv.indexOf("=");
+          if (i > 0) n.append("prop." + kv.slice(0, i), kv.slice(i + 1));
+        }
         if (range.value !== "7d") n.set("range", range.value);
         go("/ui/funnels?" + n.toString());
       },
@@ -39,6 +47,7 @@ export async function funnelScreen(main, q) {
     list,
     h("div.actions", h("button.secondary#add-step", { type: "button", onclick: () => addStep() }, "Add step")),
     h("div.form-row", field("Source", sourcePicker(source, (v) => (source = v))), field("Window", windowSel), field("Range", range),
+      field("Only events with properties", props),
       h("button#funnel-run", { type: "submit" }, "Show funnel"))),
     result);
   if (steps.length < 2) {
@@ -47,10 +56,11 @@ export async function funnelScreen(main, q) {
   }
   const r = rangeOf(q);
   try {
-    const f = await get("/stats/funnel", {
-      step: steps, window: q.get("window") || "24h", source,
-      from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(),
-    });
+    const p = new URLSearchParams({ window: q.get("window") || "24h", from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString() });
+    for (const st of steps) p.append("step", st);
+    if (source) p.set("source", source);
+    for (const [k, v] of q.entries()) if (k.startsWith("prop.")) p.append(k, v);
+    const f = await get("/stats/funnel", p);
     const top = Math.max(f.steps[0].visitors, 1);
     replace(result, h("section.card", h("h2", "Conversion"),
       h("ol.funnel", f.steps.map((s, i) => {
