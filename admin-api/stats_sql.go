@@ -379,7 +379,7 @@ func (f filter) dayAligned() bool {
 // dimension (not type, not a property) under f: whole days, no event type
 // and no event-level filter.
 func (f filter) breakdownRollup(dimension, property string) bool {
-	return property == "" && dimension != "type" && !f.rawOnly() && len(f.types) == 0 && f.dayAligned()
+	return property == "" && dimension != "type" && sessionPageDimensions[dimension] == "" && !f.rawOnly() && len(f.types) == 0 && f.dayAligned()
 }
 
 // breakdownSQL is the top limit values of a dimension (a column from
