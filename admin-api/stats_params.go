@@ -132,14 +132,26 @@ func (p *params) int(name string, def, min, max int) (int, error) {
 
 // parseTime accepts RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, UTC midnight).
 func parseStatsTime(name, s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if t, err = time.Parse(time.DateOnly, s); err != nil {
+			return time.Time{}, badRequest("invalid_parameter", "%s must be RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)", name)
+		}
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+	if t = t.UTC(); t.Before(minStatsTime) || t.After(maxStatsTime) {
+		return time.Time{}, badRequest("invalid_parameter", "%s must be between %s and %s", name, minStatsTime.Format(time.DateOnly), maxStatsTime.Format(time.DateOnly))
 	}
-	return time.Time{}, badRequest("invalid_parameter", "%s must be RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)", name)
+	return t, nil
 }
+
+// minStatsTime and maxStatsTime bound from and to: the range of the
+// rollups' DateTime columns (1970-2106), so that a range and the period
+// before it (which the summary compares with) stay within what every
+// table holds.
+var (
+	minStatsTime = time.Date(1971, 3, 1, 0, 0, 0, 0, time.UTC)
+	maxStatsTime = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
+)
 
 // filterParams are the parameters filter reads.
 var filterParams = []string{"from", "to", "source", "type", "bots"}

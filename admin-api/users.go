@@ -98,6 +98,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, _ principal)
 	}
 	if u.Disabled {
 		s.endSessions(ctx, u.Name)
+		if err := s.revokeTokensOf(ctx, u.Name); err != nil {
+			return err
+		}
 	}
 	return writeJSON(w, http.StatusOK, viewUser(u))
 }
@@ -160,7 +163,33 @@ func (s *Server) setUserPassword(w http.ResponseWriter, r *http.Request, _ princ
 	if err := s.setPassword(r.Context(), u, req.Password); err != nil {
 		return err
 	}
+	if err := s.revokeTokensOf(r.Context(), u.Name); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revokeTokensOf revokes every API token user owns: an admin resetting a
+// user's password or disabling them treats the account as compromised, so
+// its tokens end too (and do not come back when the user is enabled).
+func (s *Server) revokeTokensOf(ctx context.Context, user string) error {
+	revoked := map[string]any{}
+	for _, t := range s.st.tokenList() {
+		if t.Owner == user && !t.Revoked {
+			t.Revoked = true
+			revoked[tokenKey+t.ID] = t
+		}
+	}
+	if len(revoked) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if err := s.st.putMany(ctx, revoked); err != nil {
+		s.log.Error("revoking the API tokens of a user failed", "user", user, "error", err)
+		return errKafka
+	}
 	return nil
 }
 
@@ -203,6 +232,10 @@ type createTokenRequest struct {
 // maxTokens bounds the number of API tokens kept.
 const maxTokens = 1000
 
+// defaultTokenLifetime is an API token's lifetime when expires_in is not
+// given.
+const defaultTokenLifetime = 90 * 24 * time.Hour
+
 // createToken makes an API token owned by the caller; the secret is in the
 // answer once and only its digest is stored.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p principal) error {
@@ -219,7 +252,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p principal
 		return badRequest("invalid_field", "scope must be read or admin")
 	}
 	now := s.now().UTC()
-	t := APIToken{ID: "tok_" + newSecret("")[:16], Name: req.Name, Owner: p.user, Scope: scope, CreatedAt: now}
+	t := APIToken{ID: "tok_" + newSecret("")[:16], Name: req.Name, Owner: p.user, Scope: scope, CreatedAt: now, ExpiresAt: now.Add(defaultTokenLifetime)}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 || d > 5*365*24*time.Hour {
