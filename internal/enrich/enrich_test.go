@@ -62,6 +62,15 @@ func TestParseUserAgent(t *testing.T) {
 		{"gptbot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; GPTBot/1.2; +https://openai.com/gptbot", UserAgent{Bot: true}},
 		{"facebook preview", "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", UserAgent{Bot: true}},
 		{"unknown", "SomeApp/1.0", UserAgent{}},
+		// From the crawler-user-agents list (crawlers.txt), matched at a
+		// word start in any letter case.
+		{"crawler list", "Blogtrottr/2.0", UserAgent{Bot: true}},
+		{"crawler list in a browser ua", "ADmantX Platform Semantic Analyzer - ADmantX Inc. - www.admantx.com", UserAgent{Bot: true}},
+		{"crawler list mid-word is no match", "NotCommaFeedReader/1.0", UserAgent{}},
+		{"silk is a browser", "Mozilla/5.0 (Linux; Android 9; AFTKA) AppleWebKit/537.36 (KHTML, like Gecko) Silk/96.2.18 like Chrome/96.0.4664.175 Safari/537.36",
+			UserAgent{"Chrome", "96", "Android", "9", DeviceTablet, false}},
+		{"yandex search app is a browser", "Mozilla/5.0 (Linux; Android 14; TECNO KL8 Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/130.0.6723.58 Mobile Safari/537.36 YandexSearch/7.54",
+			UserAgent{"Chrome", "130", "Android", "14", DeviceMobile, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ParseUserAgent(tc.ua); got != tc.want {

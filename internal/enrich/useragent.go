@@ -17,8 +17,10 @@ type UserAgent struct {
 	// DeviceType is "desktop", "mobile", "tablet", "tv", "console" or
 	// empty when unknown.
 	DeviceType string
-	// Bot is set for known crawlers, HTTP libraries, monitoring agents,
-	// link previewers and headless or automated browsers.
+	// Bot is set for known crawlers (botMarkers, and the
+	// crawler-user-agents list in crawlers.txt), HTTP libraries,
+	// monitoring agents, link previewers and headless or automated
+	// browsers.
 	Bot bool
 }
 
@@ -34,7 +36,7 @@ const (
 // UserAgentRules names this build of the user-agent rules; it is stored
 // with every row they enriched (Fields.UARules). Change it whenever the
 // rules change what they derive.
-const UserAgentRules = "trackstream-ua@1"
+const UserAgentRules = "trackstream-ua@2+" + CrawlerListVersion
 
 // maxUserAgent bounds the bytes of a user agent the rules look at; real
 // ones are a few hundred bytes.
@@ -48,10 +50,10 @@ var botMarkers = []string{
 	"httpx", "curl/", "wget/", "go-http-client", "java/", "apache-httpclient", "okhttp/",
 	"axios/", "node-fetch", "undici", "libwww-perl", "guzzlehttp", "mediapartners-google",
 	"adsbot", "feedfetcher", "bingpreview", "google-inspectiontool", "google web preview",
-	"yandex", "baiduspider", "ahrefs", "semrush", "mj12", "petalbot", "gptbot",
+	"yandexbot", "baiduspider", "ahrefs", "semrush", "mj12", "petalbot", "gptbot",
 	"chatgpt-user", "claude", "anthropic-ai", "ccbot", "bytespider", "perplexity",
 	"uptimerobot", "pingdom", "statuscake", "site24x7", "datadog", "newrelicpinger",
-	"monitoring", "check_http", "whatsapp", "telegram", "discord", "slack", "twitterbot",
+	"monitoring", "check_http", "whatsapp", "telegram", "discord", "slackbot", "twitterbot",
 	"linkedinbot", "embedly", "quora link preview", "pinterest", "skypeuripreview",
 	"preview", "archive.org", "ia_archiver", "validator", "cypress", "electron/",
 }
@@ -73,6 +75,9 @@ func ParseUserAgent(ua string) UserAgent {
 			r.Bot = true
 			break
 		}
+	}
+	if !r.Bot {
+		r.Bot = knownCrawler(lower)
 	}
 	r.Browser, r.BrowserVersion = browser(ua)
 	r.OS, r.OSVersion = operatingSystem(ua)
