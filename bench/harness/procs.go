@@ -175,22 +175,26 @@ func (h *harness) startAll(ctx context.Context, name, dataDir string, env ...str
 // waitLine waits for a line starting with prefix in the process log and
 // returns the rest of it (how child helpers announce their address).
 func waitLine(p *proc, prefix string, timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var line string
+	err := testkit.Poll(context.Background(), timeout, func(context.Context) bool {
 		if b, err := os.ReadFile(p.log.Name()); err == nil {
 			sc := bufio.NewScanner(bytes.NewReader(b))
 			for sc.Scan() {
 				if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-					return strings.TrimSpace(rest), nil
+					line = strings.TrimSpace(rest)
+					return true
 				}
 			}
 		}
-		if p.exited() {
-			return "", fmt.Errorf("%s exited before announcing %q: %v\n%s", p.name, prefix, p.err, p.logTail())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return p.exited()
+	})
+	switch {
+	case line != "":
+		return line, nil
+	case p.exited():
+		return "", fmt.Errorf("%s exited before announcing %q: %v\n%s", p.name, prefix, p.err, p.logTail())
 	}
-	return "", fmt.Errorf("%s did not announce %q within %s\n%s", p.name, prefix, timeout, p.logTail())
+	return "", fmt.Errorf("%s did not announce %q: %w\n%s", p.name, prefix, err, p.logTail())
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 func TestParseUserAgent(t *testing.T) {
@@ -384,12 +386,8 @@ func TestGeoIPReloadsAReplacedFile(t *testing.T) {
 	}
 
 	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "IE", "2a02:8108::/32": "DE"})
-	for deadline := time.Now().Add(10 * time.Second); g.LookupString("81.2.69.7").Country != "IE"; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replaced database was not loaded: %+v", g.LookupString("81.2.69.7"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the replaced database loaded", func() bool { return g.LookupString("81.2.69.7").Country == "IE" },
+		func() string { return fmt.Sprintf("81.2.69.7 is %+v", g.LookupString("81.2.69.7")) })
 	if got := g.LookupString("2a02:8108::9"); got != (Geo{Country: "DE"}) {
 		t.Errorf("new network: %+v", got)
 	}
