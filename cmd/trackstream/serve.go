@@ -137,6 +137,9 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 
 	brokers := cfg.Kafka.Brokers
 	if roles.Embedded() {
+		if err := privateDataDir(cfg.DataDir); err != nil {
+			return n, err
+		}
 		b, err := broker.Start(cfg.DataDir, cfg.Kafka.EmbeddedPort, log)
 		if err != nil {
 			return n, err
