@@ -121,7 +121,7 @@ export async function dashboard(main, q) {
   };
 
   const summary = get("/stats/summary", params).then((s) => {
-    replace(tiles, metrics.map((m) => tile(q, m, s.metrics[m[0]], s.previous.metrics[m[0]], m === metric)));
+    replace(tiles, metrics.map((m) => tile(q, m, s.metrics[m[0]], s.previous.metrics[m[0]], m === metric, m[0] === "visitors" && s.metrics.visitors_estimated)));
     performance.mark("dashboard-tiles");
     if (s.metrics.events === 0 && filters.length === 0) {
       replace(empty, notice("info",
@@ -189,7 +189,9 @@ function label(t, interval) {
   return d.slice(0, 10);
 }
 
-function tile(q, [key, name, format], cur, prev, selected) {
+// tile is one KPI; estimated marks a figure the API took from its rollups'
+// visitor sketches (typically within 1%).
+function tile(q, [key, name, format], cur, prev, selected, estimated) {
   let change = "–", cls = "flat";
   if (prev > 0) {
     const r = (cur - prev) / prev;
@@ -203,7 +205,8 @@ function tile(q, [key, name, format], cur, prev, selected) {
     type: "button", "aria-pressed": String(selected), "data-metric": key,
     title: "Previous period: " + format(prev || 0), onclick: () => go(withParam(q, { metric: key })),
   },
-  h("span.label", name), h("span.value", format(cur)), h("span.change." + cls, change, h("span.sr", " against the previous period")));
+  h("span.label", name), h("span.value", { title: estimated ? "an estimate from the rollups, typically within 1%" : null }, (estimated ? "≈ " : "") + format(cur)),
+  h("span.change." + cls, change, h("span.sr", " against the previous period")));
 }
 
 function chips(q, filters) {
@@ -274,7 +277,7 @@ async function breakdownPanel(card, q, params, key, title, dims) {
     const filterKey = dim[0] === "property" ? "prop." + prop : "filter." + (dim[0].endsWith("_page") ? "page" : dim[0]);
     const counted = dim[0].endsWith("_page") ? "Sessions" : "Events";
     replace(body,
-      h("div.row.header", h("span", dim[1]), h("span.n", "Visitors"), h("span.n", counted)),
+      h("div.row.header", h("span", dim[1]), h("span.n", { title: b.visitors_estimated ? "estimates from the rollups, typically within 1%" : null }, b.visitors_estimated ? "≈ Visitors" : "Visitors"), h("span.n", counted)),
       b.rows.map((row) => h("button.row", {
         type: "button", "data-dim": dim[0], "data-value": row.value,
         title: "Filter everything by " + dim[1].toLowerCase() + " = " + (row.value || "(none)"),
