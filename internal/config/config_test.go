@@ -209,3 +209,21 @@ func TestFaultHooks(t *testing.T) {
 		t.Errorf("Processor.Validate with 0 workers: %v", err)
 	}
 }
+
+// A renamed variable is refused with its new name, not silently ignored.
+func TestRenamedVariableIsRefused(t *testing.T) {
+	_, err := Load(Set{RoleProcessor}, nil, env(map[string]string{
+		"TRACKSTREAM_KAFKA_BROKERS":      "a:1",
+		"TRACKSTREAM_PROCESSOR_GEOIP_DB": "/data/GeoLite2-City.mmdb",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_PROCESSOR_GEOIP_DB was renamed TRACKSTREAM_GEOIP_DB") {
+		t.Fatalf("Load with the former GeoIP variable: %v", err)
+	}
+	cfg, err := Load(Set{RoleProcessor}, nil, env(map[string]string{
+		"TRACKSTREAM_KAFKA_BROKERS": "a:1",
+		"TRACKSTREAM_GEOIP_DB":      "/data/GeoLite2-City.mmdb",
+	}))
+	if err != nil || cfg.GeoIPDB != "/data/GeoLite2-City.mmdb" {
+		t.Fatalf("Load with TRACKSTREAM_GEOIP_DB: %v, %q", err, cfg.GeoIPDB)
+	}
+}

@@ -34,6 +34,14 @@ func fields(c *Config) []field {
 	return out
 }
 
+// renamed maps former environment variables to their names now, so a
+// setting an operator made is refused with a pointer rather than ignored.
+var renamed = map[string]string{
+	// Ingest looks countries up before the IP policy, so the database is
+	// no longer the processor's alone.
+	"TRACKSTREAM_PROCESSOR_GEOIP_DB": "TRACKSTREAM_GEOIP_DB",
+}
+
 // Load builds the configuration of roles from the defaults, then the
 // environment (lookup, normally os.LookupEnv), then args as flags. Every
 // malformed value is reported; Validate is called last.
@@ -63,6 +71,11 @@ func Load(roles Set, args []string, lookup func(string) (string, bool)) (Config,
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	for old, now := range renamed {
+		if _, ok := lookup(old); ok {
+			errs = append(errs, fmt.Errorf("%s was renamed %s; set that instead", old, now))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, err
