@@ -1,8 +1,8 @@
 // Package ops is the operations listener every trackstream process runs:
 // /metrics (Prometheus, from the process's one registry), /healthz (the
 // process is alive), /readyz (the process can do its job now) and
-// /debug/pprof/ (Go profiles). It is kept apart from the public and admin
-// listeners and defaults to loopback.
+// /debug/pprof/ (Go profiles, answered to loopback clients only). It is
+// kept apart from the public and admin listeners and defaults to loopback.
 package ops
 
 import (
@@ -54,11 +54,11 @@ func Listen(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, e
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /debug/pprof/", loopbackOnly(pprof.Index))
+	mux.Handle("GET /debug/pprof/cmdline", loopbackOnly(pprof.Cmdline))
+	mux.Handle("GET /debug/pprof/profile", loopbackOnly(pprof.Profile))
+	mux.Handle("GET /debug/pprof/symbol", loopbackOnly(pprof.Symbol))
+	mux.Handle("GET /debug/pprof/trace", loopbackOnly(pprof.Trace))
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -122,4 +122,20 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // Close stops the listener, waiting up to ctx for scrapes in flight.
 func (s *Server) Close(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
+}
+
+// loopbackOnly answers only clients connecting from a loopback address:
+// profiles show the program's internals and a CPU profile or trace costs
+// CPU, so even where the ops listener binds every interface (containers,
+// for Prometheus) they are reached only from the machine itself
+// (docker exec, kubectl port-forward).
+func loopbackOnly(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "profiles are served to loopback clients only; use docker exec or kubectl port-forward", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,5 +79,34 @@ func TestListenErrorNamesTheSetting(t *testing.T) {
 	_, err := Listen("256.0.0.1:1", prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_OPS_ADDR") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Profiles are served to loopback clients only, even when the listener
+// binds every interface; metrics and health are not restricted.
+func TestPprofIsLoopbackOnly(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	for _, tc := range []struct {
+		peer, path string
+		want       int
+	}{
+		{"10.1.2.3:5555", "/debug/pprof/heap?debug=1", http.StatusForbidden},
+		{"[2001:db8::1]:5555", "/debug/pprof/profile?seconds=1", http.StatusForbidden},
+		{"10.1.2.3:5555", "/debug/pprof/trace?seconds=1", http.StatusForbidden},
+		{"127.0.0.1:5555", "/debug/pprof/heap?debug=1", http.StatusOK},
+		{"[::1]:5555", "/debug/pprof/cmdline", http.StatusOK},
+		{"10.1.2.3:5555", "/healthz", http.StatusOK},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.RemoteAddr = tc.peer
+		rec := httptest.NewRecorder()
+		s.srv.Handler.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s from %s: %d, want %d", tc.path, tc.peer, rec.Code, tc.want)
+		}
 	}
 }
