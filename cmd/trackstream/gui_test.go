@@ -142,6 +142,7 @@ func TestGUI(t *testing.T) {
 
 	// Log in through the form; the session cookie is not readable by scripts.
 	e.open("/ui/", "login")
+	e.shot("login")
 	e.typeInto("#password", testPassword)
 	e.click("#login")
 	e.waitReady("dashboard")
@@ -355,6 +356,19 @@ func TestGUI(t *testing.T) {
 	}
 	e.open("/ui/admin", "admin")
 	e.waitText("main", "Not found")
+
+	// The viewer changes their password: the session ends, the new one works.
+	const newPassword = "steady-Comet-58-ribbon"
+	e.open("/ui/account", "account")
+	e.typeInto("#current-password", viewerPassword)
+	e.typeInto("#new-password", newPassword)
+	e.click(`main form button[type="submit"]`)
+	e.waitReady("login")
+	e.eval(`document.querySelector('#username').value = ''`)
+	e.typeInto("#username", "vera")
+	e.typeInto("#password", newPassword)
+	e.click("#login")
+	e.waitReady("dashboard")
 	e.checkInert()
 }
 
