@@ -195,6 +195,12 @@ func TestGUI(t *testing.T) {
 		t.Fatalf("browser breakdown rows = %q, want Chrome and Firefox", got)
 	}
 
+	// The default GeoIP database's licence (CC BY 4.0) asks for a link
+	// where its results are shown.
+	if got := e.eval(`[...document.querySelectorAll('section[aria-label="Locations"] a')].map(a => a.href + " " + a.textContent).join("|")`); got != "https://db-ip.com/ IP Geolocation by DB-IP" {
+		t.Errorf("the Locations panel's links = %q, want the DB-IP attribution", got)
+	}
+
 	// Click the Firefox row: the URL, a chip and every panel follow.
 	e.click(`button.row[data-dim="browser"][data-value="Firefox"]`)
 	e.waitReady("dashboard")

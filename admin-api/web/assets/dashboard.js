@@ -250,6 +250,11 @@ async function breakdownPanel(card, q, params, key, title, dims) {
       h("button.tab", { type: "button", role: "tab", "aria-selected": String(d === dim), onclick: () => go(withParam(q, { [tabKey]: d[0] === dims[0][0] ? null : d[0] })) }, d[1]))));
   const body = h("div.rows", h("p.muted", "Loading…"));
   replace(card, head, body);
+  if (key === "locations") {
+    // The default GeoIP database (DB-IP Lite, CC BY 4.0) asks for this
+    // link wherever its results are shown.
+    card.append(h("p.muted", h("a", { href: "https://db-ip.com", target: "_blank", rel: "noopener" }, "IP Geolocation by DB-IP")));
+  }
   const p = new URLSearchParams(params);
   p.set("limit", "10");
   if (dim[0] === "property") {
