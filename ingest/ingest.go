@@ -156,7 +156,7 @@ func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, lo
 		DisablePreParseMultipartForm: true,
 		ErrorHandler:                 s.errorHandler,
 	})
-	s.app.Use(s.countRequests, s.cors)
+	s.app.Use(s.countRequests, refuseAmbiguousFraming, s.cors)
 	if err := s.mount(cfg.PathAliases, script); err != nil {
 		return nil, err
 	}
