@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
 )
 
 // wideDay holds the wide events, away from the seeded day so no other
@@ -72,6 +74,7 @@ func (e *env) getRaw(token, path string) (int, []byte) {
 // next_cursor, the pages together hold every event once, newest first,
 // and a session detail is cut the same way (truncated).
 func TestListingAnswersAreBoundedInBytes(t *testing.T) {
+	testkit.SkipShort(t)
 	e := wideEnv(t)
 	tok := e.login("admin", strong)
 	rangeQ := "from=" + url.QueryEscape(wideDay.Format(time.RFC3339)) + "&to=" + url.QueryEscape(wideDay.Add(24*time.Hour).Format(time.RFC3339))
@@ -135,6 +138,7 @@ func TestListingAnswersAreBoundedInBytes(t *testing.T) {
 // the shipped admin-api pod is given, with GOMEMLIMIT set to it as the
 // manifests do.
 func TestConcurrentHeavyListingsStayUnderThePodLimit(t *testing.T) {
+	testkit.SkipShort(t)
 	const podLimit = 256 << 20
 	e := wideEnv(t)
 	admin := e.login("admin", strong)

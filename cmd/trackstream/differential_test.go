@@ -78,6 +78,7 @@ func (g *jsonGen) object(depth int) string {
 // stored; none is refused by ClickHouse and parked in the dead-letter
 // topic.
 func TestWhatIngestAcceptsClickHouseStores(t *testing.T) {
+	testkit.SkipShort(t)
 	n, _ := startAll(t, testConfig(t, t.TempDir()))
 	adm := login(t, n.adminAddr)
 	src := createSource(t, adm, "differential")
