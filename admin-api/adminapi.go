@@ -247,7 +247,11 @@ func (s *Server) handler(rt route) http.Handler {
 				return
 			}
 		}
-		if err := rt.serve(w, r, p); err != nil {
+		err := rt.serve(w, r, p)
+		if rt.role != "" && rt.method != http.MethodGet {
+			s.audit(r, rt, p, err)
+		}
+		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {
 				s.log.Error("admin request failed", "route", rt.pattern(), "error", err)
@@ -256,6 +260,28 @@ func (s *Server) handler(rt route) http.Handler {
 			writeError(w, ae)
 		}
 	})
+}
+
+// audit logs one line for every state-changing request of an
+// authenticated caller: who (user, and the session or API token), what
+// (route and path), from where (client address) and the outcome (ok or
+// the error code). Request bodies are never logged: they may hold
+// passwords.
+func (s *Server) audit(r *http.Request, rt route, p principal, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "internal"
+		var ae *apiError
+		if errors.As(err, &ae) {
+			outcome = ae.Code
+		}
+	}
+	via := "session"
+	if p.token != "" {
+		via = "token " + p.token
+	}
+	s.log.Info("admin audit", "actor", p.user, "via", via, "action", rt.pattern(), "path", r.URL.Path,
+		"client", clientIPFrom(r.Context()).String(), "outcome", outcome)
 }
 
 // statusRecorder remembers the status a handler wrote.
