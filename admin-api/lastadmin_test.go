@@ -31,8 +31,14 @@ func raceAdmins(a, b *env, adminTok, adm2Tok string) (int, int) {
 	var wg sync.WaitGroup
 	var c1, c2 int
 	wg.Add(2)
-	go func() { defer wg.Done(); c1 = a.call("PATCH", "/api/v1/users/adm2", adminTok, `{"disabled":true}`).code }()
-	go func() { defer wg.Done(); c2 = b.call("PATCH", "/api/v1/users/admin", adm2Tok, `{"role":"viewer"}`).code }()
+	go func() {
+		defer wg.Done()
+		c1 = a.call("PATCH", "/api/v1/users/adm2", adminTok, `{"disabled":true}`).code
+	}()
+	go func() {
+		defer wg.Done()
+		c2 = b.call("PATCH", "/api/v1/users/admin", adm2Tok, `{"role":"viewer"}`).code
+	}()
 	wg.Wait()
 	return c1, c2
 }
