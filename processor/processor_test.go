@@ -444,7 +444,7 @@ func countRows(t *testing.T, source string, final bool) uint64 {
 // the store holds want events of source.
 func (k *testKafka) waitStored(t *testing.T, group, source string, want uint64) {
 	t.Helper()
-	eventually(t, 20*time.Second, "offsets committed to the end", func() (bool, string) { return k.committedAtEnd(t, group) })
+	eventually(t, time.Minute, "offsets committed to the end", func() (bool, string) { return k.committedAtEnd(t, group) })
 	if got := countEvents(t, source); got != want {
 		t.Fatalf("CountEvents = %d after the group committed everything, want %d", got, want)
 	}
