@@ -14,11 +14,13 @@ import (
 
 // access decides who may reach the API at all, before any authentication:
 // the client IP must be in the allowlist, proxy headers are believed only
-// from trusted proxies, and browsers may call only from configured origins.
+// from trusted proxies, the Host header must name the API (no DNS
+// rebinding), and browsers may call only from configured origins.
 type access struct {
 	allow   []netip.Prefix
 	proxies []netip.Prefix
 	origins []string
+	hosts   []string
 	tls     bool
 }
 
@@ -37,6 +39,12 @@ func newAccess(cfg config.Admin) (*access, error) {
 			return nil, fmt.Errorf("TRACKSTREAM_ADMIN_TRUSTED_PROXIES: %w", err)
 		}
 		a.proxies = append(a.proxies, p)
+	}
+	for _, h := range cfg.AllowedHosts {
+		a.hosts = append(a.hosts, normalHost(h))
+	}
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host != "" {
+		a.hosts = append(a.hosts, normalHost(host))
 	}
 	for i, o := range a.origins {
 		a.origins[i] = strings.TrimSuffix(strings.ToLower(o), "/")
@@ -104,6 +112,35 @@ func clientIPFrom(ctx context.Context) netip.Addr {
 	return ip
 }
 
+// normalHost is a host name in the form hostAllowed compares: lower case,
+// without the trailing dot of a fully qualified name.
+func normalHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// hostAllowed reports whether the Host header names this API: an IP
+// literal, localhost or a name under .localhost (loopback by RFC 6761), the
+// listen address's host or a configured name. A DNS-rebinding page reaches
+// the listener under its own name, which is none of these. A request
+// without Host (HTTP/1.0) cannot come from a browser and passes.
+func (a *access) hostAllowed(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = normalHost(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	return slices.Contains(a.hosts, host)
+}
+
 // originAllowed reports whether a browser at origin may call the API: a
 // configured GUI origin, or the API's own origin.
 func (a *access) originAllowed(origin string, r *http.Request) bool {
@@ -136,6 +173,10 @@ func (a *access) wrap(next http.Handler) http.Handler {
 		}
 		if !contains(a.allow, ip) {
 			writeError(w, errorf(http.StatusForbidden, "forbidden_network", "client %s is not in TRACKSTREAM_ADMIN_ALLOW_CIDRS", ip))
+			return
+		}
+		if !a.hostAllowed(r.Host) {
+			writeError(w, errorf(http.StatusMisdirectedRequest, "host_not_allowed", "Host %q is not an address of this API; add the name to TRACKSTREAM_ADMIN_ALLOWED_HOSTS", r.Host))
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {

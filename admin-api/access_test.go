@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ func TestAccessNetworkChecks(t *testing.T) {
 	cfg := config.Default().Admin
 	cfg.AllowCIDRs = []string{"10.0.0.0/8", "2001:db8::/32"}
 	cfg.TrustedProxies = []string{"192.168.1.10", "192.168.1.11"}
+	cfg.AllowedHosts = []string{"example.com"} // httptest.NewRequest's host
 	a, err := newAccess(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +81,7 @@ func TestAccessNetworkChecks(t *testing.T) {
 func TestCORS(t *testing.T) {
 	cfg := config.Default().Admin
 	cfg.CORSOrigins = []string{"https://gui.example.com"}
+	cfg.AllowedHosts = []string{"api.internal"}
 	a, err := newAccess(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -216,5 +219,47 @@ func TestSpoofedProxyHeaderOverHTTP(t *testing.T) {
 	r := e.call("POST", "/api/v1/auth/login", "", `{"username":"admin","password":"`+strong+`"}`, "X-Forwarded-For: 10.0.0.1")
 	if r.code != http.StatusForbidden || r.body["error"] != "untrusted_proxy" {
 		t.Fatalf("got %d %s", r.code, r.raw)
+	}
+}
+
+// DNS rebinding (security probe F9): a page on rebind.attacker.example
+// whose name now resolves to the admin listener sends requests with its
+// own name as Host and as same-origin Origin. They get 421 on every
+// route, authenticated or not; the names the API is really reached by
+// still work.
+func TestDNSRebindingRefused(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowedHosts = []string{"Admin.Example.com"}
+	e := start(t, newCluster(t), cfg, nil)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(e.url, "http://"))
+	send := func(method, path, host, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Origin", "http://"+host)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	login := `{"username":"admin","password":"wrong-password-1"}`
+	for _, host := range []string{"rebind.attacker.example:" + port, "rebind.attacker.example", "localhost.attacker.example:" + port, "127.0.0.1.attacker.example:" + port} {
+		for _, rq := range [][2]string{{"POST", "/api/v1/auth/login"}, {"GET", "/api/v1/openapi.json"}, {"GET", "/ui/"}} {
+			code, body := send(rq[0], rq[1], host, login)
+			if code != http.StatusMisdirectedRequest || !strings.Contains(body, "host_not_allowed") || !strings.Contains(body, "TRACKSTREAM_ADMIN_ALLOWED_HOSTS") {
+				t.Errorf("%s %s with Host %s: %d %s, want 421 host_not_allowed naming the setting", rq[0], rq[1], host, code, body)
+			}
+		}
+	}
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "gui.localhost:" + port, "[::1]:" + port, "admin.example.com:" + port, "ADMIN.example.com.:" + port} {
+		if code, body := send("GET", "/api/v1/openapi.json", host, ""); code != http.StatusOK {
+			t.Errorf("openapi.json with Host %s: %d %s, want 200 (the host is accepted)", host, code, body)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,12 @@ type Admin struct {
 	// X-Forwarded-For is believed. A proxy header from any other peer is
 	// refused with 403. Default none.
 	TrustedProxies []string
+	// AllowedHosts are the host names (without port) a request's Host
+	// header may carry besides the ones always accepted: IP literals,
+	// localhost and *.localhost, and the host of Addr. Any other Host gets
+	// 421, so a DNS-rebinding page cannot reach the API through an
+	// operator's browser. Default none; add the DNS name operators use.
+	AllowedHosts []string
 	// CORSOrigins are the GUI origins (scheme://host[:port]) a browser may
 	// call the API from. Default none (same origin only).
 	CORSOrigins []string
@@ -72,6 +79,7 @@ func (c *Admin) fields() []field {
 		{"admin-tls-key", secAdmin, false, "PEM private key file of -admin-tls-cert", (*stringValue)(&c.TLSKey)},
 		{"admin-allow-cidrs", secAdmin, false, "comma-separated client networks allowed to reach the admin API; others get 403", (*listValue)(&c.AllowCIDRs)},
 		{"admin-trusted-proxies", secAdmin, false, "comma-separated networks of reverse proxies whose X-Forwarded-For is believed; proxy headers from other peers get 403", (*listValue)(&c.TrustedProxies)},
+		{"admin-allowed-hosts", secAdmin, false, "comma-separated DNS names the admin API is reached by (Host header); IP literals, localhost and the host of -admin-addr are always accepted, other hosts get 421", (*listValue)(&c.AllowedHosts)},
 		{"admin-cors-origins", secAdmin, false, "comma-separated GUI origins (https://gui.example.com) allowed to call the API from a browser", (*listValue)(&c.CORSOrigins)},
 		{"admin-session-ttl", secAdmin, false, "absolute lifetime of a login session", (*durationValue)(&c.SessionTTL)},
 		{"admin-session-idle-ttl", secAdmin, false, "a session unused for this long ends", (*durationValue)(&c.SessionIdleTTL)},
@@ -92,6 +100,11 @@ func (c Admin) validate(errs *[]error) {
 	}
 	checkPrefixes(errs, "TRACKSTREAM_ADMIN_ALLOW_CIDRS", c.AllowCIDRs)
 	checkPrefixes(errs, "TRACKSTREAM_ADMIN_TRUSTED_PROXIES", c.TrustedProxies)
+	for _, h := range c.AllowedHosts {
+		if !isHostName(h) {
+			errorf(errs, "TRACKSTREAM_ADMIN_ALLOWED_HOSTS: %q is not a host name such as admin.example.com (no scheme, no port)", h)
+		}
+	}
 	for _, o := range c.CORSOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
@@ -112,6 +125,26 @@ func (c Admin) validate(errs *[]error) {
 			errorf(errs, "TRACKSTREAM_ADMIN_COLLECTOR_URL: %q is not a base URL such as https://collect.example.com", c.CollectorURL)
 		}
 	}
+}
+
+// isHostName reports whether s is a DNS name: dot-separated labels of
+// letters, digits, '-' and '_', each 1 to 63 bytes, at most 253 in all.
+func isHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkPrefixes checks that every entry is a CIDR (10.0.0.0/8) or a single

@@ -227,3 +227,16 @@ func TestRenamedVariableIsRefused(t *testing.T) {
 		t.Fatalf("Load with TRACKSTREAM_GEOIP_DB: %v, %q", err, cfg.GeoIPDB)
 	}
 }
+
+func TestAdminAllowedHostsValidated(t *testing.T) {
+	cfg, err := Load(Set{RoleAll}, nil, env(map[string]string{"TRACKSTREAM_ADMIN_ALLOWED_HOSTS": "admin.example.com, gui-1.internal."}))
+	if err != nil || len(cfg.Admin.AllowedHosts) != 2 {
+		t.Fatalf("valid host names: %v %v", cfg.Admin.AllowedHosts, err)
+	}
+	for _, bad := range []string{"https://admin.example.com", "admin.example.com:8081", "a..b", "*.example.com"} {
+		_, err := Load(Set{RoleAll}, nil, env(map[string]string{"TRACKSTREAM_ADMIN_ALLOWED_HOSTS": bad}))
+		if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_ADMIN_ALLOWED_HOSTS") {
+			t.Errorf("%q accepted: %v", bad, err)
+		}
+	}
+}
