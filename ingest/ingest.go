@@ -228,7 +228,7 @@ func (s *Server) Routes() []string {
 
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.app.Listener(ln)
+	return s.app.Listener(lingerListener{ln})
 }
 
 // Drain makes the public /readyz fail from now on and asks clients to
@@ -723,7 +723,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &fe):
 		re = &requestError{Status: fe.Code, Code: codeFor(fe.Code), Message: fe.Message}
 		if fe.Code == fiber.StatusRequestEntityTooLarge {
+			// fasthttp refused the body before reading it.
 			re.Message = fmt.Sprintf("the body exceeds %d bytes", s.cfg.MaxBodyBytes)
+			lingerOnClose(c)
 		}
 	default:
 		s.log.Error("ingest request failed", "path", c.Path(), "error", err)
