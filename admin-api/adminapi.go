@@ -72,6 +72,7 @@ type Server struct {
 	gui          guiAssets
 	m            metrics
 	health       healthHistory
+	audits       *auditRing
 	// dummyHash is verified against when the user is unknown, so an unknown
 	// user and a wrong password take the same time.
 	dummyHash string
@@ -113,6 +114,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 		dummyHash: dummy,
 		queries:   newQueryGate(),
 		pw:        newPWChecks(maxPasswordChecks),
+		audits:    newAuditRing(auditRingSize),
 		m: metrics{
 			requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "trackstream_admin_requests_total",
@@ -262,8 +264,8 @@ func (s *Server) handler(rt route) http.Handler {
 	})
 }
 
-// audit logs one line for every state-changing request of an
-// authenticated caller: who (user, and the session or API token), what
+// audit logs one line, and keeps one entry for GET /api/v1/audit, for
+// every state-changing request of an authenticated caller: who (user, and the session or API token), what
 // (route and path), from where (client address) and the outcome (ok or
 // the error code). Request bodies are never logged: they may hold
 // passwords.
@@ -280,8 +282,10 @@ func (s *Server) audit(r *http.Request, rt route, p principal, err error) {
 	if p.token != "" {
 		via = "token " + p.token
 	}
+	client := clientIPFrom(r.Context()).String()
 	s.log.Info("admin audit", "actor", p.user, "via", via, "action", rt.pattern(), "path", r.URL.Path,
-		"client", clientIPFrom(r.Context()).String(), "outcome", outcome)
+		"client", client, "outcome", outcome)
+	s.audits.add(auditEntry{Time: s.now().UTC(), Actor: p.user, Via: via, Action: rt.pattern(), Path: r.URL.Path, Client: client, Outcome: outcome})
 }
 
 // statusRecorder remembers the status a handler wrote.

@@ -49,6 +49,8 @@ func (s *Server) routes() []route {
 		{"GET", v1 + "/dlq/{partition}/{offset}", RoleViewer, s.getDeadLetter},
 		{"POST", v1 + "/dlq/replay", RoleAdmin, s.replayDeadLetters},
 
+		{"GET", v1 + "/audit", RoleAdmin, s.listAudit},
+
 		{"GET", v1 + "/system/health", RoleViewer, s.systemHealth},
 		{"GET", v1 + "/system/info", RoleViewer, s.systemInfo},
 	}
