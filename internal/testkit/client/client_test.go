@@ -71,7 +71,9 @@ func TestWaitSourceKnown(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	err := WaitSourceKnown(ctx, srv.URL, "src", 50*time.Millisecond)
+	// Long enough for a loaded machine to answer at least once (50 ms was
+	// not: the first request itself timed out), so the error names the 401.
+	err := WaitSourceKnown(ctx, srv.URL, "src", time.Second)
 	if err == nil || !strings.Contains(err.Error(), "status 401") {
 		t.Fatalf("WaitSourceKnown while the source is unknown = %v, want a timeout naming the last 401", err)
 	}
