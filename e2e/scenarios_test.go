@@ -348,11 +348,21 @@ func ingestSigterm(t *testing.T, s *stack, r *result) {
 	r.set("stored after", "%s", d.Round(10*time.Millisecond))
 }
 
-// 6. kill -9 the processor mid-batch and between insert and commit. Ingest
-// keeps acknowledging; after restarts everything is stored once (the
-// re-insert of a batch whose commit was lost is deduplicated).
+// 6. kill -9 the processor mid-batch and between insert and commit, with
+// static group membership (TRACKSTREAM_PROCESSOR_INSTANCE_ID). Ingest
+// keeps acknowledging; each restarted process takes its members'
+// partitions back without waiting out the killed session and stores
+// again within recoveryBound; everything is stored once (the re-insert
+// of a batch whose commit was lost is deduplicated).
 func processorKill9(t *testing.T, s *stack, r *result) {
 	run := s.load("s06", r.source, nil)
+	// The stack's processor is a dynamic member; a graceful stop leaves
+	// the group, so the static members start from a clean group.
+	if err := s.store.Terminate(30 * time.Second); err != nil {
+		t.Errorf("processor,admin-api after SIGTERM: %v, want exit 0", err)
+	}
+	s.restartStore(processorWorkers, staticMembership)
+	s.waitProgress(t, r.source, "the switch to static membership", 2*time.Minute)
 	kills := pick(1, 3)
 	var recoveries []string
 	for k := range kills {
@@ -366,7 +376,7 @@ func processorKill9(t *testing.T, s *stack, r *result) {
 	}
 	// Between insert and commit: the processor's exit hook ends the
 	// process right after an insert, before its commit.
-	how := s.killAfterInsert(t)
+	how := s.killAfterInsert(t, staticMembership)
 	recoveries = append(recoveries, s.restartAndProgress(t, r.source, "after-insert kill ("+how+")"))
 	pace(t, time.Second)
 	rep := run.Stop()
@@ -376,22 +386,93 @@ func processorKill9(t *testing.T, s *stack, r *result) {
 		t.Errorf("ingest does not depend on the processor, yet %d requests were not acknowledged: %s", rep.NotOK(), rep.Summary())
 	}
 	d := s.waitStored(r.source, len(rep.Acked), len(rep.Sent), 2*time.Minute)
+	s.leaveStaticMembership(t)
 	r.set("kills", "%d mid-batch + 1 after insert (%s)", kills, how)
-	r.set("restart to progress", "%s", strings.Join(recoveries, ", "))
+	r.set("restart to progress (process start + ready to stored)", "%s", strings.Join(recoveries, ", "))
 	r.set("stored after load stop", "%s", d.Round(10*time.Millisecond))
 }
 
-// restartAndProgress restarts the killed store process and waits until
-// the source's count grows again, returning how long that took.
+// processorInstanceID is the static group member id scenario 6 gives the
+// processor,admin-api process; its members are <id>-0 and <id>-1 after
+// every restart.
+const processorInstanceID = "e2e-processor"
+
+// staticMembership is the store process setting for static membership.
+const staticMembership = "TRACKSTREAM_PROCESSOR_INSTANCE_ID=" + processorInstanceID
+
+// recoveryBound is how soon a restarted static member must store again
+// once its process is ready. It is a contract, not a speed measurement:
+// a static member that rejoins takes its partitions back at once, while
+// without static membership (or with a changed id) they wait for the
+// killed session to expire (45 s, franz-go's default session timeout).
+// 15 s is a third of that, so the bound tells the two behaviours apart
+// with room for a loaded machine (the measured times are in the report).
+const recoveryBound = 15 * time.Second
+
+// restartAndProgress restarts the killed store process with static
+// membership, fails unless the source's count grows within recoveryBound
+// of the process being ready, and returns the start and ready-to-stored
+// times.
 func (s *stack) restartAndProgress(t *testing.T, source, what string) string {
 	start := time.Now()
-	s.restartStore(processorWorkers)
-	before := s.count(source)
-	// The killed members stay in the group until their session times out
-	// (franz-go's default 45 s); their partitions wait for that.
-	testkit.Eventually(t, 2*time.Minute, "progress after "+what, func() bool { return s.count(source) > before })
-	return time.Since(start).Round(100 * time.Millisecond).String()
+	s.restartStore(processorWorkers, staticMembership)
+	ready := time.Now()
+	d := s.waitProgress(t, source, what, recoveryBound)
+	took := fmt.Sprintf("%s+%s", ready.Sub(start).Round(100*time.Millisecond), d.Round(100*time.Millisecond))
+	t.Logf("restart to progress after %s (process start + ready to stored): %s", what, took)
+	return took
 }
+
+// waitProgress waits up to timeout until the running store process
+// stores more events of source, and returns how long that took.
+func (s *stack) waitProgress(t *testing.T, source, what string, timeout time.Duration) time.Duration {
+	start := time.Now()
+	before, last := s.count(source), -1
+	testkit.Eventually(t, timeout, "stored events after "+what, func() bool {
+		last = s.count(source)
+		if before < 0 {
+			before = last
+			return false
+		}
+		return last > before
+	}, func() string {
+		return fmt.Sprintf("count %d before, %d last; a member that waits for its killed session to expire (45 s) means the instance id was not set or changed across the restart", before, last)
+	})
+	return time.Since(start)
+}
+
+// leaveStaticMembership stops the store process, removes its static
+// members from the group (a static member does not leave when it stops;
+// this is what an operator does after a scale-down), and starts it again
+// as a dynamic member, as the other scenarios expect.
+func (s *stack) leaveStaticMembership(t *testing.T) {
+	if err := s.store.Terminate(30 * time.Second); err != nil {
+		t.Errorf("processor,admin-api after SIGTERM: %v, want exit 0", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var ids []string
+	for w := range processorWorkers {
+		ids = append(ids, fmt.Sprintf("%s-%d", processorInstanceID, w))
+	}
+	left, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(processorGroup).InstanceIDs(ids...))
+	if err == nil {
+		err = left.Error()
+	}
+	if err != nil {
+		t.Fatalf("remove static members %v from group %s: %v", ids, processorGroup, err)
+	}
+	s.restartStore(processorWorkers)
+}
+
+// processorGroup is the processor's consumer group (the default
+// TRACKSTREAM_PROCESSOR_GROUP).
+const processorGroup = "trackstream-processor"
 
 // faultExitAfterInsert and faultInsertErrorsFor are the processor's test
 // fault hooks (processor/faults.go): exit with status 137 right after the
@@ -402,12 +483,13 @@ const (
 )
 
 // killAfterInsert restarts the store process with the exit-after-insert
-// hook and waits for it to crash between an insert and its commit.
-func (s *stack) killAfterInsert(t *testing.T) string {
+// hook (and extraEnv) and waits for it to crash between an insert and its
+// commit.
+func (s *stack) killAfterInsert(t *testing.T, extraEnv ...string) string {
 	if err := s.store.Terminate(30 * time.Second); err != nil {
 		t.Errorf("processor,admin-api after SIGTERM: %v, want exit 0", err)
 	}
-	s.restartStore(processorWorkers, faultExitAfterInsert+"=3")
+	s.restartStore(processorWorkers, append([]string{faultExitAfterInsert + "=3"}, extraEnv...)...)
 	testkit.Eventually(t, 60*time.Second, "the processor to crash after its 3rd insert ("+faultExitAfterInsert+")", func() bool {
 		return !s.store.Running()
 	}, func() string {
@@ -467,14 +549,14 @@ func (s *stack) lag(ctx context.Context) (int64, error) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	lags, err := kadm.NewClient(cl).Lag(ctx, "trackstream-processor")
+	lags, err := kadm.NewClient(cl).Lag(ctx, processorGroup)
 	if err != nil {
 		return 0, err
 	}
 	if err := lags.Error(); err != nil {
 		return 0, err
 	}
-	return lags["trackstream-processor"].Lag.Total(), nil
+	return lags[processorGroup].Lag.Total(), nil
 }
 
 // 8. ClickHouse writes fail for a while (the processor's insert-error
@@ -609,7 +691,7 @@ func poisonRecord(t *testing.T, s *stack, r *result) {
 	adm := kadm.NewClient(cl)
 	var committed int64 = -1
 	testkit.Eventually(t, 30*time.Second, "the partition's committed offset past the poison record", func() bool {
-		offs, err := adm.FetchOffsets(ctx, "trackstream-processor")
+		offs, err := adm.FetchOffsets(ctx, processorGroup)
 		if err != nil {
 			return false
 		}
