@@ -16,7 +16,6 @@ import (
 
 	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/internal/testkit/browser"
-	"github.com/trackstream/trackstream/internal/testkit/client"
 )
 
 // The pages of the browser SDK test: each SDK from npm, set up to send to
@@ -156,7 +155,7 @@ func TestBrowserSDKs(t *testing.T) {
 			if sentTo == 0 {
 				t.Fatalf("the SDK sent to %s, want track calls on %s", paths, sdk.path)
 			}
-			checkSDKBrowserEvents(t, adm, src)
+			checkSDKEvents(t, adm, src, 10, false, "page", "identify")
 			if len(elsewhere) > 0 {
 				t.Fatalf("the browser made requests off loopback: %v", elsewhere)
 			}
@@ -177,38 +176,4 @@ func sdkSite(modules, page string) http.Handler {
 		fmt.Fprint(w, page)
 	})
 	return mux
-}
-
-// checkSDKBrowserEvents lists a source's events through the admin API: the
-// page and identify calls and track calls n = 0..9, once each.
-func checkSDKBrowserEvents(t *testing.T, adm *client.Admin, source string) {
-	t.Helper()
-	var out struct {
-		Events []struct {
-			EventID    string `json:"event_id"`
-			Type       string
-			Properties map[string]any
-		}
-	}
-	listEvents(t, adm, source, &out)
-	seen := map[string]int{}
-	ids := map[string]bool{}
-	for _, e := range out.Events {
-		key := e.Type
-		if e.Type == "Order Completed" {
-			key = fmt.Sprint("n=", e.Properties["n"])
-		}
-		seen[key]++
-		if ids[e.EventID] {
-			t.Errorf("event %s listed twice", e.EventID)
-		}
-		ids[e.EventID] = true
-	}
-	want := map[string]int{"page": 1, "identify": 1}
-	for i := range 10 {
-		want[fmt.Sprint("n=", i)] = 1
-	}
-	if fmt.Sprint(seen) != fmt.Sprint(want) {
-		t.Fatalf("events stored %v, want each of %v once", seen, want)
-	}
 }
