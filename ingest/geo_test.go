@@ -1,17 +1,13 @@
 package ingest
 
 import (
-	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
-
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/testkit/mmdb"
 )
 
 // testGeoIP is a database placing 203.0.113.77 (but not the rest of its
@@ -19,30 +15,8 @@ import (
 // truncated address would find nothing.
 func testGeoIP(t *testing.T) *enrich.GeoIP {
 	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "test-country", RecordSize: 24, IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, country := range map[string]string{"203.0.113.77/32": "IS", "2001:db8:abcd:12::/64": "NO"} {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tree.Insert(n, mmdbtype.Map{"country_code": mmdbtype.String(country)}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	path := filepath.Join(t.TempDir(), "test-country.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	mmdb.Write(t, path, "test-country", mmdb.Countries(map[string]string{"203.0.113.77/32": "IS", "2001:db8:abcd:12::/64": "NO"}))
 	g, err := enrich.OpenGeoIP(path)
 	if err != nil {
 		t.Fatal(err)

@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/mmdb"
 )
 
 func TestParseUserAgent(t *testing.T) {
@@ -134,15 +133,8 @@ func TestParseReferrer(t *testing.T) {
 // writeGeoDB builds a small City-layout database with two networks.
 func writeGeoDB(t *testing.T) string {
 	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-City", RecordSize: 24})
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := map[string]mmdbtype.Map{}
 	insert := func(cidr, country, region, city string) {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
 		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(country)}}
 		if region != "" {
 			rec["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"iso_code": mmdbtype.String(region)}}
@@ -150,23 +142,12 @@ func writeGeoDB(t *testing.T) string {
 		if city != "" {
 			rec["city"] = mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(city)}}
 		}
-		if err := tree.Insert(n, rec); err != nil {
-			t.Fatal(err)
-		}
+		recs[cidr] = rec
 	}
 	insert("81.2.69.0/24", "GB", "ENG", "London")
 	insert("2a02:8108::/32", "DE", "", "")
 	path := filepath.Join(t.TempDir(), "test-city.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	mmdb.Write(t, path, "GeoIP2-City", recs)
 	return path
 }
 
@@ -329,33 +310,7 @@ func TestClientHints(t *testing.T) {
 // at the top), as the default database fetched from npm has it.
 func writeFlatDB(t *testing.T, path string, networks map[string]string) {
 	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "test-country", RecordSize: 24})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, country := range networks {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tree.Insert(n, mmdbtype.Map{"country_code": mmdbtype.String(country)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	mmdb.Write(t, path, "test-country", mmdb.Countries(networks))
 }
 
 func TestGeoIPReloadsAReplacedFile(t *testing.T) {
