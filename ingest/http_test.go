@@ -236,11 +236,20 @@ func TestHealthAndReadiness(t *testing.T) {
 	if !bytes.Contains(r.body, []byte(`"ready":true`)) {
 		t.Fatalf("readyz %s", r.body)
 	}
-	// Kafka gone: readiness fails within a bounded time.
+	// Kafka gone: readiness fails within a bounded time, and the public
+	// answer names the cause in fixed words, not the client's error
+	// (which names the broker's address).
 	env.cluster.Close()
 	testkit.Eventually(t, 15*time.Second, "readyz to fail once Kafka is gone", func() bool {
-		return env.send(t, http.MethodGet, "/readyz", nil).status == http.StatusServiceUnavailable
+		r = env.send(t, http.MethodGet, "/readyz", nil)
+		return r.status == http.StatusServiceUnavailable
 	})
+	if string(r.body) != `{"ready":false,"reason":"kafka unreachable"}` {
+		t.Errorf("readyz with Kafka gone answered %s", r.body)
+	}
+	if err := env.srv.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "kafka unreachable: ") {
+		t.Errorf("Ready = %v, want the cause kept for the log", err)
+	}
 }
 
 func TestReadinessNeedsSources(t *testing.T) {

@@ -236,31 +236,62 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Ready reports why the collector cannot take events now, or nil: it is
-// draining, the sources are not loaded, or Kafka is unreachable (checked
-// at most once a second).
+// draining (errStopping), the sources are not loaded
+// (errSourcesNotLoaded), or Kafka is unreachable (errKafkaUnreachable,
+// checked at most once a second; the cause is logged when it starts or
+// changes).
 func (s *Server) Ready(ctx context.Context) error {
 	if s.draining.Load() {
-		return errors.New("the collector is stopping")
+		return errStopping
 	}
 	if !s.sources.Loaded() {
-		return errors.New("sources not loaded yet from " + kafka.SourcesTopic)
+		return fmt.Errorf("%w from %s", errSourcesNotLoaded, kafka.SourcesTopic)
 	}
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
 	if time.Since(s.readyAt) > readyCacheFor {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		s.readyErr = kafka.Ping(pctx, s.producer)
+		err := kafka.Ping(pctx, s.producer)
 		cancel()
+		prev := s.readyErr
+		s.readyErr = nil
+		if err != nil {
+			s.readyErr = fmt.Errorf("%w: %w", errKafkaUnreachable, err)
+		}
+		switch {
+		case s.readyErr != nil && (prev == nil || prev.Error() != s.readyErr.Error()):
+			s.log.Warn("not ready", "error", s.readyErr)
+		case s.readyErr == nil && prev != nil:
+			s.log.Info("ready again: kafka reachable")
+		}
 		s.readyAt = time.Now()
 	}
 	return s.readyErr
+}
+
+// The causes of Ready's errors; the public /readyz answers only these
+// texts, never the underlying error (which names brokers and addresses).
+var (
+	errStopping         = errors.New("stopping")
+	errSourcesNotLoaded = errors.New("sources not loaded")
+	errKafkaUnreachable = errors.New("kafka unreachable")
+)
+
+// readyReason is the short, fixed text /readyz answers for err.
+func readyReason(err error) string {
+	for _, known := range []error{errStopping, errSourcesNotLoaded, errKafkaUnreachable} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return "not ready"
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ready": false, "reason": err.Error()})
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ready": false, "reason": readyReason(err)})
 	}
 	return c.JSON(fiber.Map{"ready": true})
 }

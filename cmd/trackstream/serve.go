@@ -172,7 +172,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 			return n, err
 		}
 		n.onStop(func(context.Context) error { return st.Close() })
-		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Fn: st.Ping})
+		n.checks = append(n.checks, ops.Check{Name: "clickhouse", Reason: "unreachable", Fn: st.Ping})
 	}
 	if roles.Has(config.RoleProcessor) {
 		p, err := processor.New(cfg.Processor, base, st, log.With("role", "processor"), reg, processor.WithGeoIP(geo))
@@ -259,14 +259,14 @@ func openStore(ctx context.Context, cfg config.Config, roles config.Set, log *sl
 }
 
 func kafkaPing(cl *kgo.Client) ops.Check {
-	return ops.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafka.Ping(ctx, cl) }}
+	return ops.Check{Name: "kafka", Reason: "unreachable", Fn: func(ctx context.Context) error { return kafka.Ping(ctx, cl) }}
 }
 
 // followSources starts a registry following the sources topic.
 func followSources(ctx context.Context, n *node, base []kgo.Opt) *sources.Registry {
 	reg := sources.NewRegistry()
 	n.goRun(ctx, "sources follower", func(ctx context.Context) error { return reg.Follow(ctx, base, n.log) })
-	n.checks = append(n.checks, ops.Check{Name: "sources", Fn: func(context.Context) error {
+	n.checks = append(n.checks, ops.Check{Name: "sources", Reason: "not loaded", Fn: func(context.Context) error {
 		if !reg.Loaded() {
 			return errors.New("sources not loaded yet from " + kafka.SourcesTopic)
 		}
@@ -347,7 +347,7 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, roles config.Se
 		return err
 	}
 	n.goRun(ctx, "admin state follower", srv.Run)
-	n.checks = append(n.checks, ops.Check{Name: "admin-state", Fn: srv.Ready})
+	n.checks = append(n.checks, ops.Check{Name: "admin-state", Reason: "not loaded", Fn: srv.Ready})
 	bootCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	err = srv.Bootstrap(bootCtx, cfg.DataDir, cfg.Admin.Password, stdout)
 	cancel()

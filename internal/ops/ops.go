@@ -6,6 +6,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,10 +23,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Check is one readiness condition; nil means ready.
+// Check is one readiness condition: Fn returns nil when ready. /readyz
+// answers Name with Reason, a short fixed text ("unreachable", "not
+// loaded"; "not ready" when empty), never Fn's error: that names hosts,
+// addresses and internals, and goes to the log instead.
 type Check struct {
-	Name string
-	Fn   func(ctx context.Context) error
+	Name   string
+	Reason string
+	Fn     func(ctx context.Context) error
 }
 
 // Server is a running ops listener.
@@ -35,6 +41,10 @@ type Server struct {
 	checks   atomic.Pointer[[]Check]
 	draining atomic.Bool
 	log      *slog.Logger
+	// failing holds the error each failing check last logged, so a
+	// failure is logged when it starts or changes, not at every probe.
+	failingMu sync.Mutex
+	failing   map[string]string
 }
 
 // Listen binds addr and serves the ops endpoints in the background. A
@@ -46,7 +56,7 @@ func Listen(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("ops listener on %s: %w (set TRACKSTREAM_OPS_ADDR to a free address)", addr, err)
 	}
-	s := &Server{ln: ln, log: log}
+	s := &Server{ln: ln, log: log, failing: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -86,7 +96,9 @@ func (s *Server) Started(checks ...Check) { s.checks.Store(&checks) }
 // traffic before the process stops.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Ready runs every check and returns the failures by name.
+// Ready runs every check and returns the failures by name, each with its
+// check's Reason. A check's error is logged when it starts failing or its
+// error changes, and its recovery too.
 func (s *Server) Ready(ctx context.Context) map[string]string {
 	// A stopping process answers at once: its parts are closing, and
 	// their checks would only wait for them.
@@ -100,12 +112,30 @@ func (s *Server) Ready(ctx context.Context) map[string]string {
 	failed := map[string]string{}
 	for _, c := range *checks {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := c.Fn(cctx); err != nil {
-			failed[c.Name] = err.Error()
-		}
+		err := c.Fn(cctx)
 		cancel()
+		s.note(c.Name, err)
+		if err != nil {
+			failed[c.Name] = cmp.Or(c.Reason, "not ready")
+		}
 	}
 	return failed
+}
+
+// note logs check name's error when it differs from the last one logged,
+// and its recovery.
+func (s *Server) note(name string, err error) {
+	s.failingMu.Lock()
+	defer s.failingMu.Unlock()
+	last, was := s.failing[name]
+	switch {
+	case err == nil && was:
+		delete(s.failing, name)
+		s.log.Info("readiness check passes again", "check", name)
+	case err != nil && (!was || last != err.Error()):
+		s.failing[name] = err.Error()
+		s.log.Warn("readiness check failed", "check", name, "error", err)
+	}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Fatalf("readyz before Started: %d %s", code, body)
 	}
 	s.Started(Check{
-		Name: "kafka", Fn: func(context.Context) error {
+		Name: "kafka", Reason: "unreachable", Fn: func(context.Context) error {
 			if kafkaDown.Load() {
 				return errors.New("no broker answers")
 			}
@@ -62,7 +63,7 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
 	kafkaDown.Store(true)
-	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "no broker answers") {
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, `"kafka":"unreachable"`) {
 		t.Fatalf("readyz with kafka down: %d %s", code, body)
 	}
 	kafkaDown.Store(false)
@@ -109,4 +110,60 @@ func TestPprofIsLoopbackOnly(t *testing.T) {
 			t.Errorf("%s from %s: %d, want %d", tc.path, tc.peer, rec.Code, tc.want)
 		}
 	}
+}
+
+// A failing check's error (which names hosts, addresses, internals) never
+// reaches the /readyz answer: the answer holds the check's fixed reason,
+// and the error goes to the log, once while it stays the same.
+func TestReadyzAnswersAFixedReasonAndLogsTheError(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	s, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	const internal = "dial tcp 10.0.7.3:9092: connect: connection refused (broker kafka-0.internal.svc)"
+	var down atomic.Bool
+	down.Store(true)
+	s.Started(
+		Check{Name: "kafka", Reason: "unreachable", Fn: func(context.Context) error {
+			if down.Load() {
+				return errors.New(internal)
+			}
+			return nil
+		}},
+		Check{Name: "other", Fn: func(context.Context) error { return errors.New("/var/lib/secret/path: permission denied") }},
+	)
+	base := "http://" + s.Addr()
+	for range 3 {
+		code, body := get(t, base+"/readyz")
+		if code != 503 || body != `{"failed":{"kafka":"unreachable","other":"not ready"},"ready":false}`+"\n" {
+			t.Fatalf("readyz: %d %s", code, body)
+		}
+	}
+	down.Store(false)
+	get(t, base+"/readyz")
+	mu.Lock()
+	out := logged.String()
+	mu.Unlock()
+	if n := strings.Count(out, "10.0.7.3:9092"); n != 1 {
+		t.Errorf("the kafka error was logged %d times over 3 failing probes, want once:\n%s", n, out)
+	}
+	if !strings.Contains(out, "readiness check passes again") || !strings.Contains(out, "permission denied") {
+		t.Errorf("log lacks the recovery or the other check's error:\n%s", out)
+	}
+}
+
+// lockedWriter serialises writes to w with mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
