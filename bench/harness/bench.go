@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,12 @@ type Config struct {
 	// QueryEvents are the dataset sizes of S7/S8 (events seeded before
 	// the admin queries are timed), smallest first.
 	QueryEvents []uint64
+	// QuerySeeded maps dataset sizes of QueryEvents to data dirs seeded
+	// earlier (trackstream-bench seed-queries), copied instead of seeding.
+	QuerySeeded map[uint64]string
+	// QueryMatch, when set, keeps only the S7 queries whose name it
+	// matches.
+	QueryMatch *regexp.Regexp
 	// QueryCalls is how many timed calls each S7 query gets (after one
 	// warm-up call).
 	QueryCalls int

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,13 +88,20 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 	case "seed-queries":
 		dir := fs.String("data-dir", "", "trackstream data dir to create and seed (not in use by another process)")
 		events := fs.Uint64("events", 1_000_000, "events to seed (plus 1% resent duplicates)")
+		recent := fs.Bool("recent", false, "add a live day (events/30 events around now) to a data dir seeded with -events, instead of seeding")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if *dir == "" {
 			return errors.New("seed-queries: -data-dir is required")
 		}
-		res, err := harness.SeedQueryData(ctx, *lib, *dir, *events, log)
+		seed := harness.SeedQueryData
+		if *recent {
+			seed = func(ctx context.Context, lib, dir string, n uint64, log *slog.Logger) (harness.SeedResult, error) {
+				return harness.SeedRecentData(ctx, lib, dir, n, time.Now(), log)
+			}
+		}
+		res, err := seed(ctx, *lib, *dir, *events, log)
 		if err != nil {
 			return err
 		}
@@ -127,7 +135,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
 	cfg := harness.Config{Log: log}
-	var out, skip, only, queryEvents, notes, version, command string
+	var out, skip, only, queryEvents, querySeeded, queryMatch, notes, version, command string
 	fs.StringVar(&cfg.Bin, "bin", "bin/trackstream", "trackstream binary under test")
 	fs.StringVar(&cfg.WorkDir, "work", filepath.Join(os.TempDir(), "trackstream-bench"), "work dir: data, logs, profiles (wiped per scenario)")
 	fs.StringVar(&out, "out", "docs", "directory for benchmarks.md, benchmarks.svg and benchmarks.json")
@@ -141,6 +149,8 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: "+strings.Join(harness.ScenarioNames, ","))
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run, skipping the others (e.g. s7); results of the others are kept from -out/benchmarks.json")
 	fs.StringVar(&queryEvents, "query-events", "1000000,10000000", "comma-separated dataset sizes of S7/S8 (events seeded before the admin queries are timed)")
+	fs.StringVar(&querySeeded, "query-seeded", "", "comma-separated size=dir pairs (e.g. 10000000=/data/10m): S7 copies these data dirs, made by seed-queries, instead of seeding")
+	fs.StringVar(&queryMatch, "query-match", "", "regular expression: time only the S7 queries whose name matches")
 	fs.IntVar(&cfg.QueryCalls, "query-calls", 20, "timed calls per S7 query, after one warm-up call")
 	fs.StringVar(&notes, "notes", "", "Markdown file appended to the report (analysis written by hand)")
 	fs.StringVar(&version, "version", "", "trackstream version shown in the report")
@@ -170,6 +180,14 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	if cfg.QueryEvents, err = parseSizes(queryEvents); err != nil {
 		return err
 	}
+	if cfg.QuerySeeded, err = parseSeeded(querySeeded); err != nil {
+		return err
+	}
+	if queryMatch != "" {
+		if cfg.QueryMatch, err = regexp.Compile(queryMatch); err != nil {
+			return fmt.Errorf("-query-match: %w", err)
+		}
+	}
 	if _, err := os.Stat(cfg.LibPath); err != nil && !(cfg.Skip["C"] && cfg.Skip["S3"] && cfg.Skip["S7"]) {
 		return fmt.Errorf("libchdb: %w (run `go tool -modfile=tools/go.mod task chdb:fetch`)", err)
 	}
@@ -192,6 +210,26 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	}
 	fmt.Fprintf(stdout, "wrote %s/benchmarks.{md,svg,json}\n", out)
 	return runErr
+}
+
+// parseSeeded reads -query-seeded: comma-separated size=dir pairs.
+func parseSeeded(s string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	if s == "" {
+		return out, nil
+	}
+	for f := range strings.SplitSeq(s, ",") {
+		size, dir, ok := strings.Cut(strings.TrimSpace(f), "=")
+		n, err := strconv.ParseUint(size, 10, 64)
+		if !ok || err != nil || dir == "" {
+			return nil, fmt.Errorf("-query-seeded %q: want size=dir pairs, e.g. 10000000=/data/10m", f)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "clickhouse")); err != nil {
+			return nil, fmt.Errorf("-query-seeded %s: %w (make it with trackstream-bench seed-queries -data-dir %s -events %d)", f, err, dir, n)
+		}
+		out[n] = dir
+	}
+	return out, nil
 }
 
 // parseSizes reads a comma-separated list of dataset sizes.
