@@ -669,7 +669,9 @@ func (s *Server) statsFunnel(w http.ResponseWriter, r *http.Request, _ principal
 }
 
 // statsRealtime: GET /api/v1/stats/realtime — events and active visitors
-// in the last minutes (default 5, at most 60), per minute and in total.
+// in the last minutes (default 5, at most 60: the current minute and the
+// ones before it), per minute and in total. Exact: from the minute rollup
+// for recent ranges, raw events otherwise.
 func (s *Server) statsRealtime(w http.ResponseWriter, r *http.Request, _ principal) error {
 	p, err := newParams(r.URL.Query(), "", "minutes", "source", "type", "bots")
 	if err != nil {
@@ -684,8 +686,12 @@ func (s *Server) statsRealtime(w http.ResponseWriter, r *http.Request, _ princip
 	if err != nil {
 		return err
 	}
-	f.from = now.Add(-time.Duration(mins) * time.Minute)
-	rows, err := runQuery[countsRow](s, r, realtimeSQL(f))
+	// Whole minutes: the current one and the mins-1 before it.
+	f.to = now.Truncate(time.Minute).Add(time.Minute)
+	f.from = f.to.Add(-time.Duration(mins) * time.Minute)
+	// The rollup's horizon is ClickHouse's clock (its TTL), not s.now.
+	rollup := f.realtimeRollup(time.Now())
+	rows, err := runQuery[countsRow](s, r, realtimeSQL(f, rollup))
 	if err != nil {
 		return err
 	}
@@ -710,7 +716,7 @@ func (s *Server) statsRealtime(w http.ResponseWriter, r *http.Request, _ princip
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
-		"range": rangeOf(f), "minutes": mins,
+		"range": rangeOf(f), "minutes": mins, "rollup": rollup,
 		"events": total.Events, "visitors": total.Visitors, "sessions": total.Sessions, "per_minute": per,
 	})
 }

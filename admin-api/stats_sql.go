@@ -47,6 +47,8 @@ const (
 	countsDaily   = schemas.Database + ".counts_daily"
 	visitorsDaily = schemas.Database + ".visitors_daily"
 	dimsDaily     = schemas.Database + ".dims_daily"
+	// countsMinute is the realtime rollup (migration 0008).
+	countsMinute = schemas.Database + ".counts_minute"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
 	visitorMerge = "uniqCombined64Merge(15)(visitors)"
 	// sessionsTable is the session rollup (migration 0003).
@@ -515,11 +517,43 @@ func funnelSQL(f filter, steps []funnelStep, window time.Duration) query {
 		") GROUP BY level ORDER BY level")
 }
 
+// realtimeHorizon is how far back from the wall clock the realtime
+// rollup (counts_minute, migration 0008) is complete: its TTL and its
+// view keep a day, less an hour for clock skew between the API and
+// ClickHouse.
+const realtimeHorizon = 23 * time.Hour
+
+// realtimeRollup reports whether counts_minute answers realtime under f
+// at wall-clock time now: whole minutes (the handler aligns them), no
+// event-level filter and a range inside the rollup's horizon.
+func (f filter) realtimeRollup(now time.Time) bool {
+	return f.profile == "" && f.session == "" && len(f.props) == 0 && len(f.dims) == 0 &&
+		f.from.Equal(f.from.Truncate(time.Minute)) && f.to.Equal(f.to.Truncate(time.Minute)) &&
+		!f.from.Before(now.Add(-realtimeHorizon))
+}
+
 // realtimeSQL counts per minute of [from, to) the distinct events,
-// visitors and sessions, plus the totals of the whole range (t = 0 row).
-// Always raw rows (the rollup is hourly).
-func realtimeSQL(f filter) query {
+// visitors and sessions, plus the totals of the whole range (t = 0 row):
+// from counts_minute when rollup (f must pass realtimeRollup), else from
+// raw rows. Both answers are exact and equal.
+func realtimeSQL(f filter, rollup bool) query {
 	b := newBuilder()
+	if rollup {
+		c := []string{"minute >= " + b.hour(f.from), "minute < " + b.hour(f.to)}
+		if f.source != "" {
+			c = append(c, "source_id = "+b.str(f.source))
+		}
+		if len(f.types) > 0 {
+			c = append(c, "event_type IN ("+strings.Join(b.strs(f.types), ", ")+")")
+		}
+		if !f.bots {
+			c = append(c, "NOT is_bot")
+		}
+		return b.done("SELECT if(grouping(minute) = 1, 0, toUnixTimestamp(minute)) AS t, sum(events) AS events, " +
+			"uniqExactMerge(visitors) AS visitors, uniqExactMerge(sessions) AS sessions " +
+			"FROM " + countsMinute + " WHERE " + strings.Join(c, " AND ") +
+			" GROUP BY GROUPING SETS ((minute), ()) ORDER BY t")
+	}
 	return b.done("SELECT if(grouping(m) = 1, 0, toUnixTimestamp(m)) AS t, uniqExact" + eventKey + " AS events, " +
 		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
 		"uniqExactIf(session_id, session_id != '') AS sessions " +

@@ -27,15 +27,16 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]query{
-		"summary":  summaryCountsSQL(f),
-		"sessions": sessionStatsSQL(f),
-		"series":   seriesCountsSQL(f, hour),
-		"seriesS":  seriesSessionsSQL(f, day),
-		"bd":       bd,
-		"search":   searchSQL(f, &eventCursor{t: from, source: "s' --", id: "i' --"}, 10),
-		"session":  sessionEventsSQL(f, 10),
-		"funnel":   funnelSQL(f, []funnelStep{{"a' --", "/p' --"}, {"b", ""}}, time.Hour),
-		"realtime": realtimeSQL(f),
+		"summary":         summaryCountsSQL(f),
+		"sessions":        sessionStatsSQL(f),
+		"series":          seriesCountsSQL(f, hour),
+		"seriesS":         seriesSessionsSQL(f, day),
+		"bd":              bd,
+		"search":          searchSQL(f, &eventCursor{t: from, source: "s' --", id: "i' --"}, 10),
+		"session":         sessionEventsSQL(f, 10),
+		"funnel":          funnelSQL(f, []funnelStep{{"a' --", "/p' --"}, {"b", ""}}, time.Hour),
+		"realtime":        realtimeSQL(f, false),
+		"realtime rollup": realtimeSQL(f, true),
 		// Only a source filter: the session rollup.
 		"sessionsRollup": sessionStatsSQL(filter{from: f.from, to: f.to, source: f.source}),
 		"seriesSRollup":  seriesSessionsSQL(filter{from: f.from, to: f.to, source: f.source}, hour),

@@ -108,3 +108,75 @@ func TestUpgradeBackfillsCountRollups(t *testing.T) {
 		t.Errorf("a resend of an event stored before the upgrade is not found: %v", dup)
 	}
 }
+
+// A data dir written before the realtime rollup (every migration before
+// 0008, copies of recent events stored) keeps working after the upgrade:
+// migration 8 backfills counts_minute with the last day's events, each
+// once at its earliest copy's minute, and leaves older events out.
+// Mutation tried: the migration without its backfill INSERT made it fail.
+func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Embedded{db: db}
+	all, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range bootstrap(schemas.Variant{}) {
+		if err := old.exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range all {
+		if m.Version >= 8 {
+			break
+		}
+		for _, q := range m.Statements {
+			if err := old.exec(ctx, q); err != nil {
+				t.Fatalf("migration %d: %v", m.Version, err)
+			}
+		}
+		if err := old.recordVersion(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 20 events 10 minutes ago (7 visitors, 4 sessions), 5 of them stored
+	// again a second later (copies the old store kept), and 3 events two
+	// days ago, beyond the rollup's day.
+	recent := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
+	var vals []string
+	add := func(id string, at time.Time, i int) {
+		vals = append(vals, fmt.Sprintf("('src-rt', '%s', 'page', '%s', '%s', 'p-%d', 's-%d')", id, at.Format(chTimeLayout), at.Format(chTimeLayout), i%7, i%4))
+	}
+	for i := range 20 {
+		add(fmt.Sprintf("e%d", i), recent.Add(time.Duration(i)*time.Second), i)
+	}
+	for i := range 5 {
+		add(fmt.Sprintf("e%d", i), recent.Add(time.Duration(i)*time.Second+time.Second), i)
+	}
+	for i := range 3 {
+		add(fmt.Sprintf("o%d", i), recent.Add(-48*time.Hour), i)
+	}
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, session_id) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	sql := "SELECT toString(minute), sum(events), uniqExactMerge(visitors), uniqExactMerge(sessions) FROM trackstream.counts_minute WHERE source_id = 'src-rt' GROUP BY minute"
+	if got, want := query(t, s, sql), recent.Format(time.DateTime)+"\t20\t7\t4\n"; got != want {
+		t.Errorf("%s\ngot %q, want %q", sql, got, want)
+	}
+}
