@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/go-faster/city"
@@ -173,4 +176,157 @@ func (s *Server) Copies(ctx context.Context, rows []Row) ([]bool, error) {
 		}
 		return parseStored(out)
 	})
+}
+
+// RecentID is a stored event as the processor's dedup window needs it:
+// the Kafka partition its record key goes to, its source and id, and its
+// event time in Unix milliseconds.
+type RecentID struct {
+	Partition  int32
+	Source, ID string
+	TimeMs     int64
+}
+
+// recentIDsSQL selects the stored events with an event time in [from,
+// to) whose record key (event.Event.Key: source, '/', the first non-empty
+// of profile, anonymous, user and session id, else the event id) Kafka's
+// default partitioner (murmur2, what franz-go and the Java client use for
+// keyed records) puts on one of the partitions parts of a topic of n.
+const recentIDsSQL = "SELECT source_id, event_id, toUnixTimestamp64Milli(event_time) AS ms, toUInt32(p) FROM (" +
+	"SELECT source_id, event_id, event_time, kafkaMurmurHash(concat(source_id, '/', multiIf(profile_id != '', profile_id, " +
+	"anonymous_id != '', anonymous_id, user_id != '', user_id, session_id != '', session_id, event_id))) % {n:UInt32} AS p " +
+	"FROM " + schemas.Database + ".events WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}) " +
+	"WHERE p IN {parts:Array(UInt32)}"
+
+// recentHoursSQL counts recentIDsSQL's events by Unix hour of their event
+// time, for the rebuild to read them in chunks of bounded size.
+const recentHoursSQL = "SELECT toInt64(intDiv(toUnixTimestamp64Milli(event_time), 3600000)) AS h, count() FROM (" +
+	"SELECT event_time, kafkaMurmurHash(concat(source_id, '/', multiIf(profile_id != '', profile_id, " +
+	"anonymous_id != '', anonymous_id, user_id != '', user_id, session_id != '', session_id, event_id))) % {n:UInt32} AS p " +
+	"FROM " + schemas.Database + ".events WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {to:DateTime64(3, 'UTC')}) " +
+	"WHERE p IN {parts:Array(UInt32)} GROUP BY h"
+
+// recentIDsParams are recentIDsSQL's parameters, unescaped.
+func recentIDsParams(parts []int32, n int, from, to time.Time) map[string]string {
+	ps := make([]string, len(parts))
+	for i, p := range parts {
+		ps[i] = strconv.Itoa(int(p))
+	}
+	return map[string]string{
+		"n": strconv.Itoa(n), "parts": "[" + strings.Join(ps, ",") + "]",
+		"from": from.UTC().Format(chTimeLayout), "to": to.UTC().Format(chTimeLayout),
+	}
+}
+
+// RecentIDs calls fn for every stored event with an event time in [from,
+// to) whose record key goes to one of parts of the events topic's n
+// partitions (see recentIDsSQL), so a processor can rebuild the dedup
+// window of partitions it was assigned. Callers keep [from, to) small
+// (an hour): the answer is held in memory whole.
+func (s *Embedded) RecentIDs(ctx context.Context, parts []int32, n int, from, to time.Time, fn func(RecentID)) error {
+	params := recentIDsParams(parts, n, from, to)
+	for k, v := range params {
+		params[k] = chdb.EscapeParam(v)
+	}
+	out, err := s.reads.QueryParams(ctx, recentIDsSQL, "RowBinary", params)
+	if err != nil {
+		return fmt.Errorf("read the stored event ids of partitions %v from %s to %s: %w", parts, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	for len(out) > 0 {
+		var r RecentID
+		if r.Source, out, err = rowBinaryString(out); err == nil {
+			r.ID, out, err = rowBinaryString(out)
+		}
+		if err != nil || len(out) < 12 {
+			return fmt.Errorf("read the stored event ids of partitions %v: truncated RowBinary answer", parts)
+		}
+		r.TimeMs = int64(binary.LittleEndian.Uint64(out))
+		r.Partition = int32(binary.LittleEndian.Uint32(out[8:]))
+		out = out[12:]
+		fn(r)
+	}
+	return nil
+}
+
+// RecentHours counts, by Unix hour of their event time, the events
+// RecentIDs would return for the same arguments.
+func (s *Embedded) RecentHours(ctx context.Context, parts []int32, n int, from, to time.Time) (map[int64]int, error) {
+	params := recentIDsParams(parts, n, from, to)
+	for k, v := range params {
+		params[k] = chdb.EscapeParam(v)
+	}
+	out, err := s.reads.QueryParams(ctx, recentHoursSQL, "TabSeparated", params)
+	if err != nil {
+		return nil, fmt.Errorf("count the stored event ids of partitions %v by hour: %w", parts, err)
+	}
+	return parseHours(string(out))
+}
+
+// RecentHours is Embedded.RecentHours against a server.
+func (s *Server) RecentHours(ctx context.Context, parts []int32, n int, from, to time.Time) (map[int64]int, error) {
+	params := recentIDsParams(parts, n, from, to)
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(params)))
+	rows, err := s.conn.Query(ctx, recentHoursSQL)
+	if err != nil {
+		return nil, fmt.Errorf("count the stored event ids of partitions %v by hour: %w", parts, err)
+	}
+	defer rows.Close()
+	hours := map[int64]int{}
+	for rows.Next() {
+		var h int64
+		var c uint64
+		if err := rows.Scan(&h, &c); err != nil {
+			return nil, fmt.Errorf("count the stored event ids of partitions %v by hour: %w", parts, err)
+		}
+		hours[h] = int(c)
+	}
+	return hours, rows.Err()
+}
+
+// parseHours reads recentHoursSQL's TabSeparated answer.
+func parseHours(out string) (map[int64]int, error) {
+	hours := map[int64]int{}
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
+		hs, cs, _ := strings.Cut(line, "\t")
+		h, err1 := strconv.ParseInt(hs, 10, 64)
+		c, err2 := strconv.Atoi(cs)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("unexpected hour count %q", line)
+		}
+		hours[h] = c
+	}
+	return hours, nil
+}
+
+// rowBinaryString reads a RowBinary String from b and returns the rest.
+func rowBinaryString(b []byte) (string, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", nil, errors.New("truncated string")
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], nil
+}
+
+// RecentIDs is Embedded.RecentIDs against a server.
+func (s *Server) RecentIDs(ctx context.Context, parts []int32, n int, from, to time.Time, fn func(RecentID)) error {
+	params := recentIDsParams(parts, n, from, to)
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(params)))
+	rows, err := s.conn.Query(ctx, recentIDsSQL)
+	if err != nil {
+		return fmt.Errorf("read the stored event ids of partitions %v from %s to %s: %w", parts, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r RecentID
+		var p uint32
+		if err := rows.Scan(&r.Source, &r.ID, &r.TimeMs, &p); err != nil {
+			return fmt.Errorf("read the stored event ids of partitions %v: %w", parts, err)
+		}
+		r.Partition = int32(p)
+		fn(r)
+	}
+	return rows.Err()
 }
