@@ -81,3 +81,11 @@ func (f faultySink) InsertRows(ctx context.Context, token string, rows []store.R
 func (f faultySink) Copies(ctx context.Context, rows []store.Row) ([]bool, error) {
 	return f.s.Copies(ctx, rows)
 }
+
+func (f faultySink) RecentIDs(ctx context.Context, parts []int32, n int, from, to time.Time, fn func(store.RecentID)) error {
+	return f.s.RecentIDs(ctx, parts, n, from, to, fn)
+}
+
+func (f faultySink) RecentHours(ctx context.Context, parts []int32, n int, from, to time.Time) (map[int64]int, error) {
+	return f.s.RecentHours(ctx, parts, n, from, to)
+}

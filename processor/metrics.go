@@ -25,9 +25,12 @@ type metrics struct {
 	deadLetters    *prometheus.CounterVec
 	lag            *prometheus.GaugeVec
 	freshness      prometheus.Histogram
+	lookupIDs      prometheus.Counter
+	rebuilds       *prometheus.CounterVec
+	rebuildSeconds prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, b *budget) (*metrics, error) {
 	m := &metrics{
 		consumed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trackstream_processor_records_consumed_total",
@@ -90,12 +93,37 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "End-to-end delay of stored events: insert time minus ingest receive time.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600},
 		}),
+		lookupIDs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trackstream_processor_dedup_lookup_ids_total",
+			Help: "Event ids looked up in ClickHouse (trackstream.event_ids) because the dedup window could not decide them (older than the window, no client time, window not built or over its cap).",
+		}),
+		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trackstream_processor_dedup_window_rebuilds_total",
+			Help: "Dedup window rebuilds from ClickHouse on partition assignment, by result (ok, partial: stopped early, its older hours looked up; failed: not built, every event of those partitions looked up).",
+		}, []string{"result"}),
+		rebuildSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trackstream_processor_dedup_window_rebuild_seconds",
+			Help:    "Time of one dedup window rebuild on partition assignment.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 13),
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.batchRows, m.batchBytes, m.rowsInserted, m.copiesDropped, m.insertDuration, m.insertErrors,
-		m.retries, m.splits, m.commitDuration, m.commitErrors, m.deadLetters, m.lag, m.freshness} {
+		m.retries, m.splits, m.commitDuration, m.commitErrors, m.deadLetters, m.lag, m.freshness, m.lookupIDs, m.rebuilds, m.rebuildSeconds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "trackstream_processor_dedup_window_ids",
+			Help: "Event ids the dedup windows of this process hold (capped by processor-dedup-window-max-ids).",
+		}, func() float64 { return float64(b.ids.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "trackstream_processor_dedup_window_bytes",
+			Help: "Bytes of the dedup windows' hash tables in this process.",
+		}, func() float64 { return float64(b.bytes.Load()) }),
+	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register processor metrics: %w", err)
 		}
+	}
+	for _, r := range []string{"ok", "partial", "failed"} {
+		m.rebuilds.WithLabelValues(r) // export zeros
 	}
 	for _, r := range Reasons {
 		m.deadLetters.WithLabelValues(r) // export zeros

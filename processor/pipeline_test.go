@@ -177,6 +177,14 @@ type nopSink struct{}
 
 func (nopSink) InsertRows(context.Context, string, []store.Row) error { return nil }
 
+func (nopSink) RecentIDs(context.Context, []int32, int, time.Time, time.Time, func(store.RecentID)) error {
+	return nil
+}
+
+func (nopSink) RecentHours(context.Context, []int32, int, time.Time, time.Time) (map[int64]int, error) {
+	return nil, nil
+}
+
 func (nopSink) Copies(_ context.Context, rows []store.Row) ([]bool, error) {
 	return make([]bool, len(rows)), nil
 }

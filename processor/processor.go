@@ -32,11 +32,17 @@ import (
 // themselves were refused: the processor then splits the batch to find
 // the bad rows and dead-letters them. Any other error is retried.
 // Copies marks the rows that are copies of an event (earlier in the batch
-// or already stored); the processor asks once per batch and drops them
-// before the insert, so that no copy reaches the count rollups.
+// or already stored); the processor asks once per batch, for the rows its
+// dedup window cannot decide (dedup.go), and drops them before the
+// insert, so that no copy reaches the count rollups.
 type Sink interface {
 	InsertRows(ctx context.Context, token string, rows []store.Row) error
 	Copies(ctx context.Context, rows []store.Row) ([]bool, error)
+	// RecentIDs reads back the stored events of some partitions and
+	// hours, to rebuild the dedup windows (see store.Embedded.RecentIDs);
+	// RecentHours counts them by hour.
+	RecentIDs(ctx context.Context, parts []int32, n int, from, to time.Time, fn func(store.RecentID)) error
+	RecentHours(ctx context.Context, parts []int32, n int, from, to time.Time) (map[int64]int, error)
 }
 
 const (
@@ -94,7 +100,8 @@ func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("processor configuration: %w", err)
 	}
-	m, err := newMetrics(reg)
+	b := &budget{maxIDs: int64(cfg.DedupWindowMaxIDs)}
+	m, err := newMetrics(reg, b)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +127,10 @@ func New(cfg config.Processor, opts []kgo.Opt, sink Sink, log *slog.Logger, reg 
 			// back at once instead of waiting out the dead session.
 			wopts = append(wopts, kgo.InstanceID(fmt.Sprintf("%s-%d", cfg.InstanceID, w)))
 		}
-		wk := &worker{p: p, sink: sink, enricher: enricher, log: log.With("worker", w)}
+		wlog := log.With("worker", w)
+		wk := &worker{p: p, sink: sink, enricher: enricher, log: wlog, dd: newDedup(cfg.DedupWindow, b, m, wlog)}
 		all := append(wopts, consumerOpts(cfg)...)
-		all = append(all, kgo.OnPartitionsRevoked(wk.forget), kgo.OnPartitionsLost(wk.forget))
+		all = append(all, kgo.OnPartitionsAssigned(wk.assigned), kgo.OnPartitionsRevoked(wk.forget), kgo.OnPartitionsLost(wk.forget))
 		if wk.cl, err = kgo.NewClient(all...); err != nil {
 			return nil, fmt.Errorf("processor kafka client: %w", err)
 		}
@@ -164,18 +172,27 @@ type worker struct {
 	sink     Sink
 	enricher *enrich.Enricher
 	log      *slog.Logger
+	dd       *dedup
 	// afterInsert, when set, runs between a batch's insert and its commit;
 	// tests use it to crash there.
 	afterInsert func()
 }
 
-// forget drops the lag series of partitions this member no longer owns.
-// Rebalances are blocked while a batch is held, so by the time partitions
-// are revoked everything consumed from them is inserted and committed.
+// assigned builds the dedup windows of newly assigned partitions before
+// their records are fetched.
+func (w *worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	w.dd.assigned(ctx, cl, w.sink, assigned)
+}
+
+// forget drops the lag series and dedup windows of partitions this member
+// no longer owns. Rebalances are blocked while a batch is held, so by the
+// time partitions are revoked everything consumed from them is inserted
+// and committed.
 func (w *worker) forget(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	for _, part := range lost[kafka.EventsTopic] {
 		w.p.m.forgetPartition(part)
 	}
+	w.dd.revoked(lost)
 }
 
 // run consumes until ctx ends, then flushes and commits what it holds
@@ -258,9 +275,11 @@ func (w *worker) flush(ctx context.Context, b *batch) error {
 		}
 	}
 	if len(b.rows) > 0 {
-		if err := w.insert(ctx, token, b.rows, b.recs); err != nil {
+		dead, err := w.insert(ctx, token, b.rows, b.recs)
+		if err != nil {
 			return err
 		}
+		w.dd.remember(b.rows, b.recs, dead)
 		if w.p.faults != nil {
 			w.p.faults.inserted(w.log)
 		}
@@ -288,11 +307,42 @@ func (w *worker) flush(ctx context.Context, b *batch) error {
 }
 
 // dropCopies removes from b the rows that are copies of an event (earlier
-// in b or already stored). It runs once per batch, so the insert's
-// retries carry the same rows under the same token. While the lookup
-// fails it is retried with backoff, counted as an insert retry, with
-// fetching paused; it fails only when ctx ends.
+// in b or already stored). The dedup windows decide what they can; the
+// other rows are looked up in ClickHouse. It runs once per batch, so the
+// insert's retries carry the same rows under the same token. While the
+// lookup fails it is retried with backoff, counted as an insert retry,
+// with fetching paused; it fails only when ctx ends.
 func (w *worker) dropCopies(ctx context.Context, b *batch) error {
+	dup, ask := w.dd.classify(b.rows, b.recs, time.Now())
+	if len(ask) > 0 {
+		w.p.m.lookupIDs.Add(float64(len(ask)))
+		asked := make([]store.Row, len(ask))
+		for j, i := range ask {
+			asked[j] = b.rows[i]
+		}
+		stored, err := w.lookUp(ctx, asked)
+		if err != nil {
+			return err
+		}
+		for j, i := range ask {
+			dup[i] = stored[j]
+		}
+	}
+	kept := 0
+	for i := range b.rows {
+		if !dup[i] {
+			b.rows[kept], b.recs[kept] = b.rows[i], b.recs[i]
+			kept++
+		}
+	}
+	w.p.m.copiesDropped.Add(float64(len(b.rows) - kept))
+	b.rows, b.recs = b.rows[:kept], b.recs[:kept]
+	return nil
+}
+
+// lookUp asks the sink which of rows are stored, retrying with backoff
+// and fetching paused while it fails; it fails only when ctx ends.
+func (w *worker) lookUp(ctx context.Context, rows []store.Row) ([]bool, error) {
 	paused := false
 	defer func() {
 		if paused {
@@ -300,18 +350,9 @@ func (w *worker) dropCopies(ctx context.Context, b *batch) error {
 		}
 	}()
 	for wait := firstBackoff; ; wait = min(2*wait, w.p.cfg.InsertBackoffMax) {
-		dup, err := w.sink.Copies(ctx, b.rows)
+		stored, err := w.sink.Copies(ctx, rows)
 		if err == nil {
-			kept := 0
-			for i := range b.rows {
-				if !dup[i] {
-					b.rows[kept], b.recs[kept] = b.rows[i], b.recs[i]
-					kept++
-				}
-			}
-			w.p.m.copiesDropped.Add(float64(len(b.rows) - kept))
-			b.rows, b.recs = b.rows[:kept], b.recs[:kept]
-			return nil
+			return stored, nil
 		}
 		w.p.m.insertErrors.Inc()
 		if !paused {
@@ -319,10 +360,10 @@ func (w *worker) dropCopies(ctx context.Context, b *batch) error {
 			paused = true
 		}
 		w.p.m.retries.Inc()
-		w.log.Error("looking up which events are already stored failed; retrying", "rows", len(b.rows), "retry_in", wait, "error", err)
+		w.log.Error("looking up which events are already stored failed; retrying", "rows", len(rows), "retry_in", wait, "error", err)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
@@ -345,25 +386,26 @@ const maxRejectedSplits = 24
 // is spent; the split order is fixed, so a re-consumption after a crash
 // makes the same parts with the same tokens. Every other failure is
 // retried (see insertRetrying).
-func (w *worker) insert(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record) error {
-	iso := isolation{splitsLeft: maxRejectedSplits}
+func (w *worker) insert(ctx context.Context, token string, rows []store.Row, recs []*kgo.Record) (unstored map[*kgo.Record]bool, err error) {
+	iso := isolation{splitsLeft: maxRejectedSplits, unstored: map[*kgo.Record]bool{}}
 	if err := w.isolate(ctx, token, rows, recs, &iso); err != nil {
-		return err
+		return nil, err
 	}
 	if len(iso.dead) == 0 {
-		return nil
+		return nil, nil
 	}
 	w.log.Warn("clickhouse rejected events; parking them in the dead-letter topic",
 		"rejected", iso.rejected, "unisolated", len(iso.dead)-iso.rejected, "batch_rows", len(rows),
 		"token", token, "first_source", iso.firstRow.SourceID, "first_id", iso.firstRow.ID, "first_error", iso.firstErr)
-	return w.park(ctx, iso.dead)
+	return iso.unstored, w.park(ctx, iso.dead)
 }
 
 // isolation is the state of one batch's search for rejected rows.
 type isolation struct {
 	splitsLeft int
 	dead       []*kgo.Record
-	rejected   int // dead letters that are rows rejected alone
+	unstored   map[*kgo.Record]bool // the records of the dead letters
+	rejected   int                  // dead letters that are rows rejected alone
 	firstErr   error
 	firstRow   event.Event
 }
@@ -382,12 +424,14 @@ func (w *worker) isolate(ctx context.Context, token string, rows []store.Row, re
 	case len(rows) == 1:
 		iso.rejected++
 		iso.dead = append(iso.dead, deadLetter(recs[0], ReasonRejected, err))
+		iso.unstored[recs[0]] = true
 		return nil
 	case iso.splitsLeft == 0:
 		why := fmt.Errorf("the part of the batch holding this record (%d records) was rejected after the batch's %d splits to isolate bad rows were spent; "+
 			"the record itself may be fine, replay it: %w", len(rows), maxRejectedSplits, err)
 		for _, r := range recs {
 			iso.dead = append(iso.dead, deadLetter(r, ReasonUnisolated, why))
+			iso.unstored[r] = true
 		}
 		return nil
 	}

@@ -391,6 +391,23 @@ func (s *recordingSink) Copies(ctx context.Context, rows []store.Row) ([]bool, e
 	return testStore.Copies(ctx, rows)
 }
 
+// RecentIDs reads the shared store, failing like InsertRows while down.
+func (s *recordingSink) RecentIDs(ctx context.Context, parts []int32, n int, from, to time.Time, fn func(store.RecentID)) error {
+	if s.down.Load() {
+		return errors.New("injected failure of a stored-ids read")
+	}
+	return testStore.RecentIDs(ctx, parts, n, from, to, fn)
+}
+
+// RecentHours counts in the shared store, failing like InsertRows while
+// down.
+func (s *recordingSink) RecentHours(ctx context.Context, parts []int32, n int, from, to time.Time) (map[int64]int, error) {
+	if s.down.Load() {
+		return nil, errors.New("injected failure of a stored-ids count")
+	}
+	return testStore.RecentHours(ctx, parts, n, from, to)
+}
+
 func (s *recordingSink) snapshot() []insertCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -38,6 +38,17 @@ type Processor struct {
 	// LagInterval is how often the consumer lag metric is refreshed.
 	// Default 10s.
 	LagInterval time.Duration
+	// DedupWindow is how far back, by event time, each worker keeps the
+	// ids of the events stored from each of its partitions, so that a
+	// copy within it is dropped and a new event is known new without
+	// looking it up in ClickHouse (older events are looked up). 0 turns
+	// the window off: every batch is looked up. Default 48h.
+	DedupWindow time.Duration
+	// DedupWindowMaxIDs caps the ids the windows of this process hold
+	// together (about 20-40 bytes each); beyond it a partition's window
+	// gives up its oldest hours, whose events are then looked up.
+	// Default 4,000,000.
+	DedupWindowMaxIDs int
 	// FaultInsertErrorsFor is a test fault hook for the end-to-end fault
 	// suite: every ClickHouse insert fails (as if the server were down)
 	// for this long after the processor started. Default 0 (off).
@@ -71,6 +82,7 @@ func defaultProcessor() Processor {
 		Group: "trackstream-processor", Workers: 1, BatchRows: 50_000, BatchBytes: 16 << 20, BatchAge: time.Second,
 		Enrich:           []string{EnrichUserAgent, EnrichURL, EnrichReferrer},
 		InsertBackoffMax: 5 * time.Second, LagInterval: 10 * time.Second,
+		DedupWindow: 48 * time.Hour, DedupWindowMaxIDs: 4_000_000,
 	}
 }
 
@@ -85,6 +97,8 @@ func (c *Processor) fields() []field {
 		{"processor-enrich", secProcessor, false, "enrichments: user-agent,url,referrer (empty or none: none)", (*listValue)(&c.Enrich)},
 		{"processor-insert-backoff-max", secProcessor, false, "longest wait between retries of a failed ClickHouse insert", (*durationValue)(&c.InsertBackoffMax)},
 		{"processor-lag-interval", secProcessor, false, "how often the consumer lag metric is refreshed", (*durationValue)(&c.LagInterval)},
+		{"processor-dedup-window", secProcessor, false, "event-time span of the per-partition window of stored event ids that drops copies without a ClickHouse lookup (older events are looked up); 0: off, every batch looked up", (*durationValue)(&c.DedupWindow)},
+		{"processor-dedup-window-max-ids", secProcessor, false, "ids the dedup windows of this process hold at most (about 20-40 bytes each); beyond it the oldest hours are looked up instead", (*intValue)(&c.DedupWindowMaxIDs)},
 		{"fault-insert-errors-for", secProcessor, false, "TEST ONLY fault hook: every ClickHouse insert fails for this long after start; 0: off", (*durationValue)(&c.FaultInsertErrorsFor)},
 		{"fault-exit-after-insert", secProcessor, false, "TEST ONLY fault hook: exit with status 137 right after the n-th successful insert, before its commit; 0: off", (*intValue)(&c.FaultExitAfterInsert)},
 	}
@@ -110,6 +124,10 @@ func (c Processor) validate(errs *[]error) {
 	}
 	checkPositive(errs, "TRACKSTREAM_PROCESSOR_INSERT_BACKOFF_MAX", c.InsertBackoffMax)
 	checkPositive(errs, "TRACKSTREAM_PROCESSOR_LAG_INTERVAL", c.LagInterval)
+	if c.DedupWindow < 0 {
+		errorf(errs, "TRACKSTREAM_PROCESSOR_DEDUP_WINDOW: %s must be 0 (off) or positive", c.DedupWindow)
+	}
+	checkRange(errs, "TRACKSTREAM_PROCESSOR_DEDUP_WINDOW_MAX_IDS", c.DedupWindowMaxIDs, 1, 1_000_000_000)
 	if c.FaultInsertErrorsFor < 0 {
 		errorf(errs, "TRACKSTREAM_FAULT_INSERT_ERRORS_FOR: %s must be 0 (off) or positive", c.FaultInsertErrorsFor)
 	}
