@@ -116,8 +116,9 @@ func TestGzipUnderOtherContentTypes(t *testing.T) {
 
 // TestTrackGivesProfiles: a /track request without a profile is stored
 // under the profile of its session (the same for every request of the
-// session, on any replica) or, without a session, under a new one; the
-// answer names it.
+// session, on any replica) or, without a session, under one derived from
+// its first event's id (a resend gets the same one, so the same Kafka key
+// and partition); the answer names it.
 func TestTrackGivesProfiles(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, nil)
@@ -140,11 +141,13 @@ func TestTrackGivesProfiles(t *testing.T) {
 	b := send("gp-3", map[string]any{"id": "sess-b"})
 	n1 := send("gp-4", nil)
 	n2 := send("gp-5", nil)
-	if a1 != a2 || a1 == b || n1 == n2 || n1 == a1 {
-		t.Fatalf("profiles %s %s (session a), %s (session b), %s %s (no session): want one per session and a new one per request without", a1, a2, b, n1, n2)
+	n1again := send("gp-4", nil) // a resend
+	if a1 != a2 || a1 == b || n1 == n2 || n1 == a1 || n1again != n1 {
+		t.Fatalf("profiles %s %s (session a), %s (session b), %s %s (no session), %s (resend of the first without): want one per session, one per first event id without",
+			a1, a2, b, n1, n2, n1again)
 	}
 	want := map[string]string{"gp-1": a1, "gp-2": a1, "gp-3": b, "gp-4": n1, "gp-5": n2}
-	for _, r := range env.consumeEvents(t, len(want)) {
+	for _, r := range env.consumeEvents(t, len(want)+1) {
 		e := decodeRecord(t, r)
 		if e.ProfileID != want[e.ID] || string(r.Key) != enabledSource+"/"+want[e.ID] {
 			t.Errorf("event %s stored under profile %q key %q, want %q", e.ID, e.ProfileID, r.Key, want[e.ID])

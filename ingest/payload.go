@@ -328,14 +328,21 @@ func checkProduced(b *batch, lim Limits) *requestError {
 // from the source and session ids (a name-based UUID), so every replica
 // gives a session the same profile without sharing state, and a visitor
 // is counted once per session, as before. A request with no session gets
-// a random one.
+// one derived from its first event's id, so a resend of the request gets
+// the same profile, and so the same Kafka key and partition as the first
+// attempt (the processor's dedup window relies on copies sharing a
+// partition); without an event id it gets a random one (its events get
+// new ids, so a resend makes no copies).
 func giveProfile(b *batch) {
 	if b.profileID != "" {
 		return
 	}
-	if session := b.items[0].ev.SessionID; session != "" {
-		b.profileID = uuid.NewSHA1(profileNamespace, []byte(b.sourceID+"\x00"+session)).String()
-	} else {
+	switch first := b.items[0].ev; {
+	case first.SessionID != "":
+		b.profileID = uuid.NewSHA1(profileNamespace, []byte(b.sourceID+"\x00"+first.SessionID)).String()
+	case first.ID != "":
+		b.profileID = uuid.NewSHA1(profileNamespace, []byte(b.sourceID+"\x01"+first.ID)).String()
+	default:
 		b.profileID = uuid.NewString()
 	}
 	for i := range b.items {
