@@ -321,7 +321,7 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 	rollup := prop == "" && dim == "type" && !f.rawOnly() || f.breakdownRollup(dim, prop)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "dimension": dim, "property": prop, "total_events": total, "rows": nonNil(rows),
-		"rollup": rollup, "visitors_estimated": rollup,
+		"rollup": rollup, "visitors_estimated": rollup, "scanned": q.scans(),
 	})
 }
 
@@ -639,7 +639,8 @@ func (s *Server) statsFunnel(w http.ResponseWriter, r *http.Request, _ principal
 		Level    int    `json:"level"`
 		Visitors uint64 `json:"visitors"`
 	}
-	rows, err := runQuery[levelRow](s, r, funnelSQL(f, steps, win))
+	q := funnelSQL(f, steps, win)
+	rows, err := runQuery[levelRow](s, r, q)
 	if err != nil {
 		return err
 	}
@@ -665,7 +666,7 @@ func (s *Server) statsFunnel(w http.ResponseWriter, r *http.Request, _ principal
 			out[i].Conversion, out[i].StepConversion = 0, 0
 		}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"range": rangeOf(f), "window": win.String(), "steps": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"range": rangeOf(f), "window": win.String(), "steps": out, "scanned": q.scans()})
 }
 
 // statsRealtime: GET /api/v1/stats/realtime — events and active visitors
@@ -691,7 +692,8 @@ func (s *Server) statsRealtime(w http.ResponseWriter, r *http.Request, _ princip
 	f.from = f.to.Add(-time.Duration(mins) * time.Minute)
 	// The rollup's horizon is ClickHouse's clock (its TTL), not s.now.
 	rollup := f.realtimeRollup(time.Now())
-	rows, err := runQuery[countsRow](s, r, realtimeSQL(f, rollup))
+	q := realtimeSQL(f, rollup)
+	rows, err := runQuery[countsRow](s, r, q)
 	if err != nil {
 		return err
 	}
@@ -716,7 +718,7 @@ func (s *Server) statsRealtime(w http.ResponseWriter, r *http.Request, _ princip
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
-		"range": rangeOf(f), "minutes": mins, "rollup": rollup,
+		"range": rangeOf(f), "minutes": mins, "rollup": rollup, "scanned": q.scans(),
 		"events": total.Events, "visitors": total.Visitors, "sessions": total.Sessions, "per_minute": per,
 	})
 }

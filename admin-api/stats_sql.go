@@ -134,6 +134,12 @@ type query struct {
 	params map[string]string
 }
 
+// scans reports whether q reads the raw events table, whose rows in the
+// range it then reads (with whatever the sort key and skip indexes
+// prune): its cost grows with the events, unlike a rollup's. Answers
+// that may scan say so ("scanned").
+func (q query) scans() bool { return strings.Contains(q.sql, eventsTable+" ") }
+
 // builder collects parameters while a statement is written.
 type builder struct {
 	params map[string]string
