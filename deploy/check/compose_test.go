@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,9 +40,11 @@ func loadCompose(t *testing.T, env []string) (*types.Project, error) {
 
 // TestComposeValidates loads the compose file and checks the shape the
 // issue asks for: 3 ingest replicas behind a TLS load balancer, 2
-// processors, admin-api on internal networks only, one-shot topic and
-// migration steps, every port but the public one on loopback, known
-// TRACKSTREAM_* variables, and bind mounts that exist.
+// processors as static group members (one service each, with its own
+// TRACKSTREAM_PROCESSOR_INSTANCE_ID), admin-api on internal networks only
+// and answering to its service name, one-shot topic and migration steps,
+// every port but the public one on loopback, known TRACKSTREAM_*
+// variables, and bind mounts that exist.
 func TestComposeValidates(t *testing.T) {
 	p, err := loadCompose(t, composeSecrets())
 	if err != nil {
@@ -52,7 +55,7 @@ func TestComposeValidates(t *testing.T) {
 	for name, s := range p.Services {
 		svc[name] = s
 	}
-	for _, name := range []string{"kafka", "kafka-init", "clickhouse", "migrate", "ingest", "processor", "admin-api", "lb", "admin-gateway", "prometheus", "grafana", "tls-init"} {
+	for _, name := range []string{"kafka", "kafka-init", "clickhouse", "migrate", "ingest", "processor-1", "processor-2", "admin-api", "lb", "admin-gateway", "prometheus", "grafana", "tls-init"} {
 		if _, ok := svc[name]; !ok {
 			t.Errorf("no service %s", name)
 		}
@@ -63,8 +66,34 @@ func TestComposeValidates(t *testing.T) {
 		}
 		return 1
 	}
-	if replicas("ingest") != 3 || replicas("processor") != 2 {
-		t.Errorf("ingest replicas %d, processor replicas %d; want 3 and 2", replicas("ingest"), replicas("processor"))
+	if replicas("ingest") != 3 {
+		t.Errorf("ingest replicas %d, want 3", replicas("ingest"))
+	}
+	ids := map[string]string{}
+	for name, s := range svc {
+		if len(s.Command) == 0 || s.Command[0] != "processor" || !strings.HasPrefix(s.Image, "trackstream:") {
+			continue
+		}
+		id := s.Environment["TRACKSTREAM_PROCESSOR_INSTANCE_ID"]
+		switch {
+		case id == nil || *id == "":
+			t.Errorf("processor service %s has no TRACKSTREAM_PROCESSOR_INSTANCE_ID: a restarted processor waits out the 45 s session timeout", name)
+		case ids[*id] != "":
+			t.Errorf("processor services %s and %s share the instance id %q: they would fence each other", ids[*id], name, *id)
+		case replicas(name) != 1:
+			t.Errorf("processor service %s runs %d replicas with one instance id %q: they would fence each other", name, replicas(name), *id)
+		default:
+			ids[*id] = name
+		}
+		if _, ok := s.Networks["backend"]; !ok || !slices.Contains(s.Networks["backend"].Aliases, "processor") {
+			t.Errorf("processor service %s is not reachable as `processor` on the backend network (Prometheus finds processors by that name)", name)
+		}
+	}
+	if len(ids) != 2 {
+		t.Errorf("%d processors with an instance id, want 2", len(ids))
+	}
+	if h := svc["admin-api"].Environment["TRACKSTREAM_ADMIN_ALLOWED_HOSTS"]; h == nil || !slices.Contains(strings.Split(*h, ","), "admin-api") {
+		t.Errorf("admin-api's TRACKSTREAM_ADMIN_ALLOWED_HOSTS must list its service name admin-api (other Host names get 421): %v", h)
 	}
 	internal := map[string]bool{}
 	for name, n := range p.Networks {
@@ -105,8 +134,10 @@ func TestComposeValidates(t *testing.T) {
 		}
 	}
 	for _, dep := range []struct{ svc, on, cond string }{
-		{"processor", "migrate", types.ServiceConditionCompletedSuccessfully},
-		{"processor", "kafka-init", types.ServiceConditionCompletedSuccessfully},
+		{"processor-1", "migrate", types.ServiceConditionCompletedSuccessfully},
+		{"processor-1", "kafka-init", types.ServiceConditionCompletedSuccessfully},
+		{"processor-2", "migrate", types.ServiceConditionCompletedSuccessfully},
+		{"processor-2", "kafka-init", types.ServiceConditionCompletedSuccessfully},
 		{"ingest", "kafka-init", types.ServiceConditionCompletedSuccessfully},
 		{"admin-api", "migrate", types.ServiceConditionCompletedSuccessfully},
 		{"migrate", "clickhouse", types.ServiceConditionHealthy},
@@ -116,12 +147,12 @@ func TestComposeValidates(t *testing.T) {
 			t.Errorf("%s depends on %s with condition %q, want %q", dep.svc, dep.on, got, dep.cond)
 		}
 	}
-	for _, name := range []string{"migrate", "processor", "admin-api"} {
+	for _, name := range []string{"migrate", "processor-1", "processor-2", "admin-api"} {
 		if dsn := svc[name].Environment["TRACKSTREAM_CLICKHOUSE_DSN"]; dsn == nil || !strings.Contains(*dsn, "@clickhouse:9000") {
 			t.Errorf("service %s has no TRACKSTREAM_CLICKHOUSE_DSN pointing at the compose ClickHouse", name)
 		}
 	}
-	for _, name := range []string{"ingest", "processor", "admin-api"} {
+	for _, name := range []string{"ingest", "processor-1", "processor-2", "admin-api"} {
 		if b := svc[name].Environment["TRACKSTREAM_KAFKA_BROKERS"]; b == nil || *b != "kafka:9092" {
 			t.Errorf("service %s is not pointed at the compose Kafka", name)
 		}

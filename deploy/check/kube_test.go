@@ -34,6 +34,8 @@ func typedFor(apiVersion, kind string) any {
 		return &corev1.Service{}
 	case "apps/v1/Deployment":
 		return &appsv1.Deployment{}
+	case "apps/v1/StatefulSet":
+		return &appsv1.StatefulSet{}
 	case "batch/v1/Job":
 		return &batchv1.Job{}
 	case "autoscaling/v2/HorizontalPodAutoscaler":
@@ -70,14 +72,15 @@ func decodeStrict(doc []byte) (any, error) {
 
 // manifests is a built overlay, decoded.
 type manifests struct {
-	deployments map[string]*appsv1.Deployment
-	jobs        map[string]*batchv1.Job
-	services    map[string]*corev1.Service
-	configMaps  map[string]*corev1.ConfigMap
-	ingresses   []*networkingv1.Ingress
-	hpas        []*autoscalingv2.HorizontalPodAutoscaler
-	pdbs        map[string]*policyv1.PodDisruptionBudget
-	netpols     map[string]*networkingv1.NetworkPolicy
+	deployments  map[string]*appsv1.Deployment
+	statefulSets map[string]*appsv1.StatefulSet
+	jobs         map[string]*batchv1.Job
+	services     map[string]*corev1.Service
+	configMaps   map[string]*corev1.ConfigMap
+	ingresses    []*networkingv1.Ingress
+	hpas         []*autoscalingv2.HorizontalPodAutoscaler
+	pdbs         map[string]*policyv1.PodDisruptionBudget
+	netpols      map[string]*networkingv1.NetworkPolicy
 }
 
 // build runs kustomize on dir (default options: load restrictions on, as
@@ -90,7 +93,7 @@ func build(t *testing.T, dir string) manifests {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	out := manifests{
-		deployments: map[string]*appsv1.Deployment{}, jobs: map[string]*batchv1.Job{},
+		deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{}, jobs: map[string]*batchv1.Job{},
 		services: map[string]*corev1.Service{}, configMaps: map[string]*corev1.ConfigMap{},
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, netpols: map[string]*networkingv1.NetworkPolicy{},
 	}
@@ -107,6 +110,8 @@ func build(t *testing.T, dir string) manifests {
 		switch o := obj.(type) {
 		case *appsv1.Deployment:
 			out.deployments[o.Name] = o
+		case *appsv1.StatefulSet:
+			out.statefulSets[o.Name] = o
 		case *batchv1.Job:
 			out.jobs[o.Name] = o
 		case *corev1.Service:
@@ -200,15 +205,20 @@ func TestKubernetesOverlays(t *testing.T) {
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			m := build(t, filepath.Join(kdir, tc.dir))
-			for _, name := range []string{"trackstream-ingest", "trackstream-processor", "trackstream-admin-api"} {
+			for _, name := range []string{"trackstream-ingest", "trackstream-admin-api"} {
 				if m.deployments[name] == nil {
 					t.Fatalf("no Deployment %s", name)
 				}
 			}
+			// Processors are static group members: each needs a stable,
+			// unique id, which only a StatefulSet's pod names give.
+			if m.statefulSets["trackstream-processor"] == nil {
+				t.Fatal("no StatefulSet trackstream-processor")
+			}
 			if got := *m.deployments["trackstream-ingest"].Spec.Replicas; got != tc.ingestReplicas {
 				t.Errorf("ingest replicas %d, want %d", got, tc.ingestReplicas)
 			}
-			if got := *m.deployments["trackstream-processor"].Spec.Replicas; got != tc.procReplicas {
+			if got := *m.statefulSets["trackstream-processor"].Spec.Replicas; got != tc.procReplicas {
 				t.Errorf("processor replicas %d, want %d", got, tc.procReplicas)
 			}
 			if got := m.configMap(t, "trackstream-kafka").Data["TRACKSTREAM_KAFKA_REPLICATION_FACTOR"]; got != tc.replication {
@@ -278,6 +288,11 @@ func TestKubernetesOverlays(t *testing.T) {
 			}
 
 			check := func(kind, name string, spec corev1.PodSpec, needProbes bool) {
+				for _, c := range spec.Containers {
+					if len(c.Args) > 0 && strings.HasPrefix(c.Image, "ghcr.io/trackstream/trackstream") {
+						checkRoleSettings(t, fmt.Sprintf("%s %s container %s", kind, name, c.Name), kind, c, m)
+					}
+				}
 				for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
 					where := fmt.Sprintf("%s %s container %s", kind, name, c.Name)
 					if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
@@ -323,10 +338,59 @@ func TestKubernetesOverlays(t *testing.T) {
 			for name, d := range m.deployments {
 				check("Deployment", name, d.Spec.Template.Spec, true)
 			}
+			for name, st := range m.statefulSets {
+				check("StatefulSet", name, st.Spec.Template.Spec, true)
+				if m.services[st.Spec.ServiceName] == nil {
+					t.Errorf("StatefulSet %s names Service %q, which the build does not have", name, st.Spec.ServiceName)
+				}
+			}
 			for name, j := range m.jobs {
 				check("Job", name, j.Spec.Template.Spec, false)
 			}
 		})
+	}
+}
+
+// checkRoleSettings checks the settings a role needs in a cluster: a
+// processor's static member id is its StatefulSet pod's name (stable
+// across restarts, unique per pod), and admin-api accepts the Host names
+// of its own Service (the DNS names clients in the cluster use).
+func checkRoleSettings(t *testing.T, where, kind string, c corev1.Container, m manifests) {
+	t.Helper()
+	switch c.Args[0] {
+	case "processor":
+		var fromPodName bool
+		for _, e := range c.Env {
+			if e.Name == "TRACKSTREAM_PROCESSOR_INSTANCE_ID" {
+				fromPodName = e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+			}
+		}
+		if !fromPodName || kind != "StatefulSet" {
+			t.Errorf("%s: TRACKSTREAM_PROCESSOR_INSTANCE_ID must be the StatefulSet pod name (downward API metadata.name), so each restarted processor rejoins as the same static member", where)
+		}
+	case "admin-api":
+		var hosts string
+		for _, ef := range c.EnvFrom {
+			if ef.ConfigMapRef != nil {
+				if cm := m.configMaps[unhashed(ef.ConfigMapRef.Name)]; cm != nil && cm.Data["TRACKSTREAM_ADMIN_ALLOWED_HOSTS"] != "" {
+					hosts = cm.Data["TRACKSTREAM_ADMIN_ALLOWED_HOSTS"]
+				}
+			}
+		}
+		allowed := map[string]bool{}
+		for _, h := range strings.Split(hosts, ",") {
+			allowed[h] = true
+		}
+		for name, svc := range m.services {
+			if svc.Spec.Selector["app.kubernetes.io/component"] != "admin-api" {
+				continue
+			}
+			for _, dns := range []string{name, name + "." + svc.Namespace, name + "." + svc.Namespace + ".svc", name + "." + svc.Namespace + ".svc.cluster.local"} {
+				if !allowed[dns] {
+					t.Errorf("%s: TRACKSTREAM_ADMIN_ALLOWED_HOSTS %q lacks %s, a DNS name of its Service (requests naming it would get 421)", where, hosts, dns)
+				}
+			}
+		}
 	}
 }
 
