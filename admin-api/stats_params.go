@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trackstream/trackstream/internal/event"
 )
 
 // Bounds of the statistics endpoints' parameters.
@@ -144,13 +146,11 @@ func parseStatsTime(name, s string) (time.Time, error) {
 	return t, nil
 }
 
-// minStatsTime and maxStatsTime bound from and to: the range of the
-// rollups' DateTime columns (1970-2106), so that a range and the period
-// before it (which the summary compares with) stay within what every
-// table holds.
+// minStatsTime and maxStatsTime bound from and to: the event times
+// trackstream answers queries about (ingest refuses earlier ones).
 var (
-	minStatsTime = time.Date(1971, 3, 1, 0, 0, 0, 0, time.UTC)
-	maxStatsTime = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
+	minStatsTime = event.MinTime
+	maxStatsTime = event.MaxTime
 )
 
 // filterParams are the parameters filter reads.

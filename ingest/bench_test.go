@@ -87,6 +87,7 @@ func BenchmarkPipeline(b *testing.B) {
 	set := goldenSchemas(b)
 	lim := limitsOf(config.Default().Ingest)
 	lookup := goldenSources()
+	budget := newPathBudget(lim.MaxSourcePaths)
 	for _, api := range []string{"track", "segment"} {
 		for _, n := range []int{1, 50} {
 			b.Run(fmt.Sprintf("api=%s/events=%d", api, n), func(b *testing.B) {
@@ -110,7 +111,7 @@ func BenchmarkPipeline(b *testing.B) {
 					if rerr != nil {
 						b.Fatal(rerr)
 					}
-					events, rejected := judge(bt, src, goldenMeta, lim, set)
+					events, rejected := judge(bt, src, goldenMeta, lim, set, budget)
 					if len(events) != n || len(rejected) != 0 {
 						b.Fatalf("%d events accepted, %v rejected", len(events), rejected)
 					}

@@ -92,11 +92,13 @@ type Server struct {
 	producer *kgo.Client
 	sources  *sources.Registry
 	schemas  *schemaSet
-	ips      ipResolver
-	limiter  *limiter
-	log      *slog.Logger
-	m        *metrics
-	geo      *enrich.GeoIP
+	// paths bounds the distinct paths of each source's events.
+	paths   *pathBudget
+	ips     ipResolver
+	limiter *limiter
+	log     *slog.Logger
+	m       *metrics
+	geo     *enrich.GeoIP
 
 	draining atomic.Bool
 	readyMu  sync.Mutex
@@ -135,7 +137,7 @@ func New(cfg config.Ingest, producer *kgo.Client, registry *sources.Registry, lo
 	}
 	s := &Server{
 		cfg: cfg, lim: limitsOf(cfg), producer: producer, sources: registry,
-		schemas: set, ips: ips, limiter: newLimiter(), log: log,
+		schemas: set, ips: ips, limiter: newLimiter(), log: log, paths: newPathBudget(cfg.MaxSourcePaths),
 	}
 	for _, o := range opts {
 		o(s)
@@ -447,7 +449,7 @@ func (s *Server) collect(c *fiber.Ctx, types contentTypes, decode func([]byte) (
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return &requestError{fiber.StatusTooManyRequests, "rate_limited", fmt.Sprintf("the source may send %d requests per second to each collector; retry later", src.RateLimit)}
 	}
-	events, rejected := judge(b, src, meta, s.lim, s.schemas)
+	events, rejected := judge(b, src, meta, s.lim, s.schemas, s.paths)
 	for _, r := range rejected {
 		s.m.rejected.WithLabelValues(r.Code).Inc()
 	}

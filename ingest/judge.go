@@ -85,13 +85,24 @@ func authenticate(b *batch, meta requestMeta, lookup sourceLookup, missing *requ
 // judge validates every event of b that decoded, for src, and normalises
 // the accepted ones into the records to produce. Accepted events and
 // rejections keep the order of the request.
-func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *schemaSet) ([]event.Event, []Rejection) {
+// budget (nil for none) bounds the distinct paths of src's events.
+func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *schemaSet, budget *pathBudget) ([]event.Event, []Rejection) {
 	events := make([]event.Event, 0, len(b.items))
 	var rejected []Rejection
+	keys := newKeyScan(lim.MaxKeys, budget.hashSeed())
 	for i := range b.items {
 		it := &b.items[i]
 		if it.reject == nil {
-			check(it, i, eventLimitsAtRisk(b.facts, lim), src, lim, schemas)
+			check(it, i, eventLimitsAtRisk(b.facts, lim), src, lim, schemas, keys)
+		}
+		if it.reject == nil {
+			checkTime(it, i, meta, lim)
+		}
+		if it.reject == nil {
+			if k := budget.admit(src.ID, meta.receivedAt, keys.paths); k >= 0 {
+				it.rejectf(i, rejectSourcePaths, keys.pathOf(it, k), "is a new property or context path, and the source has used its %d distinct paths this month "+
+					"(TRACKSTREAM_INGEST_MAX_SOURCE_PATHS; each distinct key slows property queries once there are many): send values under known keys, not keys made of values", budget.max)
+			}
 		}
 		if it.reject != nil {
 			rejected = append(rejected, *it.reject)
@@ -105,7 +116,7 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 // check validates one decoded event, leaving the first problem in
 // it.reject. atRisk: the body may hold events over eventLimits, so this
 // one is checked against them again.
-func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas *schemaSet) {
+func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas *schemaSet, keys *keyScan) {
 	ev := &it.ev
 	if n := len(it.raw.Raw()) + it.inherited; n > lim.MaxEventBytes {
 		if it.inherited > 0 {
@@ -142,6 +153,10 @@ func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas
 	}
 	if n := objectKeys(it.props); n > lim.MaxProperties {
 		it.rejectf(i, rejectTooLarge, propsField(it), "has %d keys; the limit is %d", n, lim.MaxProperties)
+		return
+	}
+	if p := keys.scanEvent(it); p != nil {
+		it.rejectf(i, p.code, p.path, "%s", p.reason)
 		return
 	}
 	if schemas.has(ev.Type) {
@@ -280,6 +295,25 @@ func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim 
 	ev.UserAgent = clip(ev.UserAgent, lim.MaxStringBytes)
 	ev.URL, ev.Referrer = cf.url, cf.referrer
 	return ev
+}
+
+// checkTime refuses an event whose time, corrected for the client's
+// clock, falls before event.MinTime: no statistics query could ever find
+// it (ClickHouse's rollups count from 1970 and the admin API takes
+// ranges from event.MinTime). The rejection names the client's time
+// field and the accepted range. (Times after event.MaxTime are in the
+// future, clamped to the receive time.)
+func checkTime(it *item, i int, meta requestMeta, lim Limits) {
+	t, _ := eventTime(it.ev.ClientTime, it.ev.SentAt, meta.receivedAt, lim)
+	if !t.Before(event.MinTime) {
+		return
+	}
+	corrected := ""
+	if it.ev.SentAt != nil {
+		corrected = " once corrected for the client's clock with sentAt"
+	}
+	it.rejectf(i, rejectInvalid, it.timeField, "is %s%s; event times must be between %s and %s",
+		t.Format(time.RFC3339), corrected, event.MinTime.Format(time.DateOnly), event.MaxTime.Format(time.DateOnly))
 }
 
 // eventTime is when the event happened by the server's clock: the

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"time"
 
@@ -45,10 +46,13 @@ const (
 	rejectTooLarge    = "too_large"
 	rejectSchema      = "schema"
 	rejectUnknownType = "unknown_type"
+	// rejectSourcePaths: the event brings a new property or context path
+	// and its source has used its distinct paths for the month.
+	rejectSourcePaths = "source_path_limit"
 )
 
 // rejectionCodes lists every Rejection code, for the metric.
-var rejectionCodes = []string{rejectInvalid, rejectMissing, rejectTooLarge, rejectSchema, rejectUnknownType}
+var rejectionCodes = []string{rejectInvalid, rejectMissing, rejectTooLarge, rejectSchema, rejectUnknownType, rejectSourcePaths}
 
 // Limits are the per-request validation limits.
 type Limits struct {
@@ -57,9 +61,14 @@ type Limits struct {
 	MaxEventBytes   int
 	MaxDepth        int
 	MaxProperties   int
-	MaxStringBytes  int
-	MaxTypeBytes    int
-	MaxIDBytes      int
+	// MaxKeys caps the keys of an event's properties and context at all
+	// levels together; MaxSourcePaths the distinct paths a source's
+	// events use a month (0: no cap). See keys.go.
+	MaxKeys        int
+	MaxSourcePaths int
+	MaxStringBytes int
+	MaxTypeBytes   int
+	MaxIDBytes     int
 	// FutureSkew: corrected event times further ahead of the receive
 	// time are clamped to it. LateAfter: events further behind are
 	// flagged late.
@@ -75,6 +84,8 @@ func limitsOf(c config.Ingest) Limits {
 		MaxEventBytes:   c.MaxEventBytes,
 		MaxDepth:        c.MaxDepth,
 		MaxProperties:   c.MaxProperties,
+		MaxKeys:         c.MaxKeys,
+		MaxSourcePaths:  c.MaxSourcePaths,
 		MaxStringBytes:  c.MaxStringBytes,
 		MaxTypeBytes:    c.MaxTypeBytes,
 		MaxIDBytes:      c.MaxIDBytes,
@@ -128,7 +139,10 @@ type item struct {
 	// event's properties and context: its own, else the request's shared
 	// ones; nothing for none.
 	props, ctx jsonread.Value
-	reject     *Rejection
+	// timeField names the field the client's event time came from
+	// ("time", "timestamp", "ts"), for rejections of that time.
+	timeField string
+	reject    *Rejection
 }
 
 // rejectf marks it rejected at field (a path relative to the event).
@@ -272,7 +286,7 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 			continue
 		}
 		it.ev.ID, it.ev.Type = te.id, te.typ
-		it.ev.ClientTime = parseTime(it, i, "time", te.time)
+		it.ev.ClientTime, it.timeField = parseTime(it, i, "time", te.time), "time"
 		for _, f := range []struct {
 			name string
 			raw  jsonread.Value
@@ -387,13 +401,23 @@ func scan(body []byte, lim Limits) (jsonread.Value, jsonread.Facts, *requestErro
 
 // checkShared checks an object the request shares among its events
 // (Tracardi's top-level context and properties, a Segment batch's
-// context): an object within eventLimits (looked at again only when the
-// body's facts say it may not be).
+// context): an object whose keys keep the key rules (keys.go) and within
+// eventLimits (looked at again only when the body's facts say it may not
+// be).
 func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Facts) *requestError {
 	if !isObjectOrAbsent(raw) {
 		return badRequest("invalid_field", "%s must be a JSON object", name)
 	}
-	if raw.IsNullOrNothing() || !eventLimitsAtRisk(facts, lim) {
+	if raw.IsNullOrNothing() {
+		return nil
+	}
+	if p := newKeyScan(lim.MaxKeys, maphash.MakeSeed()).scanKeys(name, raw); p != nil {
+		if p.code == rejectTooLarge {
+			return &requestError{413, "too_large", p.path + " " + p.reason}
+		}
+		return badRequest("invalid_field", "%s %s", p.path, p.reason)
+	}
+	if !eventLimitsAtRisk(facts, lim) {
 		return nil
 	}
 	if _, _, err := jsonread.Validate(raw.Raw(), eventLimits(lim)); err != nil {

@@ -66,6 +66,7 @@ func decodePixel(rawQuery string, lim Limits) (*batch, error) {
 			it.rejectf(0, rejectInvalid, f.name, "%s", reason)
 		}
 	}
+	it.timeField = "ts"
 	if ts := q.Get("ts"); ts != "" {
 		t, ok := parsePixelTime(ts)
 		if !ok {
@@ -75,6 +76,9 @@ func decodePixel(rawQuery string, lim Limits) (*batch, error) {
 		}
 	}
 	pe := pixelEvent{}
+	if _, ok := q[pixelProps]; ok {
+		it.rejectf(0, rejectInvalid, pixelProps, "is a property parameter without a name: name it p.<name>")
+	}
 	for k, vs := range q {
 		if name, ok := strings.CutPrefix(k, pixelProps); ok && name != "" {
 			if pe.Properties == nil {

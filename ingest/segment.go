@@ -250,7 +250,7 @@ func fillSegment(it *item, i int, raw jsonread.Value, c *segmentCall, batchConte
 	if ts.IsNullOrNothing() {
 		ts, tsField = c.originalTimestamp, "originalTimestamp"
 	}
-	ev.ClientTime = parseTime(it, i, tsField, ts)
+	ev.ClientTime, it.timeField = parseTime(it, i, tsField, ts), tsField
 	ev.SentAt = parseTime(it, i, "sentAt", c.sentAt)
 	if ev.SentAt == nil {
 		ev.SentAt = batchSentAt

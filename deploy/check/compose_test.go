@@ -85,7 +85,7 @@ func TestComposeValidates(t *testing.T) {
 		default:
 			ids[*id] = name
 		}
-		if _, ok := s.Networks["backend"]; !ok || !slices.Contains(s.Networks["backend"].Aliases, "processor") {
+		if n := s.Networks["backend"]; n == nil || !slices.Contains(n.Aliases, "processor") {
 			t.Errorf("processor service %s is not reachable as `processor` on the backend network (Prometheus finds processors by that name)", name)
 		}
 	}

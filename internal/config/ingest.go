@@ -31,6 +31,15 @@ type Ingest struct {
 	// MaxProperties caps the keys of an event's properties (or traits).
 	// Default 256.
 	MaxProperties int
+	// MaxKeys caps the keys of an event's properties (or traits) and
+	// context together, counted at every level of nesting. Default 512.
+	MaxKeys int
+	// MaxSourcePaths caps the distinct paths (properties.a.b,
+	// context.page.url) a source's events use in a calendar month (UTC),
+	// as counted by each collector process: beyond it, an event bringing
+	// a new path is refused (400 source_path_limit); 0: no cap. Default
+	// 2000.
+	MaxSourcePaths int
 	// MaxStringBytes caps every string value inside an event. Default
 	// 8 KiB.
 	MaxStringBytes int
@@ -95,6 +104,8 @@ func defaultIngest() Ingest {
 		MaxEventBytes:       32 << 10,
 		MaxDepth:            32,
 		MaxProperties:       256,
+		MaxKeys:             512,
+		MaxSourcePaths:      2000,
 		MaxStringBytes:      8 << 10,
 		MaxTypeBytes:        64,
 		MaxIDBytes:          128,
@@ -123,6 +134,8 @@ func (c *Ingest) fields() []field {
 		{"ingest-max-event-bytes", secIngest, false, "maximum JSON bytes of one event, with the shared properties/context it inherits", (*intValue)(&c.MaxEventBytes)},
 		{"ingest-max-depth", secIngest, false, "maximum nesting of JSON objects and arrays", (*intValue)(&c.MaxDepth)},
 		{"ingest-max-properties", secIngest, false, "maximum keys in an event's properties or traits", (*intValue)(&c.MaxProperties)},
+		{"ingest-max-keys", secIngest, false, "maximum keys in an event's properties and context together, at every level of nesting", (*intValue)(&c.MaxKeys)},
+		{"ingest-max-source-paths", secIngest, false, "maximum distinct property and context paths a source's events use a month, per collector process; beyond it events with a new path get 400 (0: no cap)", (*intValue)(&c.MaxSourcePaths)},
 		{"ingest-max-string-bytes", secIngest, false, "maximum bytes of any string inside an event", (*intValue)(&c.MaxStringBytes)},
 		{"ingest-max-type-bytes", secIngest, false, "maximum bytes of an event type or Segment event name", (*intValue)(&c.MaxTypeBytes)},
 		{"ingest-max-id-bytes", secIngest, false, "maximum bytes of an event, session, profile or user id", (*intValue)(&c.MaxIDBytes)},
@@ -152,6 +165,8 @@ func (c Ingest) validate(errs *[]error) {
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_EVENT_BYTES", c.MaxEventBytes, 256, 16<<20)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_DEPTH", c.MaxDepth, 4, 1000)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_PROPERTIES", c.MaxProperties, 1, 100_000)
+	checkRange(errs, "TRACKSTREAM_INGEST_MAX_KEYS", c.MaxKeys, 16, 100_000)
+	checkRange(errs, "TRACKSTREAM_INGEST_MAX_SOURCE_PATHS", c.MaxSourcePaths, 0, 10_000_000)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_STRING_BYTES", c.MaxStringBytes, 16, 16<<20)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_TYPE_BYTES", c.MaxTypeBytes, 8, 1024)
 	checkRange(errs, "TRACKSTREAM_INGEST_MAX_ID_BYTES", c.MaxIDBytes, 16, 1024)

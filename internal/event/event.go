@@ -17,6 +17,17 @@ const FormatHeader = "trackstream-format"
 // FormatVersion is the version of the JSON record value written by this build.
 const FormatVersion = "1"
 
+// MinTime and MaxTime bound the event times trackstream can answer
+// queries about: the range of the rollups' DateTime columns (1970-2106),
+// less a margin so that a range and the period before it (which the
+// summary compares with) stay inside it. Ingest refuses events whose
+// corrected time is before MinTime; the admin API takes ranges between
+// them.
+var (
+	MinTime = time.Date(1971, 3, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
 // Event is one normalised event. Dedup downstream is by (SourceID, ID).
 type Event struct {
 	// SourceID is the source that sent the event.
