@@ -25,6 +25,7 @@ import (
 type trackServer struct {
 	delay    time.Duration
 	short    bool // accept one event fewer than sent
+	close    bool // answer with Connection: close
 	events   atomic.Int64
 	gzipped  atomic.Int64
 	mu       sync.Mutex
@@ -52,6 +53,9 @@ func (s *trackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.delay > 0 {
 		time.Sleep(s.delay)
+	}
+	if s.close {
+		w.Header().Set("Connection", "close")
 	}
 	n := len(p.Events)
 	if s.short {
@@ -226,6 +230,39 @@ func TestTransportErrorsAreCounted(t *testing.T) {
 	}
 	if res.Requests == 0 || res.Status[0] != res.Requests || res.OK != 0 || res.FirstError == "" {
 		t.Fatalf("refused connections not counted as errors: %+v", res)
+	}
+}
+
+// A server that closes every connection after its answer costs a dial
+// per request, never a failed request.
+func TestServerClosingConnections(t *testing.T) {
+	srv := &trackServer{close: true}
+	addr := startServer(t, srv)
+	for _, rate := range []float64{0, 300} {
+		res, err := Run(context.Background(), Options{Target: addr, Conns: 3, Duration: 400 * time.Millisecond, Rate: rate, Gen: GenConfig{SourceID: "s"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests < 10 || res.OK != res.Requests || res.TotalAcked != srv.events.Load() {
+			t.Fatalf("rate %g: %d requests, %d ok (first error %q), %d acked of %d stored", rate, res.Requests, res.OK, res.FirstError, res.TotalAcked, srv.events.Load())
+		}
+		srv.events.Store(0)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	srv := &trackServer{delay: time.Second}
+	addr := startServer(t, srv)
+	start := time.Now()
+	res, err := Run(context.Background(), Options{Target: addr, Conns: 2, Duration: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, Gen: GenConfig{SourceID: "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status[0] != 2 || res.Requests != 2 || !strings.Contains(res.FirstError, "no answer within 300ms") {
+		t.Fatalf("two requests, each longer than the timeout: %+v", res)
+	}
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("run took %v; the timeout should end it after about 0.5 s, before the server answers", took)
 	}
 }
 
