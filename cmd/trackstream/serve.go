@@ -21,6 +21,7 @@ import (
 	"github.com/trackstream/trackstream/internal/broker"
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/enrich"
+	"github.com/trackstream/trackstream/internal/finalise"
 	"github.com/trackstream/trackstream/internal/geodb"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/ops"
@@ -180,6 +181,12 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 			return n, err
 		}
 		n.goRun(ctx, "processor", func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
+		fin, err := finalise.New(st, finalise.Settings{Interval: cfg.Processor.SessionsFinaliseInterval, Lateness: cfg.Processor.SessionsFinaliseLateness},
+			log.With("role", "processor", "job", "session finaliser"), reg)
+		if err != nil {
+			return n, err
+		}
+		n.goRun(ctx, "session finaliser", fin.Run)
 	}
 	if roles.Has(config.RoleAdmin) {
 		if err := startAdmin(ctx, n, cfg, roles, base, st, reg, stdout); err != nil {
@@ -196,11 +203,13 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 }
 
 // clickhouse is what the roles of a process need from the store: the
-// processor's sink, the admin API's queries, a health check and a close.
+// processor's sink and session finaliser, the admin API's queries, a
+// health check and a close.
 // Both stores of internal/store satisfy it (openStore returns either).
 type clickhouse interface {
 	processor.Sink
 	adminapi.Queries
+	finalise.Store
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -49,6 +49,15 @@ type Processor struct {
 	// gives up its oldest hours, whose events are then looked up.
 	// Default 4,000,000.
 	DedupWindowMaxIDs int
+	// SessionsFinaliseInterval is how often the session finaliser looks
+	// for hours to finalise (a new closed hour, a re-check due, a day
+	// with late events). Default 1m.
+	SessionsFinaliseInterval time.Duration
+	// SessionsFinaliseLateness is how long after an hour's start its
+	// session figures are first finalised (the hour and a session
+	// timeout must be over); they are re-checked 24 h after the hour's
+	// start, when its UTC day is over. 1h to 23h. Default 2h.
+	SessionsFinaliseLateness time.Duration
 	// FaultInsertErrorsFor is a test fault hook for the end-to-end fault
 	// suite: every ClickHouse insert fails (as if the server were down)
 	// for this long after the processor started. Default 0 (off).
@@ -83,6 +92,7 @@ func defaultProcessor() Processor {
 		Enrich:           []string{EnrichUserAgent, EnrichURL, EnrichReferrer},
 		InsertBackoffMax: 5 * time.Second, LagInterval: 10 * time.Second,
 		DedupWindow: 48 * time.Hour, DedupWindowMaxIDs: 4_000_000,
+		SessionsFinaliseInterval: time.Minute, SessionsFinaliseLateness: 2 * time.Hour,
 	}
 }
 
@@ -99,6 +109,8 @@ func (c *Processor) fields() []field {
 		{"processor-lag-interval", secProcessor, false, "how often the consumer lag metric is refreshed", (*durationValue)(&c.LagInterval)},
 		{"processor-dedup-window", secProcessor, false, "event-time span of the per-partition window of stored event ids that drops copies without a ClickHouse lookup (older events are looked up); 0: off, every batch looked up", (*durationValue)(&c.DedupWindow)},
 		{"processor-dedup-window-max-ids", secProcessor, false, "ids the dedup windows of this process hold at most (about 20-40 bytes each); beyond it the oldest hours are looked up instead", (*intValue)(&c.DedupWindowMaxIDs)},
+		{"processor-sessions-finalise-interval", secProcessor, false, "how often the session finaliser looks for closed hours, re-checks and days with late events", (*durationValue)(&c.SessionsFinaliseInterval)},
+		{"processor-sessions-finalise-lateness", secProcessor, false, "how long after an hour's start its session figures are first finalised (1h-23h; re-checked 24h after its start)", (*durationValue)(&c.SessionsFinaliseLateness)},
 		{"fault-insert-errors-for", secProcessor, false, "TEST ONLY fault hook: every ClickHouse insert fails for this long after start; 0: off", (*durationValue)(&c.FaultInsertErrorsFor)},
 		{"fault-exit-after-insert", secProcessor, false, "TEST ONLY fault hook: exit with status 137 right after the n-th successful insert, before its commit; 0: off", (*intValue)(&c.FaultExitAfterInsert)},
 	}
@@ -128,6 +140,10 @@ func (c Processor) validate(errs *[]error) {
 		errorf(errs, "TRACKSTREAM_PROCESSOR_DEDUP_WINDOW: %s must be 0 (off) or positive", c.DedupWindow)
 	}
 	checkRange(errs, "TRACKSTREAM_PROCESSOR_DEDUP_WINDOW_MAX_IDS", c.DedupWindowMaxIDs, 1, 1_000_000_000)
+	checkPositive(errs, "TRACKSTREAM_PROCESSOR_SESSIONS_FINALISE_INTERVAL", c.SessionsFinaliseInterval)
+	if c.SessionsFinaliseLateness < time.Hour || c.SessionsFinaliseLateness > 23*time.Hour {
+		errorf(errs, "TRACKSTREAM_PROCESSOR_SESSIONS_FINALISE_LATENESS: %s is out of range 1h-23h", c.SessionsFinaliseLateness)
+	}
 	if c.FaultInsertErrorsFor < 0 {
 		errorf(errs, "TRACKSTREAM_FAULT_INSERT_ERRORS_FOR: %s must be 0 (off) or positive", c.FaultInsertErrorsFor)
 	}

@@ -1,0 +1,345 @@
+// Package finalise keeps trackstream.sessions_hourly, the session figures
+// of closed hours (migration 0006), so that dashboards read a few rows per
+// hour instead of grouping every session. One job: a pass finds the hours
+// to (re)compute and recomputes each of their UTC days from the
+// per-session rollup events_sessions; Run makes a pass every interval.
+//
+// An hour is finalised once it is closed (now >= hour + lateness) and
+// recomputed when it is 24 h old (its UTC day, the longest a session can
+// run, is over), when a later pass of its day runs (each new closed hour
+// recomputes its day's closed hours), and when its day received events
+// after it ended (trackstream.sessions_dirty). A pass starts at the
+// earliest hour with session data, so a data directory written before
+// migration 0006 is caught up on the first pass.
+//
+// Passes are idempotent and may run in several processes at once: a pass
+// writes every row of the hours it computes, and a marker row per hour,
+// in one insert under a version of its own, and readers take each hour's
+// newest version, so two passes never add up.
+package finalise
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trackstream/trackstream/schemas"
+)
+
+// Store is what the finaliser needs of ClickHouse: read-only queries
+// answered as JSON rows and writing statements, both with server-side
+// parameters. Both stores of internal/store have them.
+type Store interface {
+	QueryJSON(ctx context.Context, sql string, params, settings map[string]string) ([]json.RawMessage, error)
+	Write(ctx context.Context, sql string, params map[string]string) error
+}
+
+// Settings are the finaliser's timing (defaults in internal/config).
+type Settings struct {
+	// Interval is the time between passes.
+	Interval time.Duration
+	// Lateness is how long after an hour's start it is first finalised.
+	Lateness time.Duration
+}
+
+const (
+	sessionsTable  = schemas.Database + ".events_sessions"
+	sessionsHourly = schemas.Database + ".sessions_hourly"
+	sessionsDirty  = schemas.Database + ".sessions_dirty"
+
+	// recheckAfter is the age at which an hour is recomputed once more:
+	// its UTC day is over, so every session that started in it is whole.
+	recheckAfter = 24 * time.Hour
+	// dirtySlack is how much earlier than a pass a day's late-event mark
+	// may be and still make the day recompute: insert times come from the
+	// ClickHouse clock and versions from this process's.
+	dirtySlack = 5 * time.Minute
+	day        = 24 * time.Hour
+)
+
+// Finaliser writes sessions_hourly. Its passes are serialised by Run;
+// Pass may be called directly (tests, a one-off catch-up).
+type Finaliser struct {
+	st  Store
+	set Settings
+	log *slog.Logger
+	m   *metrics
+}
+
+// New returns a finaliser over st, its metrics registered on reg.
+func New(st Store, set Settings, log *slog.Logger, reg prometheus.Registerer) (*Finaliser, error) {
+	if set.Interval <= 0 || set.Lateness < time.Hour || set.Lateness > 23*time.Hour {
+		return nil, fmt.Errorf("session finaliser: interval %s must be positive and lateness %s within 1h-23h", set.Interval, set.Lateness)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Finaliser{st: st, set: set, log: log, m: m}, nil
+}
+
+// Run makes a pass at once and then every interval until ctx ends. A
+// failed pass is logged, counted and tried again at the next interval.
+func (f *Finaliser) Run(ctx context.Context) error {
+	t := time.NewTicker(f.set.Interval)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		res, err := f.Pass(ctx, start)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			f.m.errors.Inc()
+			f.log.Warn("session finaliser pass failed; retrying at the next interval", "error", err, "interval", f.set.Interval)
+		case res.Hours > 0:
+			f.log.Info("finalised session figures", "days", res.Days, "hours", res.Hours, "corrections", res.Corrections,
+				"finalised_until", res.Until, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Result is what one pass did.
+type Result struct {
+	// Days and Hours are the days recomputed and the hours written.
+	Days, Hours int
+	// Corrections are the hours, finalised before, whose figures changed.
+	Corrections int
+	// Until is the end of the finalised hours after the pass (zero: none).
+	Until time.Time
+}
+
+// Pass finalises, as of now, every closed hour that needs it, a UTC day
+// at a time in ascending order, stopping at the first error.
+func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
+	var res Result
+	now = now.UTC()
+	end := now.Add(-f.set.Lateness).Truncate(time.Hour).Add(time.Hour) // hours before end are closed
+	st, err := f.state(ctx)
+	if err != nil {
+		return res, err
+	}
+	first := st.firstData
+	for h := range st.versions {
+		if first.IsZero() || h.Before(first) {
+			first = h
+		}
+	}
+	if !first.IsZero() {
+		for d := first.Truncate(day); d.Before(end); d = d.Add(day) {
+			hi := minTime(d.Add(day), end)
+			if !st.needs(d, hi, now) {
+				continue
+			}
+			n, err := f.finaliseDay(ctx, d, hi, st.newVersion(d, hi, now))
+			if err != nil {
+				return res, err
+			}
+			res.Days++
+			res.Hours += int(hi.Sub(d) / time.Hour)
+			res.Corrections += n
+			for h := d; h.Before(hi); h = h.Add(time.Hour) {
+				st.versions[h] = 0 // present; the value no longer matters
+			}
+		}
+	}
+	for h := range st.versions {
+		if u := h.Add(time.Hour); u.After(res.Until) {
+			res.Until = u
+		}
+	}
+	if !res.Until.IsZero() {
+		f.m.until.Set(float64(res.Until.Unix()))
+		f.m.lag.Set(now.Sub(res.Until).Seconds())
+	}
+	f.m.hours.Add(float64(res.Hours))
+	f.m.corrections.Add(float64(res.Corrections))
+	return res, nil
+}
+
+// state is what sessions_hourly, events_sessions and sessions_dirty say
+// before a pass.
+type state struct {
+	// versions is the newest version of every finalised hour.
+	versions map[time.Time]uint64
+	// firstData is the earliest hour with session data (zero: none).
+	firstData time.Time
+	// dirty is, per day, when it last received events after it ended.
+	dirty map[time.Time]time.Time
+}
+
+// versionTime is when the pass that wrote version v ran: versions are
+// milliseconds times versionSpread plus a random part, so two passes at
+// the same millisecond (two processors) still write different versions.
+func versionTime(v uint64) time.Time { return time.UnixMilli(int64(v / versionSpread)).UTC() }
+
+const versionSpread = 1_000_000
+
+// newVersion is the version of a pass over [d, hi) at now: after every
+// version those hours have (a clock behind another processor's, or a
+// repeated pass at one instant, still supersedes what it recomputes).
+func (s *state) newVersion(d, hi, now time.Time) uint64 {
+	v := uint64(now.UnixMilli())*versionSpread + uint64(rand.IntN(versionSpread))
+	for h := d; h.Before(hi); h = h.Add(time.Hour) {
+		if old := s.versions[h]; old >= v {
+			v = old + 1 + uint64(rand.IntN(versionSpread))
+		}
+	}
+	return v
+}
+
+// needs reports whether the hours [d, hi) of day d need a pass at now:
+// one is not finalised, one is due its re-check, or the day received
+// events after its last pass.
+func (s *state) needs(d, hi, now time.Time) bool {
+	oldest := time.Time{}
+	for h := d; h.Before(hi); h = h.Add(time.Hour) {
+		v, ok := s.versions[h]
+		if !ok {
+			return true
+		}
+		at := versionTime(v)
+		if !now.Before(h.Add(recheckAfter)) && at.Before(h.Add(recheckAfter)) {
+			return true
+		}
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	mark, ok := s.dirty[d]
+	return ok && mark.After(oldest.Add(-dirtySlack))
+}
+
+func (f *Finaliser) state(ctx context.Context) (*state, error) {
+	st := &state{versions: map[time.Time]uint64{}, dirty: map[time.Time]time.Time{}}
+	var marks []struct {
+		H int64  `json:"h"`
+		V uint64 `json:"v"`
+	}
+	if err := f.query(ctx, &marks, "SELECT toUnixTimestamp(hour) AS h, max(version) AS v FROM "+sessionsHourly+" WHERE source_id = '' GROUP BY hour", nil); err != nil {
+		return nil, err
+	}
+	for _, m := range marks {
+		st.versions[time.Unix(m.H, 0).UTC()] = m.V
+	}
+	var first []struct {
+		H int64 `json:"h"`
+		N int64 `json:"n"`
+	}
+	if err := f.query(ctx, &first, "SELECT toUnixTimestamp(min(hour)) AS h, count() AS n FROM "+sessionsTable, nil); err != nil {
+		return nil, err
+	}
+	if len(first) == 1 && first[0].N > 0 {
+		st.firstData = time.Unix(first[0].H, 0).UTC()
+	}
+	var dirty []struct {
+		D int64 `json:"d"`
+		M int64 `json:"m"`
+	}
+	if err := f.query(ctx, &dirty, "SELECT toUnixTimestamp(toDateTime(day, 'UTC')) AS d, toUnixTimestamp64Milli(max(marked_at)) AS m FROM "+sessionsDirty+" GROUP BY day", nil); err != nil {
+		return nil, err
+	}
+	for _, d := range dirty {
+		st.dirty[time.Unix(d.D, 0).UTC()] = time.UnixMilli(d.M).UTC()
+	}
+	return st, nil
+}
+
+// finaliseSQL writes the figures of the sessions that started in
+// [lo, hi) (within day d0) and a marker row per hour, under one version.
+// A session is (source_id, session_id, UTC day); its start is its first
+// event, its bot flag that event's (a tie counts as human), a bounce when
+// it has one distinct event, its duration from its first to its last
+// event. The admin API's open tail (admin-api/sessions_sql.go) groups the
+// same way.
+const finaliseSQL = "INSERT INTO " + sessionsHourly + " (source_id, hour, is_bot, sessions, bounces, duration_ms, version) " +
+	"SELECT source_id, hour, is_bot, sum(n), sum(nb), sum(ms), {v:UInt64} FROM (" +
+	"SELECT source_id, toStartOfHour(toDateTime(start, 'UTC')) AS hour, bot AS is_bot, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" +
+	"SELECT source_id, min(first) AS start, argMin(is_bot, (first, is_bot)) AS bot, min(min_event) = max(max_event) AS single, " +
+	"dateDiff('millisecond', min(first), max(last)) AS dur FROM " + sessionsTable +
+	" WHERE hour >= {d0:DateTime('UTC')} AND hour < {d1:DateTime('UTC')} GROUP BY source_id, session_id, toDate(hour)" +
+	" HAVING start >= {lo:DateTime('UTC')} AND start < {hi:DateTime('UTC')})" +
+	" UNION ALL SELECT '' AS source_id, toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 3600 * number, 'UTC') AS hour, false AS is_bot, " +
+	"toUInt64(0) AS n, toUInt64(0) AS nb, toUInt64(0) AS ms FROM numbers({hours:UInt32})" +
+	") GROUP BY source_id, hour, is_bot"
+
+// hourFiguresSQL is each hour's totals at its newest version.
+const hourFiguresSQL = "SELECT toUnixTimestamp(hour) AS h, sum(sessions) AS s, sum(bounces) AS b, sum(duration_ms) AS d FROM " + sessionsHourly +
+	" FINAL WHERE hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} AND (hour, version) IN (SELECT hour, max(version) FROM " + sessionsHourly +
+	" WHERE hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} GROUP BY hour) GROUP BY hour"
+
+// finaliseDay recomputes the hours [d, hi) of day d and returns how many
+// of them had been finalised with other figures.
+func (f *Finaliser) finaliseDay(ctx context.Context, d, hi time.Time, version uint64) (int, error) {
+	span := map[string]string{"lo": chHour(d), "hi": chHour(hi)}
+	before, err := f.hourFigures(ctx, span)
+	if err != nil {
+		return 0, err
+	}
+	params := map[string]string{
+		"v":  strconv.FormatUint(version, 10),
+		"d0": chHour(d), "d1": chHour(d.Add(day)), "lo": chHour(d), "hi": chHour(hi),
+		"hours": strconv.Itoa(int(hi.Sub(d) / time.Hour)),
+	}
+	if err := f.st.Write(ctx, finaliseSQL, params); err != nil {
+		return 0, fmt.Errorf("finalise the sessions of %s to %s: %w", d.Format(time.DateTime), hi.Format(time.DateTime), err)
+	}
+	after, err := f.hourFigures(ctx, span)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for h, b := range before {
+		if after[h] != b {
+			n++
+			f.log.Info("session figures of a finalised hour changed", "hour", time.Unix(h, 0).UTC(), "before", b, "after", after[h])
+		}
+	}
+	return n, nil
+}
+
+func (f *Finaliser) hourFigures(ctx context.Context, span map[string]string) (map[int64][3]uint64, error) {
+	var rows []struct{ H, S, B, D uint64 }
+	if err := f.query(ctx, &rows, hourFiguresSQL, span); err != nil {
+		return nil, err
+	}
+	out := make(map[int64][3]uint64, len(rows))
+	for _, r := range rows {
+		out[int64(r.H)] = [3]uint64{r.S, r.B, r.D}
+	}
+	return out, nil
+}
+
+// query runs a read-only statement and decodes its rows into out.
+func (f *Finaliser) query(ctx context.Context, out any, sql string, params map[string]string) error {
+	rows, err := f.st.QueryJSON(ctx, sql, params, nil)
+	if err != nil {
+		return fmt.Errorf("session finaliser: %w", err)
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("session finaliser: decode answer: %w", err)
+	}
+	return nil
+}
+
+func chHour(t time.Time) string { return t.UTC().Format(time.DateTime) }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,146 @@
+package finalise_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/finalise"
+	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/schemas"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// perHourSQL is the definition of the session figures per start hour,
+// written once more over raw events: one session id of one source within
+// one UTC day, placed at its first event, whose bot flag it takes.
+const perHourSQL = `SELECT toUnixTimestamp(toStartOfHour(toDateTime(start, 'UTC'))) AS h, bot, count() AS n, countIf(single) AS nb, sum(dur) AS ms FROM (
+  SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single,
+         dateDiff('millisecond', min(event_time), max(event_time)) AS dur
+  FROM trackstream.events WHERE session_id != '' GROUP BY source_id, session_id, toDate(event_time))
+GROUP BY h, bot ORDER BY h, bot FORMAT TSV`
+
+// finalSQL is what sessions_hourly holds per hour and bot flag, each hour
+// at its newest version.
+const finalSQL = `SELECT toUnixTimestamp(hour) AS h, is_bot, sum(sessions), sum(bounces), sum(duration_ms) FROM trackstream.sessions_hourly FINAL
+WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour)
+GROUP BY h, is_bot HAVING sum(sessions) > 0 ORDER BY h, is_bot FORMAT TSV`
+
+// TestUpgradeCatchesUp writes events on the schema of migrations 1-5
+// (sessions over three days, across midnight and a month boundary, some
+// bot-first, with stored copies), computes the session figures from the
+// raw events, opens the data dir with the current store (migration 6) and
+// checks that one pass of the finaliser writes exactly those figures for
+// every closed hour, and a marker for every hour from the first with data.
+func TestUpgradeCatchesUp(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	lib := testkit.CHDBLib(t)
+	db, err := chdb.Open(lib, filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string) {
+		t.Helper()
+		if err := db.Exec(ctx, q); err != nil {
+			_ = db.Close()
+			t.Fatalf("%.120s: %v", q, err)
+		}
+	}
+	exec("CREATE DATABASE IF NOT EXISTS trackstream ENGINE = Atomic")
+	exec("CREATE TABLE IF NOT EXISTS trackstream.schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY version")
+	for _, m := range all {
+		if m.Version > 5 {
+			break
+		}
+		for _, q := range m.Statements {
+			exec(q)
+		}
+		exec(fmt.Sprintf("INSERT INTO trackstream.schema_migrations VALUES (%d, '%s', now64(3))", m.Version, m.Name))
+	}
+	start := time.Date(2026, 1, 30, 20, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(6, 13))
+	var vals []string
+	n := 0
+	for s := range 400 {
+		source := []string{"up-a", "up-b"}[r.IntN(2)]
+		at := start.Add(time.Duration(r.Int64N(int64(60 * time.Hour))).Truncate(time.Millisecond))
+		for i := range 1 + r.IntN(4) {
+			if i > 0 {
+				at = at.Add(time.Duration(r.Int64N(int64(40 * time.Minute))).Truncate(time.Millisecond))
+			}
+			n++
+			bot := r.IntN(8) == 0
+			v := fmt.Sprintf("('%s', 'e%d', 'page', '%s', '%s', 'u%d', %v)", source, n, at.Format("2006-01-02 15:04:05.000"), at.Add(time.Second).Format("2006-01-02 15:04:05.000"), s%150, bot)
+			vals = append(vals, v)
+			if n%10 == 0 { // a copy, stored as the old schema stored copies
+				vals = append(vals, v)
+			}
+		}
+	}
+	exec("INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, is_bot) VALUES " + strings.Join(vals, ", "))
+	before, err := db.Query(ctx, perHourSQL, "TSV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.OpenEmbedded(ctx, lib, dir, quiet, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	fin, err := finalise.New(st, finalise.Settings{Interval: time.Minute, Lateness: 2 * time.Hour}, quiet, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := start.Add(5 * 24 * time.Hour)
+	res, err := fin.Pass(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(-time.Hour); !res.Until.Equal(want) || res.Days != 6 {
+		t.Errorf("catch-up: %+v, want 6 days finalised until %s", res, want)
+	}
+	check, err := chdb.Open(lib, filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = check.Close() }()
+	after, err := check.Query(ctx, finalSQL, "TSV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) < 100 || string(after) != string(before) {
+		t.Errorf("sessions_hourly after the upgrade:\n%s\nraw events before it:\n%s", after, before)
+	}
+	markers, err := st.QueryJSON(ctx, "SELECT count(DISTINCT hour) AS n, toUnixTimestamp(min(hour)) AS lo FROM trackstream.sessions_hourly WHERE source_id = ''", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`{"n":%d,"lo":%d}`, int(now.Add(-time.Hour).Sub(start.Truncate(24*time.Hour))/time.Hour), start.Truncate(24*time.Hour).Unix()); string(markers[0]) != want {
+		t.Errorf("markers %s, want %s (every hour from the first day with data)", markers[0], want)
+	}
+	again, err := fin.Pass(ctx, now)
+	if err != nil || again.Hours != 0 {
+		t.Errorf("a second pass at the same time: %+v, %v; want nothing to do", again, err)
+	}
+}
