@@ -111,11 +111,12 @@ type countsRow struct {
 	Pageviews uint64 `json:"pageviews"`
 }
 
+// sessionsRow is the session figures of a period or bucket: the
+// sessions started in it (see sessions_sql.go), the bounced ones and
+// their average duration in seconds.
 type sessionsRow struct {
-	Period string `json:"period"`
-	T      int64  `json:"t"`
-	// Active is, in a series, the sessions with an event in the bucket.
-	Active      uint64  `json:"active"`
+	Period      string  `json:"period"`
+	T           int64   `json:"t"`
 	Sessions    uint64  `json:"sessions"`
 	Bounces     uint64  `json:"bounces"`
 	AvgDuration float64 `json:"avg_duration"`
@@ -148,7 +149,10 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 	var sess []sessionsRow
 	err = concurrently(
 		func() (err error) { counts, err = runQuery[countsRow](s, r, summaryCountsSQL(f)); return err },
-		func() (err error) { sess, err = runQuery[sessionsRow](s, r, sessionStatsSQL(f)); return err },
+		func() (err error) {
+			sess, err = s.sessionRows(r, f, func(final time.Time) query { return sessionStatsSQL(f, final) })
+			return err
+		},
 	)
 	if err != nil {
 		return err
@@ -194,7 +198,6 @@ type seriesPoint struct {
 	Visitors           uint64  `json:"visitors"`
 	Sessions           uint64  `json:"sessions"`
 	Pageviews          uint64  `json:"pageviews"`
-	SessionsStarted    uint64  `json:"sessions_started"`
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
 }
@@ -229,7 +232,10 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	var sess []sessionsRow
 	err = concurrently(
 		func() (err error) { counts, err = runQuery[countsRow](s, r, seriesCountsSQL(f, iv)); return err },
-		func() (err error) { sess, err = runQuery[sessionsRow](s, r, seriesSessionsSQL(f, iv)); return err },
+		func() (err error) {
+			sess, err = s.sessionRows(r, f, func(final time.Time) query { return seriesSessionsSQL(f, iv, final) })
+			return err
+		},
 	)
 	if err != nil {
 		return err
@@ -247,7 +253,7 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	}
 	for _, c := range sess {
 		if pt := at[c.T]; pt != nil {
-			pt.Sessions, pt.SessionsStarted, pt.BounceRate, pt.AvgSessionDuration = c.Active, c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
+			pt.Sessions, pt.BounceRate, pt.AvgSessionDuration = c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
 		}
 	}
 	rollup := iv != minute && !f.rawOnly()

@@ -34,9 +34,9 @@ import (
 // Visitors from the rollups are sketches (uniqCombined64), an estimate the
 // answers label. The session rollup (events_sessions: per source, hour,
 // bot flag and session, the first and last event time and the smallest and
-// largest event id, all min/max, so duplicates change nothing) answers
-// sessions, bounce rate, session duration and sessions started when the
-// filter is rollup-friendly and has no event type. Funnels, property
+// largest event id, all min/max, so duplicates change nothing) and the
+// finalised sessions_hourly answer the session figures (sessions_sql.go).
+// Funnels, property
 // breakdowns, search and timelines need event rows and always read
 // trackstream.events.
 
@@ -51,8 +51,6 @@ const (
 	countsMinute = schemas.Database + ".counts_minute"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
 	visitorMerge = "uniqCombined64Merge(15)(visitors)"
-	// sessionsTable is the session rollup (migration 0003).
-	sessionsTable = schemas.Database + ".events_sessions"
 
 	// visitorExpr is the visitor of an event, as the rollup defines it.
 	visitorExpr = "multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id)"
@@ -60,31 +58,7 @@ const (
 	pageTypes = "('page', 'page-view', 'screen')"
 	// eventKey identifies an event exactly.
 	eventKey = "(source_id, event_id)"
-	// singleEvent, aggregated over a session's rows, is whether they are
-	// all one event (copies of it included): a bounce. Exact and far
-	// cheaper than a distinct count per session.
-	singleEvent = "(min(event_id) = max(event_id) AND min(source_id) = max(source_id))"
-	// singleEventRollup is singleEvent over session rollup rows.
-	singleEventRollup = "(min(min_event) = max(max_event) AND min(source_id) = max(source_id))"
 )
-
-// sessionRollup reports whether the session rollup can answer f's session
-// figures: it has no event type (a session's events of some types are
-// not in it) and nothing else rawOnly needs.
-func (f filter) sessionRollup() bool { return !f.rawOnly() && len(f.types) == 0 }
-
-// whereSessions writes f's conditions for events_sessions (f must pass
-// sessionRollup).
-func (b *builder) whereSessions(f filter, from time.Time) string {
-	c := []string{"hour >= " + b.hour(from), "hour < " + b.hour(f.to)}
-	if f.source != "" {
-		c = append(c, "source_id = "+b.str(f.source))
-	}
-	if !f.bots {
-		c = append(c, "NOT is_bot")
-	}
-	return strings.Join(c, " AND ")
-}
 
 // dimensions maps each breakdown dimension to its column. Nothing else
 // may be grouped by, except a property key through getSubcolumn.
@@ -106,26 +80,6 @@ var dimensions = map[string]string{
 	"browser":         "browser",
 	"os":              "os",
 	"device":          "device_type",
-}
-
-// sessionPageDimensions are the breakdowns by a session's first (entry)
-// or last (exit) pageview, with the aggregate that picks it. Their rows
-// count sessions, not events: "events" is the sessions that entered or
-// left on the page.
-var sessionPageDimensions = map[string]string{
-	"entry_page": "argMin",
-	"exit_page":  "argMax",
-}
-
-// sessionPagesSQL is the entry or exit page breakdown: each session's
-// first or last pageview path (by event time, then event id, so copies of
-// an event change nothing), counted per path. Always raw rows.
-func sessionPagesSQL(b *builder, f filter, pick string, limit int) query {
-	return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
-		"SELECT page AS value, count() AS events, uniqExactIf(visitor, visitor != '') AS visitors FROM (" +
-		"SELECT session_id, " + pick + "(url_path, (event_time, event_id)) AS page, " + pick + "(" + visitorExpr + ", (event_time, event_id)) AS visitor " +
-		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " AND session_id != '' AND event_type IN " + pageTypes + " GROUP BY session_id" +
-		") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit)))
 }
 
 // query is a statement and its parameters.
@@ -301,27 +255,6 @@ func summaryCountsSQL(f filter) query {
 		"FROM " + eventsTable + " WHERE " + b.where(f, prev) + " GROUP BY period")
 }
 
-// sessionStatsSQL computes, per period, the sessions with an event in it,
-// the bounced ones (exactly one distinct event, copies included) and the
-// average session duration (first to last event, seconds). Session rollup
-// when f allows.
-func sessionStatsSQL(f filter) query {
-	prev := f.from.Add(-f.to.Sub(f.from))
-	b := newBuilder()
-	if f.sessionRollup() {
-		return b.done("SELECT period, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
-			"SELECT if(hour >= " + b.hour(f.from) + ", 'current', 'previous') AS period, session_id, " +
-			singleEventRollup + " AS single, dateDiff('millisecond', min(first), max(last)) / 1000 AS duration " +
-			"FROM " + sessionsTable + " WHERE " + b.whereSessions(f, prev) + " GROUP BY period, session_id" +
-			") GROUP BY period")
-	}
-	return b.done("SELECT period, count() AS sessions, countIf(single) AS bounces, ifNotFinite(avg(duration), 0) AS avg_duration FROM (" +
-		"SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, session_id, " +
-		singleEvent + " AS single, dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration " +
-		"FROM " + eventsTable + " WHERE " + b.where(f, prev) + " AND session_id != '' GROUP BY period, session_id" +
-		") GROUP BY period")
-}
-
 // bucketExpr is the bucket start of time column col (a DateTime).
 func bucketExpr(iv interval, col string) string {
 	switch iv {
@@ -353,29 +286,6 @@ func seriesCountsSQL(f filter, iv interval) query {
 		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
 		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " GROUP BY t ORDER BY t")
-}
-
-// seriesSessionsSQL computes per bucket the sessions with an event in it
-// (active), and, putting each session in the bucket of its first event,
-// the sessions started, bounces and the average duration. Session rollup
-// for hour and coarser when f allows.
-func seriesSessionsSQL(f filter, iv interval) query {
-	b := newBuilder()
-	outer := "SELECT t, count() AS active, countIf(t = s) AS sessions, countIf(t = s AND single) AS bounces, " +
-		"ifNotFinite(sumIf(duration, t = s) / countIf(t = s), 0) AS avg_duration FROM ("
-	if f.sessionRollup() && iv != minute {
-		return b.done(outer +
-			"SELECT session_id, toUnixTimestamp(" + bucketExpr(iv, "toDateTime(min(first), 'UTC')") + ") AS s, " + singleEventRollup + " AS single, " +
-			"dateDiff('millisecond', min(first), max(last)) / 1000 AS duration, groupUniqArray(toUnixTimestamp(" + bucketExpr(iv, "hour") + ")) AS ts " +
-			"FROM " + sessionsTable + " WHERE " + b.whereSessions(f, f.from) + " GROUP BY session_id" +
-			") ARRAY JOIN ts AS t GROUP BY t ORDER BY t")
-	}
-	return b.done(outer +
-		"SELECT session_id, toUnixTimestamp(" + bucketExpr(iv, "toDateTime(min(event_time), 'UTC')") + ") AS s, " + singleEvent + " AS single, " +
-		"dateDiff('millisecond', min(event_time), max(event_time)) / 1000 AS duration, " +
-		"groupUniqArray(toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ")) AS ts " +
-		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " AND session_id != '' GROUP BY session_id" +
-		") ARRAY JOIN ts AS t GROUP BY t ORDER BY t")
 }
 
 // dayAligned reports whether f's range is whole UTC days.

@@ -28,9 +28,9 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 	}
 	cases := map[string]query{
 		"summary":         summaryCountsSQL(f),
-		"sessions":        sessionStatsSQL(f),
+		"sessions":        sessionStatsSQL(f, time.Time{}),
 		"series":          seriesCountsSQL(f, hour),
-		"seriesS":         seriesSessionsSQL(f, day),
+		"seriesS":         seriesSessionsSQL(f, day, time.Time{}),
 		"bd":              bd,
 		"search":          searchSQL(f, &eventCursor{t: from, source: "s' --", id: "i' --"}, 10),
 		"session":         sessionEventsSQL(f, 10),
@@ -38,8 +38,8 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 		"realtime":        realtimeSQL(f, false),
 		"realtime rollup": realtimeSQL(f, true),
 		// Only a source filter: the session rollup.
-		"sessionsRollup": sessionStatsSQL(filter{from: f.from, to: f.to, source: f.source}),
-		"seriesSRollup":  seriesSessionsSQL(filter{from: f.from, to: f.to, source: f.source}, hour),
+		"sessionsRollup": sessionStatsSQL(filter{from: f.from, to: f.to, source: f.source}, f.from.Add(5*time.Hour)),
+		"seriesSRollup":  seriesSessionsSQL(filter{from: f.from, to: f.to, source: f.source}, hour, f.from.Add(5*time.Hour)),
 		// Source and types only: the count rollups.
 		"summaryRollup": summaryCountsSQL(filter{from: f.from.Add(time.Hour), to: f.to.Add(48 * time.Hour), source: f.source, types: f.types}),
 		"seriesRollup":  seriesCountsSQL(filter{from: f.from, to: f.to, source: f.source, types: f.types}, week),
@@ -107,7 +107,7 @@ func TestRollupChoice(t *testing.T) {
 		{"summary, aligned", summaryCountsSQL(aligned), true},
 		{"summary, unaligned", summaryCountsSQL(unaligned), false},
 		{"summary, profile filter", summaryCountsSQL(withProfile), false},
-		{"session stats", sessionStatsSQL(aligned), false},
+		{"session stats", sessionStatsSQL(aligned, time.Time{}), false},
 		{"series by hour", seriesCountsSQL(aligned, hour), true},
 		{"series by week", seriesCountsSQL(aligned, week), true},
 		{"series by minute", seriesCountsSQL(aligned, minute), false},
@@ -126,8 +126,7 @@ func TestRollupChoice(t *testing.T) {
 }
 
 // TestSessionRollupChoice pins which session figures read the session
-// rollup: hour-aligned, no event type, no event-level filter, and for the
-// series not by minute.
+// rollup: hour-aligned, no event type, no event-level filter.
 func TestSessionRollupChoice(t *testing.T) {
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	aligned := filter{from: from, to: from.Add(24 * time.Hour), source: "s"}
@@ -142,13 +141,13 @@ func TestSessionRollupChoice(t *testing.T) {
 		q      query
 		rollup bool
 	}{
-		{"summary, aligned", sessionStatsSQL(aligned), true},
-		{"summary, event type", sessionStatsSQL(typed), false},
-		{"summary, unaligned", sessionStatsSQL(unaligned), false},
-		{"summary, property filter", sessionStatsSQL(withProp), false},
-		{"series by day", seriesSessionsSQL(aligned, day), true},
-		{"series by minute", seriesSessionsSQL(aligned, minute), false},
-		{"series, event type", seriesSessionsSQL(typed, hour), false},
+		{"summary, aligned", sessionStatsSQL(aligned, time.Time{}), true},
+		{"summary, event type", sessionStatsSQL(typed, time.Time{}), false},
+		{"summary, unaligned", sessionStatsSQL(unaligned, time.Time{}), false},
+		{"summary, property filter", sessionStatsSQL(withProp, time.Time{}), false},
+		{"series by day", seriesSessionsSQL(aligned, day, time.Time{}), true},
+		{"series by minute", seriesSessionsSQL(aligned, minute, time.Time{}), true},
+		{"series, event type", seriesSessionsSQL(typed, hour, time.Time{}), false},
 	}
 	for _, c := range cases {
 		if got := strings.Contains(c.q.sql, sessionsTable); got != c.rollup {

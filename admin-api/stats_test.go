@@ -295,7 +295,6 @@ func TestSeriesKnownAnswers(t *testing.T) {
 	type point struct {
 		T                                     string
 		Events, Visitors, Sessions, Pageviews uint64
-		SessionsStarted                       uint64  `json:"sessions_started"`
 		BounceRate                            float64 `json:"bounce_rate"`
 		AvgSessionDuration                    float64 `json:"avg_session_duration"`
 	}
@@ -311,34 +310,34 @@ func TestSeriesKnownAnswers(t *testing.T) {
 		want        map[string]point // non-empty buckets; the rest must be zero
 	}{
 		{"hourly via rollup", current + "&interval=hour&source=s1", 24, true, map[string]point{
-			at(time.Hour):     {Events: 4, Visitors: 1, Sessions: 1, Pageviews: 2, SessionsStarted: 1, AvgSessionDuration: 600},
-			at(2 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, SessionsStarted: 1, AvgSessionDuration: 30},
-			at(3 * time.Hour): {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, SessionsStarted: 1, BounceRate: 1},
-			at(5 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 1, SessionsStarted: 1, AvgSessionDuration: 120},
+			at(time.Hour):     {Events: 4, Visitors: 1, Sessions: 1, Pageviews: 2, AvgSessionDuration: 600},
+			at(2 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, AvgSessionDuration: 30},
+			at(3 * time.Hour): {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, BounceRate: 1},
+			at(5 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 1, AvgSessionDuration: 120},
 		}},
 		{"hourly raw", unaligned + "&interval=hour&source=s1", 24, false, map[string]point{
-			at(time.Hour):     {Events: 4, Visitors: 1, Sessions: 1, Pageviews: 2, SessionsStarted: 1, AvgSessionDuration: 600},
-			at(2 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, SessionsStarted: 1, AvgSessionDuration: 30},
-			at(3 * time.Hour): {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, SessionsStarted: 1, BounceRate: 1},
-			at(5 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 1, SessionsStarted: 1, AvgSessionDuration: 120},
+			at(time.Hour):     {Events: 4, Visitors: 1, Sessions: 1, Pageviews: 2, AvgSessionDuration: 600},
+			at(2 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, AvgSessionDuration: 30},
+			at(3 * time.Hour): {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, BounceRate: 1},
+			at(5 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 1, AvgSessionDuration: 120},
 		}},
 		{"one event type", current + "&interval=hour&type=signup", 24, true, map[string]point{
-			at(time.Hour):     {Events: 1, Visitors: 1, Sessions: 1, SessionsStarted: 1, BounceRate: 1},
-			at(5 * time.Hour): {Events: 1, Visitors: 1, Sessions: 1, SessionsStarted: 1, BounceRate: 1},
+			at(time.Hour):     {Events: 1, Visitors: 1, Sessions: 1, BounceRate: 1},
+			at(5 * time.Hour): {Events: 1, Visitors: 1, Sessions: 1, BounceRate: 1},
 		}},
 		{"by minute", rangeQS(time.Hour, 2*time.Hour) + "&interval=minute", 60, false, map[string]point{
-			at(time.Hour):                  {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, SessionsStarted: 1, AvgSessionDuration: 600},
-			at(time.Hour + time.Minute):    {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1},
-			at(time.Hour + 5*time.Minute):  {Events: 1, Visitors: 1, Sessions: 1},
-			at(time.Hour + 10*time.Minute): {Events: 1, Visitors: 1, Sessions: 1},
+			at(time.Hour):                  {Events: 1, Visitors: 1, Sessions: 1, Pageviews: 1, AvgSessionDuration: 600},
+			at(time.Hour + time.Minute):    {Events: 1, Visitors: 1, Pageviews: 1},
+			at(time.Hour + 5*time.Minute):  {Events: 1, Visitors: 1},
+			at(time.Hour + 10*time.Minute): {Events: 1, Visitors: 1},
 		}},
 		{"by day", rangeQS(-24*time.Hour, 24*time.Hour) + "&interval=day", 2, true, map[string]point{
-			at(-24 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, SessionsStarted: 1, AvgSessionDuration: 60},
-			at(0):               {Events: 11, Visitors: 6, Sessions: 6, Pageviews: 8, SessionsStarted: 6, BounceRate: 0.5, AvgSessionDuration: 125},
+			at(-24 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, AvgSessionDuration: 60},
+			at(0):               {Events: 11, Visitors: 6, Sessions: 6, Pageviews: 8, BounceRate: 0.5, AvgSessionDuration: 125},
 		}},
 		{"by week", rangeQS(-24*time.Hour, 24*time.Hour) + "&interval=week", 2, true, map[string]point{
-			at(-7 * 24 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, SessionsStarted: 1, AvgSessionDuration: 60},
-			at(0):                   {Events: 11, Visitors: 6, Sessions: 6, Pageviews: 8, SessionsStarted: 6, BounceRate: 0.5, AvgSessionDuration: 125},
+			at(-7 * 24 * time.Hour): {Events: 2, Visitors: 1, Sessions: 1, Pageviews: 2, AvgSessionDuration: 60},
+			at(0):                   {Events: 11, Visitors: 6, Sessions: 6, Pageviews: 8, BounceRate: 0.5, AvgSessionDuration: 125},
 		}},
 	}
 	for _, c := range cases {
@@ -762,7 +761,6 @@ func TestSessionRollupMatchesRaw(t *testing.T) {
 	tok := e.login("admin", strong)
 	type figures struct {
 		Sessions           uint64
-		SessionsStarted    uint64  `json:"sessions_started"`
 		BounceRate         float64 `json:"bounce_rate"`
 		AvgSessionDuration float64 `json:"avg_session_duration"`
 	}

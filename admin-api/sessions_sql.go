@@ -1,0 +1,225 @@
+package adminapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/trackstream/trackstream/schemas"
+)
+
+// Session figures: sessions, bounces and duration.
+//
+// Definition (the same in every path, in the finaliser and in the tests'
+// reference): a session is the events of one session id of one source
+// within one UTC day, keyed (source_id, session_id, day). Tracker session
+// ids are made per source (two sites may well hand out the same id), and a
+// source's sessions then add up across sources exactly. A session that
+// runs over midnight UTC counts again on the next day, as Google Analytics
+// counted them: that bounds what any computation of a session must read to
+// one day of rows. A session belongs to the range (or bucket) where it
+// started, at its first event; its bot flag is that event's (a tie at the
+// first millisecond counts as human); it bounced when it has exactly one
+// distinct event; its duration runs from its first to its last event of
+// the day, also past the end of the range. With event-level filters
+// (types, profile, session, property, dimension) a session is made of its
+// matching events only.
+//
+// Paths: hours the finaliser has closed come from sessions_hourly (newest
+// version of each hour), sessions started after them (the open tail) from
+// the per-session rollup events_sessions; event-level filters and ranges
+// not on whole hours read trackstream.events.
+
+const (
+	// sessionsTable is the per-session rollup (migration 0003).
+	sessionsTable = schemas.Database + ".events_sessions"
+	// sessionsHourly is the finalised session figures (migration 0006).
+	sessionsHourly = schemas.Database + ".sessions_hourly"
+)
+
+// sessionRollup reports whether the session rollups can answer f's
+// session figures: no event type (a session's events of some types are
+// not in them) and nothing else rawOnly needs.
+func (f filter) sessionRollup() bool { return !f.rawOnly() && len(f.types) == 0 }
+
+// dayStart is the start of t's UTC day.
+func dayStart(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+
+// dayEnd is the end of the UTC day of the instant just before t: the
+// sessions started before t are read up to there.
+func dayEnd(t time.Time) time.Time { return dayStart(t.Add(-time.Nanosecond)).Add(24 * time.Hour) }
+
+// sessionsHaving is the HAVING of a per-session query: started in
+// [lo, hi), and human unless f includes bots.
+func (b *builder) sessionsHaving(f filter, lo, hi time.Time) string {
+	h := " HAVING start >= " + b.time(lo) + " AND start < " + b.time(hi)
+	if !f.bots {
+		h += " AND NOT bot"
+	}
+	return h
+}
+
+// sessionsFromRollup lists, one row each (source_id, start, bot, single,
+// dur in ms), the sessions started in [lo, hi) under f (f must pass
+// sessionRollup), from events_sessions: the days of the range are read
+// whole, so a session's first event and its last are seen.
+func (b *builder) sessionsFromRollup(f filter, lo, hi time.Time) string {
+	c := []string{"hour >= " + b.hour(dayStart(lo)), "hour < " + b.hour(dayEnd(hi))}
+	if f.source != "" {
+		c = append(c, "source_id = "+b.str(f.source))
+	}
+	if !dayStart(lo).Equal(lo) {
+		// Only a session with a row at or after lo can start there: the
+		// open tail groups those sessions, not the whole day's.
+		in := []string{"hour >= " + b.hour(lo.Truncate(time.Hour)), "hour < " + b.hour(hi)}
+		if f.source != "" {
+			in = append(in, "source_id = "+b.str(f.source))
+		}
+		c = append(c, "(source_id, session_id) IN (SELECT source_id, session_id FROM "+sessionsTable+" WHERE "+strings.Join(in, " AND ")+")")
+	}
+	return "SELECT source_id, min(first) AS start, argMin(is_bot, (first, is_bot)) AS bot, " +
+		"min(min_event) = max(max_event) AS single, dateDiff('millisecond', min(first), max(last)) AS dur " +
+		"FROM " + sessionsTable + " WHERE " + strings.Join(c, " AND ") +
+		" GROUP BY source_id, session_id, toDate(hour)" + b.sessionsHaving(f, lo, hi)
+}
+
+// sessionsFromEvents is sessionsFromRollup over the events matching f
+// (every filter), for what the rollups cannot answer.
+func (b *builder) sessionsFromEvents(f filter, lo, hi time.Time) string {
+	g := f
+	g.from, g.to, g.bots = dayStart(lo), dayEnd(hi), true
+	return "SELECT source_id, min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, " +
+		"min(event_id) = max(event_id) AS single, dateDiff('millisecond', min(event_time), max(event_time)) AS dur " +
+		"FROM " + eventsTable + " WHERE " + b.where(g, g.from) + " AND session_id != ''" +
+		" GROUP BY source_id, session_id, toDate(event_time)" + b.sessionsHaving(f, lo, hi)
+}
+
+// finalisedSessions is the sessions_hourly rows of the hours in [lo, hi)
+// under f (f must pass sessionRollup), each hour at its newest version
+// (every pass of the finaliser writes all of an hour's rows, and a marker
+// row, under one version; FINAL keeps one row per key should two passes
+// ever share a version).
+func (b *builder) finalisedSessions(f filter, lo, hi time.Time) string {
+	span := "hour >= " + b.hour(lo) + " AND hour < " + b.hour(hi)
+	c := []string{span}
+	if f.source != "" {
+		c = append(c, "source_id = "+b.str(f.source))
+	}
+	if !f.bots {
+		c = append(c, "NOT is_bot")
+	}
+	c = append(c, "(hour, version) IN (SELECT hour, max(version) FROM "+sessionsHourly+" WHERE "+span+" GROUP BY hour)")
+	return sessionsHourly + " FINAL WHERE " + strings.Join(c, " AND ")
+}
+
+// sessionParts are the pieces of a session query: rows of (k, n, nb, ms)
+// (key, sessions, bounces, duration in ms) from the finalised hours before
+// final, from the open tail and from raw events. key writes the key of a
+// finalised hour (column hour) or of a session (column start).
+func sessionParts(b *builder, f filter, lo, final time.Time, useRollup bool, key func(col string) string) string {
+	var parts []string
+	if useRollup {
+		if fin := minTime(final, f.to); fin.After(lo) {
+			parts = append(parts, "SELECT "+key("hour")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessions(f, lo, fin))
+			lo = fin
+		}
+		if lo.Before(f.to) {
+			parts = append(parts, "SELECT "+key("start")+" AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM ("+b.sessionsFromRollup(f, lo, f.to)+")")
+		}
+	} else {
+		parts = append(parts, "SELECT "+key("start")+" AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM ("+b.sessionsFromEvents(f, lo, f.to)+")")
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// sessionStatsSQL computes, per period (current [from, to) and the
+// previous period of the same length), the sessions started in it, the
+// bounced ones and their average duration in seconds. final is where the
+// finalised hours end (zero: none).
+func sessionStatsSQL(f filter, final time.Time) query {
+	prev := f.from.Add(-f.to.Sub(f.from))
+	b := newBuilder()
+	from := f.from
+	key := func(col string) string {
+		if col == "hour" {
+			return "if(hour >= " + b.hour(from) + ", 'current', 'previous')"
+		}
+		return "if(start >= " + b.time(from) + ", 'current', 'previous')"
+	}
+	return b.done("SELECT k AS period, sum(n) AS sessions, sum(nb) AS bounces, ifNotFinite(sum(ms) / sum(n) / 1000, 0) AS avg_duration FROM (" +
+		sessionParts(b, f, prev, final, f.sessionRollup(), key) + ") GROUP BY period")
+}
+
+// seriesSessionsSQL computes per bucket (t, unix seconds) the sessions
+// started in it, the bounced ones and their average duration. By minute
+// no finalised hour is used.
+func seriesSessionsSQL(f filter, iv interval, final time.Time) query {
+	b := newBuilder()
+	if iv == minute {
+		final = time.Time{}
+	}
+	key := func(col string) string {
+		if col == "start" {
+			col = "toDateTime(start, 'UTC')"
+		}
+		return "toUnixTimestamp(" + bucketExpr(iv, col) + ")"
+	}
+	return b.done("SELECT k AS t, sum(n) AS sessions, sum(nb) AS bounces, ifNotFinite(sum(ms) / sum(n) / 1000, 0) AS avg_duration FROM (" +
+		sessionParts(b, f, f.from, final, f.sessionRollup(), key) + ") GROUP BY t ORDER BY t")
+}
+
+// sessionPageDimensions are the breakdowns by a session's first (entry)
+// or last (exit) pageview, with the aggregate that picks it. Their rows
+// count sessions, not events: "events" is the sessions started in the
+// range that entered or left on the page.
+var sessionPageDimensions = map[string]string{
+	"entry_page": "argMinIf",
+	"exit_page":  "argMaxIf",
+}
+
+// sessionPagesSQL is the entry or exit page breakdown of the sessions
+// started in the range (the definition above; sessions without a
+// pageview have no entry page): each session's first or last pageview
+// path (by event time, then event id, so copies of an event change
+// nothing), counted per path. Always raw rows.
+func sessionPagesSQL(b *builder, f filter, pick string, limit int) query {
+	g := f
+	g.from, g.to, g.bots = dayStart(f.from), dayEnd(f.to), true
+	isPage := "event_type IN " + pageTypes
+	return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
+		"SELECT page AS value, count() AS events, uniqExactIf(visitor, visitor != '') AS visitors FROM (" +
+		"SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, " +
+		pick + "(url_path, (event_time, event_id), " + isPage + ") AS page, " +
+		pick + "(" + visitorExpr + ", (event_time, event_id), " + isPage + ") AS visitor " +
+		"FROM " + eventsTable + " WHERE " + b.where(g, g.from) + " AND session_id != ''" +
+		" GROUP BY source_id, session_id, toDate(event_time)" + b.sessionsHaving(f, f.from, f.to) + " AND countIf(" + isPage + ") > 0" +
+		") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit)))
+}
+
+// finalisedUntilSQL is where the finalised hours end: the newest hour
+// with a marker row (the finaliser writes hours in order, from the first
+// with data, so every hour before it is finalised too).
+const finalisedUntilSQL = "SELECT toUnixTimestamp(max(hour)) AS t, count() AS n FROM " + sessionsHourly + " WHERE source_id = ''"
+
+// sessionRows runs the session query build makes for f, with the end of
+// the finalised hours when the rollups can answer f.
+func (s *Server) sessionRows(r *http.Request, f filter, build func(final time.Time) query) ([]sessionsRow, error) {
+	var final time.Time
+	if f.sessionRollup() {
+		rows, err := runQuery[struct{ T, N int64 }](s, r, query{sql: finalisedUntilSQL})
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 1 && rows[0].N > 0 {
+			final = time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
+		}
+	}
+	return runQuery[sessionsRow](s, r, build(final))
+}

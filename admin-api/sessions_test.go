@@ -1,0 +1,335 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trackstream/trackstream/internal/enrich"
+	"github.com/trackstream/trackstream/internal/event"
+	"github.com/trackstream/trackstream/internal/finalise"
+	"github.com/trackstream/trackstream/internal/store"
+	"github.com/trackstream/trackstream/internal/testkit"
+)
+
+// sessEvent is a stored row as the session reference sees it.
+type sessEvent struct {
+	source, id, session string
+	at                  time.Time
+	bot                 bool
+}
+
+// refSession is one session by the definition (sessions_sql.go).
+type refSession struct {
+	source      string
+	start, last time.Time
+	bot         bool
+	ids         map[string]bool
+}
+
+// refSessions groups stored rows (copies included) into sessions: one
+// session id of one source within one UTC day, started at its first
+// event, whose bot flag it takes (a tie at the first millisecond counts
+// as human).
+func refSessions(rows []sessEvent) []*refSession {
+	type key struct {
+		source, session string
+		day             time.Time
+	}
+	by := map[key]*refSession{}
+	for _, e := range rows {
+		k := key{e.source, e.session, e.at.Truncate(24 * time.Hour)}
+		s := by[k]
+		if s == nil {
+			s = &refSession{source: e.source, start: e.at, last: e.at, bot: e.bot, ids: map[string]bool{}}
+			by[k] = s
+		}
+		switch {
+		case e.at.Before(s.start):
+			s.start, s.bot = e.at, e.bot
+		case e.at.Equal(s.start):
+			s.bot = s.bot && e.bot
+		}
+		if e.at.After(s.last) {
+			s.last = e.at
+		}
+		s.ids[e.id] = true
+	}
+	out := make([]*refSession, 0, len(by))
+	for _, s := range by {
+		out = append(out, s)
+	}
+	return out
+}
+
+// sessFigures are the session figures of a period or bucket as answered.
+type sessFigures struct {
+	Sessions           uint64  `json:"sessions"`
+	BounceRate         float64 `json:"bounce_rate"`
+	AvgSessionDuration float64 `json:"avg_session_duration"`
+}
+
+// refFigures are the figures of the sessions started in [lo, hi).
+func refFigures(ss []*refSession, lo, hi time.Time, source string, bots bool) sessFigures {
+	var n, bounces uint64
+	var ms int64
+	for _, s := range ss {
+		if s.start.Before(lo) || !s.start.Before(hi) || (source != "" && s.source != source) || (s.bot && !bots) {
+			continue
+		}
+		n++
+		if len(s.ids) == 1 {
+			bounces++
+		}
+		ms += s.last.Sub(s.start).Milliseconds()
+	}
+	f := sessFigures{Sessions: n, BounceRate: ratio(bounces, n)}
+	if n > 0 {
+		f.AvgSessionDuration = round3(float64(ms) / float64(n) / 1000)
+	}
+	return f
+}
+
+// sessionsWindow is where the differential test's sessions start: over
+// midnight of a new year (a day, month and year boundary), far from the
+// other tests' data.
+var sessionsWindow = time.Date(2024, 12, 31, 18, 0, 0, 0, time.UTC)
+
+// randomSessions makes n sessions of 1-5 events in two sources, with
+// session ids reused across sources and within a day, gaps of up to 50
+// minutes (so sessions cross hours and midnight), bot-first sessions and
+// bot events inside human sessions. Event ids continue from *next.
+func randomSessions(r *rand.Rand, n int, next *int) []sessEvent {
+	var out []sessEvent
+	for range n {
+		source := []string{"sess-a", "sess-b"}[r.IntN(2)]
+		session := fmt.Sprintf("s%d", r.IntN(60))
+		at := sessionsWindow.Add(time.Duration(r.Int64N(int64(12 * time.Hour))).Truncate(time.Millisecond))
+		for i := range 1 + r.IntN(5) {
+			if i > 0 {
+				at = at.Add(time.Duration(r.Int64N(int64(50 * time.Minute))).Truncate(time.Millisecond))
+			}
+			bot := r.IntN(10) == 0
+			if i == 0 && r.IntN(7) == 0 {
+				bot = true
+			}
+			*next++
+			out = append(out, sessEvent{source: source, id: fmt.Sprintf("se%d", *next), session: session, at: at, bot: bot})
+		}
+	}
+	return out
+}
+
+func storeRows(es []sessEvent, received time.Duration) []store.Row {
+	out := make([]store.Row, len(es))
+	for i, e := range es {
+		out[i] = store.Row{
+			Event:  event.Event{SourceID: e.source, ID: e.id, Type: "page", Time: e.at, ReceivedAt: e.at.Add(received), SessionID: e.session, AnonymousID: "v-" + e.session, Properties: json.RawMessage(`{}`)},
+			Fields: enrich.Fields{URLPath: "/p", Bot: e.bot},
+		}
+	}
+	return out
+}
+
+// TestSessionFiguresDifferential checks, on random sessions, that the
+// session figures of the finalised hours plus the open tail, of the open
+// tail alone and of raw events all equal the definition computed here in
+// Go: before any finaliser pass, after one, after late events (earlier
+// first events, bot-first, bounces that stop being bounces) and the pass
+// that follows them, after the re-check, and after two finalisers ran
+// the same pass at once.
+func TestSessionFiguresDifferential(t *testing.T) {
+	testkit.SkipShort(t)
+	st, _ := chStore(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(13, 6))
+	next := 0
+	stored := randomSessions(r, 250, &next)
+	if err := write(ctx, st, "sess-diff-1", storeRows(stored, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Exact copies stored anyway (as before write-time deduplication),
+	// and copies at another time, which the store drops as it writes.
+	var copies, moved []sessEvent
+	for i, e := range stored {
+		if i%9 == 0 {
+			copies = append(copies, e)
+			m := e
+			m.at = m.at.Add(2 * time.Second)
+			moved = append(moved, m)
+		}
+	}
+	if err := st.InsertRows(ctx, "sess-diff-copies", storeRows(copies, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	stored = append(stored, copies...)
+	if err := write(ctx, st, "sess-diff-moved", storeRows(moved, 2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	e := startWith(t, st, &clock{t: sessionsWindow.Add(48 * time.Hour)})
+	tok := e.login("admin", strong)
+	qs := func(from, to time.Time) string {
+		return "from=" + url.QueryEscape(from.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339Nano))
+	}
+	check := func(phase string) {
+		t.Helper()
+		ss := refSessions(stored)
+		for _, filters := range []struct {
+			source string
+			bots   bool
+		}{{"", false}, {"sess-a", false}, {"", true}, {"sess-b", true}} {
+			extra := ""
+			if filters.source != "" {
+				extra += "&source=" + filters.source
+			}
+			if filters.bots {
+				extra += "&bots=true"
+			}
+			// Aligned ranges read the rollups, ranges one second off
+			// read raw events.
+			for _, rg := range [][2]time.Time{
+				{sessionsWindow.Add(2 * time.Hour), sessionsWindow.Add(10 * time.Hour)},
+				{sessionsWindow.Add(6 * time.Hour), sessionsWindow.Add(7 * time.Hour)},
+				{sessionsWindow.Add(2*time.Hour + time.Second), sessionsWindow.Add(10*time.Hour - time.Second)},
+			} {
+				from, to := rg[0], rg[1]
+				prev := from.Add(-to.Sub(from))
+				var got struct {
+					Metrics  sessFigures
+					Previous struct{ Metrics sessFigures }
+				}
+				e.get(tok, "/api/v1/stats/summary?"+qs(from, to)+extra, http.StatusOK, &got)
+				if want := refFigures(ss, from, to, filters.source, filters.bots); got.Metrics != want {
+					t.Errorf("%s: summary %s..%s%s: got %+v, want %+v", phase, from, to, extra, got.Metrics, want)
+				}
+				if want := refFigures(ss, prev, from, filters.source, filters.bots); got.Previous.Metrics != want {
+					t.Errorf("%s: summary %s..%s%s previous: got %+v, want %+v", phase, from, to, extra, got.Previous.Metrics, want)
+				}
+			}
+			for _, sc := range []struct {
+				iv       string
+				step     time.Duration
+				from, to time.Time
+			}{
+				{"hour", time.Hour, sessionsWindow, sessionsWindow.Add(18 * time.Hour)},
+				{"hour", time.Hour, sessionsWindow.Add(time.Second), sessionsWindow.Add(18 * time.Hour)},
+				{"day", 24 * time.Hour, sessionsWindow.Add(-18 * time.Hour), sessionsWindow.Add(30 * time.Hour)},
+				{"minute", time.Minute, sessionsWindow.Add(5*time.Hour + 30*time.Minute), sessionsWindow.Add(7 * time.Hour)},
+			} {
+				var got struct {
+					Points []struct {
+						T string
+						sessFigures
+					}
+				}
+				e.get(tok, "/api/v1/stats/series?interval="+sc.iv+"&"+qs(sc.from, sc.to)+extra, http.StatusOK, &got)
+				for _, p := range got.Points {
+					b, err := time.Parse(time.RFC3339, p.T)
+					if err != nil {
+						t.Fatal(err)
+					}
+					lo, hi := b, b.Add(sc.step)
+					if lo.Before(sc.from) {
+						lo = sc.from
+					}
+					if hi.After(sc.to) {
+						hi = sc.to
+					}
+					if want := refFigures(ss, lo, hi, filters.source, filters.bots); p.sessFigures != want {
+						t.Errorf("%s: series by %s %s..%s%s, bucket %s: got %+v, want %+v", phase, sc.iv, sc.from, sc.to, extra, p.T, p.sessFigures, want)
+					}
+				}
+			}
+		}
+	}
+	check("open tail only")
+
+	fin := newFinaliser(t, st)
+	now := sessionsWindow.Add(10*time.Hour + 30*time.Minute) // hours before 09:00 are closed
+	res, err := fin.Pass(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sessionsWindow.Add(9 * time.Hour); !res.Until.Equal(want) {
+		t.Fatalf("finalised until %s, want %s", res.Until, want)
+	}
+	check("finalised hours and the open tail")
+
+	// Late events: a first event before some sessions' start (a bot one
+	// for every other), and a second event for some one-event sessions.
+	var late []sessEvent
+	for i, s := range refSessions(stored) {
+		switch {
+		case i%5 == 0 && s.start.After(sessionsWindow.Add(time.Hour)):
+			late = append(late, sessEvent{source: s.source, session: sessionOf(stored, s), at: s.start.Add(-40 * time.Minute), bot: i%10 == 0})
+		case i%5 == 1 && len(s.ids) == 1:
+			late = append(late, sessEvent{source: s.source, session: sessionOf(stored, s), at: s.start.Add(3 * time.Minute)})
+		}
+	}
+	for i := range late {
+		next++
+		late[i].id = fmt.Sprintf("se%d", next)
+	}
+	if err := write(ctx, st, "sess-diff-late", storeRows(late, 30*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	stored = append(stored, late...)
+	if _, err := fin.Pass(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	check("after late events")
+
+	if _, err := fin.Pass(ctx, sessionsWindow.Add(50*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	check("after the re-check")
+
+	// Two finalisers at once, then once more: nothing counts twice.
+	other := newFinaliser(t, st)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, f := range []*finalise.Finaliser{fin, other} {
+		wg.Go(func() { _, errs[i] = f.Pass(ctx, sessionsWindow.Add(51*time.Hour)) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	check("after two concurrent passes")
+	res, err = fin.Pass(ctx, sessionsWindow.Add(52*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Corrections != 0 {
+		t.Errorf("a pass over unchanged data corrected %d hours", res.Corrections)
+	}
+	check("after a repeated pass")
+}
+
+// sessionOf is the session id of a reference session.
+func sessionOf(rows []sessEvent, s *refSession) string {
+	for _, e := range rows {
+		if e.source == s.source && e.at.Equal(s.start) {
+			return e.session
+		}
+	}
+	panic("no event starts the session")
+}
+
+func newFinaliser(t *testing.T, st finalise.Store) *finalise.Finaliser {
+	t.Helper()
+	f, err := finalise.New(st, finalise.Settings{Interval: time.Minute, Lateness: 2 * time.Hour}, quiet, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
