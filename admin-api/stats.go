@@ -501,10 +501,11 @@ const maxListBytes = 4 << 20
 
 // eventSize is an event's place in a listing and its estimated bytes.
 type eventSize struct {
-	SourceID string `json:"source_id"`
-	EventID  string `json:"event_id"`
-	TimeMS   int64  `json:"time_ms"`
-	Bytes    int64  `json:"row_bytes"`
+	SourceID  string `json:"source_id"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	TimeMS    int64  `json:"time_ms"`
+	Bytes     int64  `json:"row_bytes"`
 }
 
 // withinBytes is how many of sizes, in answer order, make one answer:

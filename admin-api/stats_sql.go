@@ -362,11 +362,16 @@ const eventColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(ev
 	"toJSONString(properties) AS properties_json, toJSONString(context) AS context_json"
 
 // eventSizeColumns are what the first step of an event listing returns:
-// each event's key, time and an estimate of its bytes in the answer (its
+// each event's sort key (fullKey), time and an estimate of its bytes in the answer (its
 // JSON objects and long strings, plus a fixed allowance for the rest), so
 // the page can be cut at maxListBytes before the wide columns are read.
-const eventSizeColumns = "source_id, event_id, toUnixTimestamp64Milli(event_time) AS time_ms, " +
+const eventSizeColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(event_time) AS time_ms, " +
 	"length(toJSONString(properties)) + length(toJSONString(context)) + length(url) + length(referrer) + length(name) + 512 AS row_bytes"
+
+// fullKey is the events table's sort key as a tuple: a listing's later
+// steps find their events by it, reading at most one granule per event
+// instead of every granule of the days the events span.
+const fullKey = "(source_id, toDate(event_time), event_type, event_id)"
 
 // eventsByKeySQL reads the answer columns of the listed events (one copy
 // each, the one the listing ranked), in the listing's order.
@@ -376,7 +381,7 @@ func eventsByKeySQL(keys []eventSize, ascending bool) query {
 	tuples := make([]string, len(keys))
 	for i, k := range keys {
 		lo, hi = min(lo, k.TimeMS), max(hi, k.TimeMS)
-		tuples[i] = "(" + b.str(k.SourceID) + ", " + b.str(k.EventID) + ")"
+		tuples[i] = "(" + b.str(k.SourceID) + ", " + b.date(time.UnixMilli(k.TimeMS)) + ", " + b.str(k.EventType) + ", " + b.str(k.EventID) + ")"
 	}
 	dir := " DESC"
 	if ascending {
@@ -384,7 +389,7 @@ func eventsByKeySQL(keys []eventSize, ascending bool) query {
 	}
 	return b.done("SELECT " + eventColumns + " FROM " + eventsTable +
 		" WHERE event_time >= " + b.time(time.UnixMilli(lo)) + " AND event_time <= " + b.time(time.UnixMilli(hi)) +
-		" AND " + eventKey + " IN (" + strings.Join(tuples, ", ") + ")" +
+		" AND " + fullKey + " IN (" + strings.Join(tuples, ", ") + ")" +
 		" ORDER BY event_time" + dir + ", source_id" + dir + ", event_id" + dir + " LIMIT 1 BY source_id, event_id")
 }
 
@@ -400,10 +405,10 @@ func searchSQL(f filter, after *eventCursor, limit int) query {
 	}
 	order := " ORDER BY event_time DESC, source_id DESC, event_id DESC LIMIT 1 BY source_id, event_id LIMIT " + b.uint(uint64(limit+1))
 	// Two steps: the page's keys from the narrow columns, then the sizes
-	// of those rows only, from the days they are in.
-	return b.done("WITH page AS (SELECT source_id, event_id, event_time FROM " + eventsTable + " WHERE " + w + order + ") " +
+	// of those rows only, found by the full sort key (a granule each).
+	return b.done("WITH page AS (SELECT source_id, event_id, event_type, event_time FROM " + eventsTable + " WHERE " + w + order + ") " +
 		"SELECT " + eventSizeColumns + " FROM " + eventsTable + " WHERE " + w +
-		" AND event_time >= (SELECT min(event_time) FROM page) AND " + eventKey + " IN (SELECT source_id, event_id FROM page)" + order)
+		" AND event_time >= (SELECT min(event_time) FROM page) AND " + fullKey + " IN (SELECT source_id, toDate(event_time), event_type, event_id FROM page)" + order)
 }
 
 // sessionEventsSQL lists the sizes of a session's events oldest first,
