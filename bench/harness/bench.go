@@ -244,6 +244,9 @@ func generatorName(cfg Config) string {
 type harness struct {
 	// brokerPid is the broker process while one runs, else 0.
 	brokerPid int
+	// brokerDir is the data dir of the broker startBroker runs, where its
+	// SASL secret is.
+	brokerDir string
 	// ceilingAddr is ceiling H's address while it runs: wrk does not
 	// count its answers (204s, nothing to check), so it drives the bare
 	// server at plain wrk's cost per request.
@@ -390,14 +393,18 @@ func (h *harness) ingestPhase(ctx context.Context) error {
 		_ = brk.signal(syscall.SIGCONT)
 		_ = brk.stop(30 * time.Second)
 	}()
-	src, err := publishSource(ctx, brokerAddr, h.log)
+	kbase, err := brokerOpts([]string{brokerAddr}, h.brokerDir, h.log)
+	if err != nil {
+		return err
+	}
+	src, err := publishSource(ctx, kbase)
 	if err != nil {
 		return err
 	}
 
 	if !cfg.Skip["K"] {
 		for range cfg.Reps {
-			r, err := produceCeiling(ctx, []string{brokerAddr}, cfg.Duration, h.log)
+			r, err := produceCeiling(ctx, kbase, cfg.Duration)
 			if err != nil {
 				h.rep.KErr = err.Error()
 				break
@@ -517,6 +524,7 @@ func (r *Report) ceilingHSingle() Run {
 
 func (h *harness) startBroker() (*proc, string, error) {
 	dir := filepath.Join(h.cfg.WorkDir, "broker")
+	h.brokerDir = dir
 	_ = os.RemoveAll(dir)
 	p, err := startProc("broker", h.cfg.Self, []string{"broker", "-data-dir", dir}, nil, filepath.Join(h.cfg.WorkDir, "broker.log"))
 	if err != nil {
@@ -532,8 +540,8 @@ func (h *harness) startBroker() (*proc, string, error) {
 
 // publishSource creates the topics and publishes an enabled source, the
 // way admin-api does, so `trackstream ingest` accepts it.
-func publishSource(ctx context.Context, brokerAddr string, log *slog.Logger) (string, error) {
-	cl, err := kgo.NewClient(append(kafka.ClientOpts([]string{brokerAddr}, log), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+func publishSource(ctx context.Context, base []kgo.Opt) (string, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return "", err
 	}
@@ -562,7 +570,7 @@ func (h *harness) startIngest(ctx context.Context, brokerAddr, name string, extr
 		"TRACKSTREAM_DATA_DIR=" + filepath.Join(h.cfg.WorkDir, name),
 		"TRACKSTREAM_LOG_LEVEL=warn",
 	}
-	env = append(env, extraEnv...)
+	env = append(append(env, brokerEnv(h.brokerDir)...), extraEnv...)
 	p, err = startProc(name, h.cfg.Bin, []string{"ingest"}, env, filepath.Join(h.cfg.WorkDir, name+".log"))
 	if err != nil {
 		return nil, "", "", err
@@ -792,7 +800,12 @@ func (h *harness) endToEnd(ctx context.Context) {
 			_ = p.stop(time.Minute)
 		}
 	}()
-	kcl, err := kgo.NewClient(kafka.ClientOpts([]string{n.kafkaAddr}, h.log)...)
+	kbase, err := brokerOpts([]string{n.kafkaAddr}, dataDir, h.log)
+	if err != nil {
+		h.rep.S3Err = err.Error()
+		return
+	}
+	kcl, err := kgo.NewClient(kbase...)
 	if err != nil {
 		h.rep.S3Err = err.Error()
 		return

@@ -226,12 +226,17 @@ func TestProduceCeilingAgainstBroker(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var out testkit.Buffer
 	done := make(chan error, 1)
-	go func() { done <- ServeBroker(ctx, t.TempDir(), &out, log) }()
+	dir := t.TempDir()
+	go func() { done <- ServeBroker(ctx, dir, &out, log) }()
 	addr := strings.Split(announced(t, &out, brokerAnnounce), ",")[0]
-	if _, err := publishSource(context.Background(), addr, log); err != nil {
+	base, err := brokerOpts([]string{addr}, dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publishSource(context.Background(), base); err != nil {
 		t.Fatalf("create topics and publish a source: %v", err)
 	}
-	res, err := produceCeiling(context.Background(), []string{addr}, 500*time.Millisecond, log)
+	res, err := produceCeiling(context.Background(), base, 500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/trackstream/trackstream/internal/enrich"
 	"github.com/trackstream/trackstream/internal/event"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/secretfile"
 	"github.com/trackstream/trackstream/internal/store"
 	"github.com/trackstream/trackstream/schemas"
 )
@@ -50,6 +51,28 @@ func ServeBroker(ctx context.Context, dataDir string, out io.Writer, log *slog.L
 	fmt.Fprintln(out, brokerAnnounce+strings.Join(b.Addrs(), ","))
 	<-ctx.Done()
 	return nil
+}
+
+// brokerOpts are the base client options for a broker run by ServeBroker
+// or `trackstream all` on dataDir: its addresses and a SASL login with the
+// secret the broker keeps there.
+func brokerOpts(brokers []string, dataDir string, log *slog.Logger) ([]kgo.Opt, error) {
+	path := broker.SecretFile(dataDir)
+	secret, err := secretfile.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("the broker's SASL secret: %w", err)
+	}
+	return append(kafka.ClientOpts(brokers, log), kafka.Embedded(broker.User, string(secret), path).Opts()...), nil
+}
+
+// brokerEnv are the settings that log a trackstream process in to a broker
+// run by ServeBroker on dataDir.
+func brokerEnv(dataDir string) []string {
+	return []string{
+		"TRACKSTREAM_KAFKA_SASL_MECHANISM=" + config.SASLScramSHA256,
+		"TRACKSTREAM_KAFKA_SASL_USERNAME=" + broker.User,
+		"TRACKSTREAM_KAFKA_SASL_PASSWORD_FILE=" + broker.SecretFile(dataDir),
+	}
 }
 
 // ServeHTTPCeiling runs ceiling H: a Fiber v2 server configured like
@@ -159,7 +182,7 @@ type ProduceResult struct {
 // produceCeiling is ceiling K: the same records ingest makes, produced
 // with ingest's producer options to the same broker, as fast as the acks
 // come back, for d.
-func produceCeiling(ctx context.Context, brokers []string, d time.Duration, log *slog.Logger) (ProduceResult, error) {
+func produceCeiling(ctx context.Context, base []kgo.Opt, d time.Duration) (ProduceResult, error) {
 	events, err := sampleEvents(20_000, "src_ceiling", 1)
 	if err != nil {
 		return ProduceResult{}, err
@@ -172,7 +195,7 @@ func produceCeiling(ctx context.Context, brokers []string, d time.Duration, log 
 		}
 		total += len(values[i])
 	}
-	opts := append(kafka.ClientOpts(brokers, log), ingest.ProducerOpts(config.Default().Ingest)...)
+	opts := append(append([]kgo.Opt{}, base...), ingest.ProducerOpts(config.Default().Ingest)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return ProduceResult{}, fmt.Errorf("ceiling K producer: %w", err)

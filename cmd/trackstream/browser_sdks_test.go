@@ -107,7 +107,7 @@ func TestBrowserSDKs(t *testing.T) {
 			src := createSource(t, adm, sdk.name+" site")
 
 			replicaCfg := cfg
-			replicaCfg.Kafka.Brokers = all.kafkaAddrs
+			replicaCfg.Kafka = embeddedKafka(cfg, all)
 			replicaCfg.Ingest.Addr = testkit.FreeAddr(t)
 			replicaCfg.OpsAddr = "127.0.0.1:0"
 			replica := startIngestReplica(t, replicaCfg)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -30,7 +29,7 @@ func TestOpsListenerStopsLast(t *testing.T) {
 	opsAddr := n.ops.Addr()
 
 	const events = 25
-	produceEvents(t, n.kafkaAddrs, events)
+	produceEvents(t, n.kafkaOpts, events)
 	testkit.Eventually(t, 30*time.Second, "the processor holding every event", func() bool {
 		return metric(t, opsAddr, "trackstream_processor_records_consumed_total") == events
 	})
@@ -62,10 +61,10 @@ func TestOpsListenerStopsLast(t *testing.T) {
 }
 
 // produceEvents writes n events of one source to the events topic, as
-// ingest would.
-func produceEvents(t *testing.T, brokers []string, n int) {
+// ingest would, with a client of the process's base options.
+func produceEvents(t *testing.T, base []kgo.Opt, n int) {
 	t.Helper()
-	cl, err := kgo.NewClient(append(kafka.ClientOpts(brokers, testkit.Logger(t, slog.LevelWarn)), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

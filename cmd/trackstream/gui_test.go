@@ -288,7 +288,7 @@ func TestGUI(t *testing.T) {
 	e.shot("events-live")
 
 	// A dead letter, replayed from the GUI, is stored.
-	e.parkDeadLetter(n.kafkaAddrs, src)
+	e.parkDeadLetter(n.kafkaOpts, src)
 	e.open("/ui/dlq", "dlq")
 	e.click(`#dead-letters input[type="checkbox"]`)
 	e.shot("dlq")
@@ -561,7 +561,7 @@ func (e *guiEnv) post(ua string, body map[string]any, want int) {
 
 // parkDeadLetter puts one valid event of src into the dead-letter topic
 // the way the processor does, so replaying it stores it.
-func (e *guiEnv) parkDeadLetter(brokers []string, src string) {
+func (e *guiEnv) parkDeadLetter(base []kgo.Opt, src string) {
 	e.t.Helper()
 	now := time.Now().UTC()
 	ev := event.Event{SourceID: src, ID: "parked-1", Type: "page-view", Time: now, ReceivedAt: now, SessionID: "s-parked", UserAgent: chromeUA, URL: "https://shop.example/parked"}
@@ -569,7 +569,7 @@ func (e *guiEnv) parkDeadLetter(brokers []string, src string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -57,9 +57,12 @@ type node struct {
 	ingestAddr string
 	adminAddr  string
 	kafkaAddrs []string
-	failed     chan error
-	stops      []func(ctx context.Context) error
-	checks     []ops.Check
+	// kafkaOpts are the base options of this process's Kafka clients
+	// (brokers, logging, TLS and SASL).
+	kafkaOpts []kgo.Opt
+	failed    chan error
+	stops     []func(ctx context.Context) error
+	checks    []ops.Check
 }
 
 // onStop registers a stop step; steps run last-registered first.
@@ -137,6 +140,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 	n.onStop(opsSrv.Close)
 
 	brokers := cfg.Kafka.Brokers
+	var sec kafka.Security
 	if roles.Embedded() {
 		if err := privateDataDir(cfg.DataDir); err != nil {
 			return n, err
@@ -146,11 +150,14 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 			return n, err
 		}
 		n.onStop(func(context.Context) error { b.Close(); return nil })
-		brokers = b.Addrs()
+		brokers, sec = b.Addrs(), b.Security()
+	} else if sec, err = kafka.NewSecurity(cfg.Kafka); err != nil {
+		return n, err
 	}
 	n.kafkaAddrs = brokers
-	base := kafka.ClientOpts(brokers, log)
-	if err := ensureTopics(ctx, cfg, base, log); err != nil {
+	base := append(kafka.ClientOpts(brokers, log), sec.Opts()...)
+	n.kafkaOpts = base
+	if err := ensureTopics(ctx, cfg, base, sec, log); err != nil {
 		return n, err
 	}
 
@@ -215,8 +222,10 @@ type clickhouse interface {
 }
 
 // ensureTopics creates the topics trackstream needs, waiting for Kafka to
-// answer (a broker may start after trackstream).
-func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, log *slog.Logger) error {
+// answer (a broker may start after trackstream); Kafka refusing the
+// credentials or the TLS setup stops the start at once, naming the
+// settings to check.
+func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, sec kafka.Security, log *slog.Logger) error {
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
@@ -228,6 +237,9 @@ func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, log *s
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if kafka.Refused(err) {
+			return sec.Explain(err)
 		}
 		log.Warn("kafka not ready; retrying", "brokers", cfg.Kafka.Brokers, "error", err, "retry_in", wait)
 		select {
@@ -394,7 +406,7 @@ func printBanner(w io.Writer, roles config.Set, cfg config.Config, n *node) {
 	}
 	fmt.Fprintf(w, "  ops:          http://%s/metrics /healthz /readyz\n", displayAddr(n.ops.Addr()))
 	if roles.Embedded() {
-		fmt.Fprintf(w, "  kafka:        %v (embedded)\n  data dir:     %s\n", n.kafkaAddrs, cfg.DataDir)
+		fmt.Fprintf(w, "  kafka:        %v (embedded; SASL SCRAM-SHA-256, user %s, password in %s)\n  data dir:     %s\n", n.kafkaAddrs, broker.User, broker.SecretFile(cfg.DataDir), cfg.DataDir)
 	}
 }
 

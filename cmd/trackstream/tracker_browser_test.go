@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/trackstream/trackstream/internal/broker"
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/internal/testkit/browser"
@@ -99,7 +100,7 @@ func TestTrackerInBrowser(t *testing.T) {
 	// the same across its restart.
 	replicaAddr := testkit.FreeAddr(t)
 	replicaCfg := cfg
-	replicaCfg.Kafka.Brokers = all.kafkaAddrs
+	replicaCfg.Kafka = embeddedKafka(cfg, all)
 	replicaCfg.Ingest.Addr = replicaAddr
 	replicaCfg.OpsAddr = "127.0.0.1:0"
 	replica := startIngestReplica(t, replicaCfg)
@@ -280,6 +281,15 @@ type ingestReplica struct {
 
 // startIngestReplica starts the ingest role alone (against the Kafka of
 // cfg.Kafka.Brokers) and stops it at cleanup unless stopped before.
+// embeddedKafka is the Kafka section of a distributed replica that joins
+// the all node's embedded broker: its address and its SASL secret.
+func embeddedKafka(cfg config.Config, all *node) config.Kafka {
+	k := cfg.Kafka
+	k.Brokers = all.kafkaAddrs
+	k.SASLMechanism, k.SASLUsername, k.SASLPasswordFile = config.SASLScramSHA256, broker.User, broker.SecretFile(cfg.DataDir)
+	return k
+}
+
 func startIngestReplica(t *testing.T, cfg config.Config) *ingestReplica {
 	t.Helper()
 	n, err := start(context.Background(), config.Set{config.RoleIngest}, cfg, testkit.Logger(t, slog.LevelWarn), io.Discard)

@@ -5,12 +5,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
 )
 
@@ -27,7 +32,7 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(append(kafka.ClientOpts(b.Addrs(), quiet), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	cl, err := kgo.NewClient(append(append(kafka.ClientOpts(b.Addrs(), quiet), b.Security().Opts()...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +52,7 @@ func TestRecordsSurviveRestart(t *testing.T) {
 		t.Fatalf("restart on the same data dir: %v", err)
 	}
 	defer b2.Close()
-	consumer, err := kgo.NewClient(append(kafka.ClientOpts(b2.Addrs(), quiet),
+	consumer, err := kgo.NewClient(append(append(kafka.ClientOpts(b2.Addrs(), quiet), b2.Security().Opts()...),
 		kgo.ConsumeTopics(kafka.EventsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +68,59 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	}
 	if got != 100 {
 		t.Fatalf("read %d records after restart, want 100", got)
+	}
+}
+
+// Only a client with the secret of the data dir is served: a raw client
+// without SASL, or with another password, is refused, also by a broker
+// restarted on a data dir written before the broker asked for SASL.
+func TestClientsWithoutTheSecretAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A data dir of a broker without SASL, as older versions wrote it.
+	old, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(dir, "kafka")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	b, err := Start(dir, 0, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if host, _ := splitPort(t, b.Addrs()[0]); host != "127.0.0.1" {
+		t.Fatalf("broker listens on %s, want loopback only", b.Addrs()[0])
+	}
+	fi, err := os.Stat(SecretFile(dir))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file %s: %v, mode %v; want 0600", SecretFile(dir), err, fi.Mode().Perm())
+	}
+	ping := func(opts ...kgo.Opt) error {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addrs()...), kgo.DialTimeout(2 * time.Second)}, opts...)...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return cl.Ping(pctx)
+	}
+	if err := ping(); err == nil {
+		t.Fatal("a client without SASL was served")
+	}
+	wrong, _ := kafka.Mechanism(config.SASLScramSHA256, User, "not-the-secret")
+	if err := ping(kgo.SASL(wrong)); err == nil {
+		t.Fatal("a client with a wrong password was served")
+	}
+	secret, err := os.ReadFile(SecretFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, _ := kafka.Mechanism(config.SASLScramSHA256, User, strings.TrimSpace(string(secret)))
+	if err := ping(kgo.SASL(right)); err != nil {
+		t.Fatalf("a client with the secret file's password: %v", err)
 	}
 }
 

@@ -196,3 +196,16 @@ func (l *listValue) Set(v string) error {
 	}
 	return nil
 }
+
+type boolValue bool
+
+func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+func (b *boolValue) Set(v string) error {
+	p, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	*b = boolValue(p)
+	return nil
+}

@@ -82,12 +82,23 @@ type Config struct {
 	// Detach starts the JVM in its own session so it outlives the caller
 	// (task kafka:up); the caller must not Wait for it.
 	Detach bool
+	// SASLUsers, when set, add a SASL_PLAINTEXT listener (SASLAddr)
+	// accepting PLAIN for these users (name -> password) and SCRAM-SHA-256
+	// and -512 for users created through the Kafka API. The PLAINTEXT
+	// listener stays, for the harness's own clients.
+	SASLUsers map[string]string
+	// TLSCert and TLSKey (PEM, PKCS #8 key), with SASLUsers, add a SASL_SSL
+	// listener (SASLSSLAddr) with this certificate.
+	TLSCert, TLSKey string
 }
 
 // Node is a running (or stopped) broker.
 type Node struct {
 	cfg  Config
 	addr string
+	// saslPort and sslPort are the SASL_PLAINTEXT and SASL_SSL listeners'
+	// ports, 0 when not configured.
+	saslPort, sslPort int
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -128,6 +139,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n := &Node{cfg: cfg, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port))}
+	if len(cfg.SASLUsers) > 0 {
+		if n.saslPort, err = FreePort(); err != nil {
+			return nil, err
+		}
+		if cfg.TLSCert != "" {
+			if n.sslPort, err = FreePort(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := n.writeConfig(); err != nil {
 		return nil, err
 	}
@@ -142,6 +163,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 // Addr is the broker's client address, 127.0.0.1:<port>.
 func (n *Node) Addr() string { return n.addr }
+
+// SASLAddr is the SASL_PLAINTEXT listener's address ("" without
+// Config.SASLUsers).
+func (n *Node) SASLAddr() string { return listenAddr(n.saslPort) }
+
+// SASLSSLAddr is the SASL_SSL listener's address ("" without Config.TLSCert).
+func (n *Node) SASLSSLAddr() string { return listenAddr(n.sslPort) }
+
+func listenAddr(port int) string {
+	if port == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
 
 // LogPath is the file the JVM writes its log to.
 func (n *Node) LogPath() string { return filepath.Join(n.cfg.Dir, "broker.log") }
@@ -172,14 +207,15 @@ func (n *Node) log4jPath() string { return filepath.Join(n.cfg.Dir, "log4j2.xml"
 // Internal topics get replication 1 and few partitions so a cold start on 2
 // cores is quick; topics are created explicitly (kadm), never on use.
 func (n *Node) writeConfig() error {
+	security, err := n.securityProps()
+	if err != nil {
+		return err
+	}
 	props := fmt.Sprintf(`# written by e2e/internal/kafkanode
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=%[3]s
 num.partitions=1
@@ -198,7 +234,7 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 log.flush.interval.messages=9223372036854775807
-`, n.cfg.Port, n.cfg.ControllerPort, filepath.Join(n.cfg.Dir, "data"))
+`, n.cfg.Port, n.cfg.ControllerPort, filepath.Join(n.cfg.Dir, "data")) + security
 	log4j := `<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
   <Appenders>
@@ -219,6 +255,50 @@ log.flush.interval.messages=9223372036854775807
 		return fmt.Errorf("kafkanode: write %s: %w", n.log4jPath(), err)
 	}
 	return nil
+}
+
+// securityProps are the listener settings: PLAINTEXT and CONTROLLER, plus
+// SASL_PLAINTEXT and SASL_SSL when configured.
+func (n *Node) securityProps() (string, error) {
+	listeners := []string{fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", n.cfg.Port)}
+	protocols := []string{"PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"}
+	var extra strings.Builder
+	names := map[int]string{n.saslPort: "SASL_PLAINTEXT", n.sslPort: "SASL_SSL"}
+	for _, port := range []int{n.saslPort, n.sslPort} {
+		if port == 0 {
+			continue
+		}
+		name := names[port]
+		listeners = append(listeners, fmt.Sprintf("%s://127.0.0.1:%d", name, port))
+		protocols = append(protocols, name+":"+name)
+		plain := "org.apache.kafka.common.security.plain.PlainLoginModule required"
+		for user, pass := range n.cfg.SASLUsers {
+			plain += fmt.Sprintf(" user_%s=%q", user, pass)
+		}
+		lower := strings.ToLower(name)
+		fmt.Fprintf(&extra, "listener.name.%s.plain.sasl.jaas.config=%s;\n", lower, plain)
+		for _, m := range []string{"scram-sha-256", "scram-sha-512"} {
+			fmt.Fprintf(&extra, "listener.name.%s.%s.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n", lower, m)
+		}
+	}
+	if n.saslPort != 0 {
+		extra.WriteString("sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\n")
+	}
+	if n.sslPort != 0 {
+		cert, err := os.ReadFile(n.cfg.TLSCert)
+		if err != nil {
+			return "", fmt.Errorf("kafkanode: %w", err)
+		}
+		key, err := os.ReadFile(n.cfg.TLSKey)
+		if err != nil {
+			return "", fmt.Errorf("kafkanode: %w", err)
+		}
+		// Inline PEM values; Java properties turn \n escapes into newlines.
+		esc := func(b []byte) string { return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", `\n`) }
+		fmt.Fprintf(&extra, "ssl.keystore.type=PEM\nssl.keystore.certificate.chain=%s\nssl.keystore.key=%s\n", esc(cert), esc(key))
+	}
+	return fmt.Sprintf("listeners=%s,CONTROLLER://127.0.0.1:%d\nadvertised.listeners=%s\nlistener.security.protocol.map=%s\n%s",
+		strings.Join(listeners, ","), n.cfg.ControllerPort, strings.Join(listeners, ","), strings.Join(protocols, ","), extra.String()), nil
 }
 
 func (n *Node) javaArgs(main string, extra ...string) []string {
