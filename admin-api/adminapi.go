@@ -52,6 +52,14 @@ type Deps struct {
 	// CollectorURL is the public collector's base URL, shown in the GUI's
 	// install snippets; empty lets the GUI guess from its own address.
 	CollectorURL string
+	// StateKey signs and checks the records of StateTopic (32 bytes or
+	// more); every replica must have the same. Required.
+	StateKey []byte
+	// AdoptUnsigned accepts the unsigned records already in StateTopic
+	// when the state is first loaded, and signs them again: set it only on
+	// the start that created StateKey, when those records were written
+	// before records were signed.
+	AdoptUnsigned bool
 }
 
 // Server is the admin API.
@@ -79,6 +87,7 @@ type Server struct {
 }
 
 type metrics struct {
+	stateIgnored   *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	logins         *prometheus.CounterVec
 	queriesRefused *prometheus.CounterVec
@@ -92,6 +101,9 @@ const writeTimeout = 10 * time.Second
 func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if deps.Kafka == nil || deps.Sources == nil || deps.Events == nil {
 		return nil, errors.New("admin api: Kafka, Sources and Events are required")
+	}
+	if len(deps.StateKey) < 32 {
+		return nil, fmt.Errorf("admin api: the state key has %d bytes, want at least 32", len(deps.StateKey))
 	}
 	dummy, err := password.Hash(password.Generate(), password.DefaultParams())
 	if err != nil {
@@ -107,7 +119,7 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 	}
 	s := &Server{
 		cfg: cfg, queryTimeout: queryTimeout, deps: deps, now: now, log: log,
-		st:        newState(deps.Kafka, log),
+		st:        newState(deps.Kafka, deps.StateKey, log),
 		acc:       acc,
 		accounts:  newThrottle(cfg.LoginFreeAttempts, cfg.LoginLockoutAttempts, cfg.LoginLockout, 100_000),
 		clients:   newThrottle(4*cfg.LoginFreeAttempts, 4*cfg.LoginLockoutAttempts, cfg.LoginLockout, 100_000),
@@ -116,6 +128,10 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 		pw:        newPWChecks(maxPasswordChecks),
 		audits:    newAuditRing(auditRingSize),
 		m: metrics{
+			stateIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "trackstream_admin_state_records_ignored_total",
+				Help: "Records of the admin state topic not applied, by reason (unsigned, bad_signature: not signed with this replica's state key; replayed: older than a record already seen for its key).",
+			}, []string{"reason"}),
 			requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "trackstream_admin_requests_total",
 				Help: "Admin API requests by route and status class.",
@@ -130,7 +146,8 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 			}, []string{"limit"}),
 		},
 	}
-	for _, c := range []prometheus.Collector{s.m.requests, s.m.logins, s.m.queriesRefused} {
+	s.st.ignored, s.st.adopt = s.m.stateIgnored, deps.AdoptUnsigned
+	for _, c := range []prometheus.Collector{s.m.stateIgnored, s.m.requests, s.m.logins, s.m.queriesRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register admin metrics: %w", err)
 		}

@@ -87,9 +87,13 @@ func storeHash(path, pw string) (string, error) {
 // generated and printed to out). A configured password is also the
 // recovery path: it makes the built-in admin an enabled admin again if it
 // was demoted or disabled, and, when it differs from the admin's current
-// password, replaces it and ends the admin's sessions.
+// password, replaces it and ends the admin's sessions. Records adopted from
+// before records were signed (Deps.AdoptUnsigned) are signed again first.
 func (s *Server) Bootstrap(ctx context.Context, dataDir, configured string, out io.Writer) error {
 	if err := s.st.waitLoaded(ctx); err != nil {
+		return err
+	}
+	if err := s.st.resignAdopted(ctx); err != nil {
 		return err
 	}
 	u, exists := s.st.user(AdminUser)

@@ -12,7 +12,7 @@ func TestAdminConfig(t *testing.T) {
 	env := func(m map[string]string) func(string) (string, bool) {
 		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	}
-	base := map[string]string{"TRACKSTREAM_KAFKA_BROKERS": "127.0.0.1:9092"}
+	base := map[string]string{"TRACKSTREAM_KAFKA_BROKERS": "127.0.0.1:9092", "TRACKSTREAM_ADMIN_STATE_KEY": string(testStateKey)}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {

@@ -48,10 +48,17 @@ func (f counterFunc) CountEvents(ctx context.Context, source string) (uint64, er
 	return f(ctx, source)
 }
 
+// testStateKey signs the admin state of every test replica.
+var testStateKey = []byte("test-state-key-0123456789abcdef-0123456789")
+
 // cluster is an in-process Kafka (kfake) with trackstream's topics.
 type cluster struct {
 	opts []kgo.Opt
 	cl   *kgo.Client
+	// stateKey and adoptUnsigned are the Deps of the next replica
+	// started (testStateKey, false unless a test changes them).
+	stateKey      []byte
+	adoptUnsigned bool
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -70,7 +77,7 @@ func newCluster(t *testing.T) *cluster {
 	if err := kafka.EnsureTopics(context.Background(), cl, 1, append(kafka.Topics(1), Topic())); err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{opts: opts, cl: cl}
+	return &cluster{opts: opts, cl: cl, stateKey: testStateKey}
 }
 
 // env is a running admin API against a kfake cluster.
@@ -119,7 +126,7 @@ func startReplica(t *testing.T, c *cluster, cfg config.Admin, clk *clock, queryT
 			t.Logf("admin API logs:\n%s", logs)
 		}
 	})
-	srv, err := New(cfg, queryTimeout, Deps{Kafka: c.cl, KafkaOpts: c.opts, Sources: reg, Now: clk.now, Events: events},
+	srv, err := New(cfg, queryTimeout, Deps{Kafka: c.cl, KafkaOpts: c.opts, Sources: reg, Now: clk.now, Events: events, StateKey: c.stateKey, AdoptUnsigned: c.adoptUnsigned},
 		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

@@ -2,15 +2,21 @@ package adminapi
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/kafka"
@@ -22,13 +28,42 @@ import (
 // admin-api replica follows it, so they share logins and survive restarts;
 // the ClickHouse user of admin-api stays read-only. Restrict it with Kafka
 // ACLs to the admin-api principal.
+//
+// Every record is signed (see sign) with the state key, which Kafka never
+// sees, so whoever can write the topic without the key cannot forge a user,
+// session or token: unsigned, badly signed and replayed records are
+// ignored.
 const StateTopic = "trackstream.admin"
 
-// Topic is StateTopic's definition, for kafka.EnsureTopics.
+// Topic is StateTopic's definition, for kafka.EnsureTopics. Tombstones are
+// kept (delete.retention.ms at its maximum) so that a replica reading the
+// topic from the start still knows the sequence number of a deleted key
+// and refuses an older record of it written again.
 func Topic() kafka.Topic {
-	compact := "compact"
-	return kafka.Topic{Name: StateTopic, Partitions: 1, Configs: map[string]*string{"cleanup.policy": &compact}}
+	compact, forever := "compact", "9223372036854775807"
+	return kafka.Topic{Name: StateTopic, Partitions: 1, Configs: map[string]*string{"cleanup.policy": &compact, "delete.retention.ms": &forever}}
 }
+
+// StateKeyFileName is the file in the data dir where the all role keeps the
+// state key it generates on first start (0600), apart from the embedded
+// broker's files and secret: the broker's credentials do not sign state.
+const StateKeyFileName = "admin-state.key"
+
+// The headers of a signed state record and the tag that starts what is
+// signed (a new record layout gets a new tag).
+const (
+	seqHeader = "trackstream-state-seq"
+	sigHeader = "trackstream-state-sig"
+	signTag   = "trackstream.admin/v1\x00"
+)
+
+// Reasons a followed state record is ignored (label values of
+// trackstream_admin_state_records_ignored_total).
+const (
+	ignoredUnsigned = "unsigned"
+	ignoredBadSig   = "bad_signature"
+	ignoredReplayed = "replayed"
+)
 
 // Role is what a user or API token may do.
 type Role string
@@ -99,6 +134,16 @@ const (
 type state struct {
 	cl  *kgo.Client
 	log *slog.Logger
+	// key signs and checks records (HMAC-SHA256).
+	key []byte
+	// ignored counts followed records refused, by reason; nil in unit
+	// tests.
+	ignored *prometheus.CounterVec
+	// adopt accepts unsigned records until the state is loaded: set on the
+	// one start that created the key, when the records already in the topic
+	// predate signing. adopted holds the live ones, to sign again.
+	adopt   bool
+	adopted map[string][]byte
 
 	mu       sync.RWMutex
 	users    map[string]User
@@ -109,7 +154,10 @@ type state struct {
 	// applied is the offset of the newest record applied per key, so the
 	// follower never rolls back a write this replica already applied.
 	applied map[string]int64
-	loaded  atomic.Bool
+	// seqs is the newest sequence number seen per key, deleted keys
+	// included: a followed record with a lower one is a replay.
+	seqs   map[string]uint64
+	loaded atomic.Bool
 	// followed is the offset after the last record the follower applied:
 	// every record before it, whichever replica wrote it, is applied.
 	followed atomic.Int64
@@ -118,24 +166,169 @@ type state struct {
 	roles sync.Mutex
 }
 
-func newState(cl *kgo.Client, log *slog.Logger) *state {
+func newState(cl *kgo.Client, key []byte, log *slog.Logger) *state {
 	return &state{
-		cl: cl, log: log,
+		cl: cl, log: log, key: key, adopted: map[string][]byte{},
 		users: map[string]User{}, tokens: map[string]APIToken{}, byDigest: map[string]string{},
 		sessions: map[string]Session{}, replays: map[string]replayMark{}, applied: map[string]int64{},
+		seqs: map[string]uint64{},
 	}
 }
 
-// apply stores one record; value nil deletes the key. fromFollower is set
-// for records read from the topic, in offset order.
-func (s *state) apply(key string, value []byte, offset int64, fromFollower bool) {
+// sign is the HMAC-SHA256 under the state key of the tag, seq, key and
+// value (nil, a tombstone, differs from empty), each length-prefixed so no
+// two records sign the same bytes.
+func (s *state) sign(key string, value []byte, seq uint64) []byte {
+	m := hmac.New(sha256.New, s.key)
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		m.Write(n[:])
+		m.Write(b)
+	}
+	m.Write([]byte(signTag))
+	binary.BigEndian.PutUint64(n[:], seq)
+	m.Write(n[:])
+	field([]byte(key))
+	if value == nil {
+		m.Write([]byte{0})
+	} else {
+		m.Write([]byte{1})
+		field(value)
+	}
+	return m.Sum(nil)
+}
+
+// signed returns a record of key and value signed with the next sequence
+// number of key.
+func (s *state) signed(key string, value []byte) *kgo.Record {
+	s.mu.Lock()
+	seq := s.seqs[key] + 1
+	s.mu.Unlock()
+	return &kgo.Record{Topic: StateTopic, Key: []byte(key), Value: value, Headers: []kgo.RecordHeader{
+		{Key: seqHeader, Value: []byte(strconv.FormatUint(seq, 10))},
+		{Key: sigHeader, Value: []byte(hex.EncodeToString(s.sign(key, value, seq)))},
+	}}
+}
+
+// verify returns the sequence number of a followed record whose signature
+// is right; otherwise the reason to ignore it.
+func (s *state) verify(r *kgo.Record) (seq uint64, reason string) {
+	var seqText, sigText []byte
+	for _, h := range r.Headers {
+		switch h.Key {
+		case seqHeader:
+			seqText = h.Value
+		case sigHeader:
+			sigText = h.Value
+		}
+	}
+	if seqText == nil && sigText == nil {
+		return 0, ignoredUnsigned
+	}
+	seq, err := strconv.ParseUint(string(seqText), 10, 64)
+	sig, herr := hex.DecodeString(string(sigText))
+	if err != nil || herr != nil || !hmac.Equal(sig, s.sign(string(r.Key), r.Value, seq)) {
+		return 0, ignoredBadSig
+	}
+	return seq, ""
+}
+
+// ignore logs and counts a followed record that is not applied. The line
+// names the kind of key and the offset, never the key, value or signature.
+func (s *state) ignore(reason, key string, offset int64) {
+	kind, _, _ := strings.Cut(key, "/")
+	s.log.Warn("ignoring an admin state record that is not signed with this replica's state key (forged, replayed, or written with another TRACKSTREAM_ADMIN_STATE_KEY_FILE)",
+		"topic", StateTopic, "reason", reason, "key_kind", kind, "offset", offset)
+	if s.ignored != nil {
+		s.ignored.WithLabelValues(reason).Inc()
+	}
+}
+
+// applyFollowed checks a record read from the topic and applies it when
+// it is signed with the state key (or, while adopting, unsigned).
+func (s *state) applyFollowed(r *kgo.Record) {
+	key := string(r.Key)
+	seq, reason := s.verify(r)
+	if reason == ignoredUnsigned && s.adopt && !s.loaded.Load() {
+		reason = "" // apply keeps it in adopted, to sign it again
+	}
+	if reason != "" {
+		s.ignore(reason, key, r.Offset)
+		return
+	}
+	if !s.apply(key, r.Value, seq, r.Offset, true) {
+		s.ignore(ignoredReplayed, key, r.Offset)
+	}
+}
+
+// resignAdopted writes every adopted record again, signed, so the state
+// survives the next start, which adopts nothing. It runs once the state is
+// loaded.
+func (s *state) resignAdopted(ctx context.Context) error {
+	s.mu.Lock()
+	recs := make([]*kgo.Record, 0, len(s.adopted))
+	keys := make([]string, 0, len(s.adopted))
+	for k := range s.adopted {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s.mu.RLock()
+		v := s.adopted[k]
+		s.mu.RUnlock()
+		recs = append(recs, s.signed(k, v))
+	}
+	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("sign the %d admin state records written before signing, in %s: %w", len(recs), StateTopic, err)
+	}
+	s.mu.Lock()
+	s.adopted = map[string][]byte{}
+	s.mu.Unlock()
+	for _, r := range recs {
+		s.apply(string(r.Key), r.Value, seqOf(r), r.Offset, false)
+	}
+	s.log.Info("signed the admin state records written before records were signed", "topic", StateTopic, "records", len(recs))
+	return nil
+}
+
+// seqOf is the sequence number of a record this replica signed.
+func seqOf(r *kgo.Record) uint64 {
+	for _, h := range r.Headers {
+		if h.Key == seqHeader {
+			n, _ := strconv.ParseUint(string(h.Value), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// apply stores one record with sequence number seq; value nil deletes the
+// key. fromFollower is set for records read from the topic, in offset
+// order; such a record older (by seq) than one seen for its key is a
+// replay and is not applied: apply reports false.
+func (s *state) apply(key string, value []byte, seq uint64, offset int64, fromFollower bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last, ok := s.applied[key]; ok && offset <= last {
 		if fromFollower && value == nil && offset == last {
 			delete(s.applied, key) // our own tombstone read back: nothing older can follow
 		}
-		return
+		return true
+	}
+	if fromFollower && seq < s.seqs[key] {
+		return false
+	}
+	s.seqs[key] = max(s.seqs[key], seq)
+	if fromFollower {
+		delete(s.adopted, key)
+		if seq == 0 && value != nil { // adopted unsigned: kept to sign again
+			s.adopted[key] = value
+		}
 	}
 	if fromFollower && value == nil {
 		delete(s.applied, key) // nothing older can follow a tombstone read in order
@@ -150,12 +343,12 @@ func (s *state) apply(key string, value []byte, offset int64, fromFollower bool)
 	case userKey:
 		if value == nil {
 			delete(s.users, id)
-			return
+			return true
 		}
 		var u User
 		if err := json.Unmarshal(value, &u); err != nil || u.Name != id || !u.Role.valid() {
 			bad(err)
-			return
+			return true
 		}
 		s.users[id] = u
 	case tokenKey:
@@ -164,24 +357,24 @@ func (s *state) apply(key string, value []byte, offset int64, fromFollower bool)
 		}
 		if value == nil {
 			delete(s.tokens, id)
-			return
+			return true
 		}
 		var t APIToken
 		if err := json.Unmarshal(value, &t); err != nil || t.ID != id || !t.Scope.valid() {
 			bad(err)
-			return
+			return true
 		}
 		s.tokens[id] = t
 		s.byDigest[t.Digest] = id
 	case sessionKey:
 		if value == nil {
 			delete(s.sessions, id)
-			return
+			return true
 		}
 		var ss Session
 		if err := json.Unmarshal(value, &ss); err != nil || ss.Digest != id {
 			bad(err)
-			return
+			return true
 		}
 		ss.published = ss.LastSeen
 		if old, ok := s.sessions[id]; ok && old.LastSeen.After(ss.LastSeen) {
@@ -191,17 +384,18 @@ func (s *state) apply(key string, value []byte, offset int64, fromFollower bool)
 	case replayKey:
 		if value == nil {
 			delete(s.replays, id)
-			return
+			return true
 		}
 		var m replayMark
 		if err := json.Unmarshal(value, &m); err != nil {
 			bad(err)
-			return
+			return true
 		}
 		s.replays[id] = m
 	default:
 		bad(fmt.Errorf("unknown key kind %q", kind))
 	}
+	return true
 }
 
 // put writes v under key and waits for Kafka's ack; the change is visible
@@ -221,11 +415,11 @@ func (s *state) putAt(ctx context.Context, key string, v any) (int64, error) {
 		}
 		value = b
 	}
-	r := &kgo.Record{Topic: StateTopic, Key: []byte(key), Value: value}
+	r := s.signed(key, value)
 	if err := s.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 		return 0, fmt.Errorf("write admin state record to %s: %w", StateTopic, err)
 	}
-	s.apply(key, value, r.Offset, false)
+	s.apply(key, value, seqOf(r), r.Offset, false)
 	return r.Offset, nil
 }
 
@@ -241,13 +435,13 @@ func (s *state) putMany(ctx context.Context, kv map[string]any) error {
 			}
 			value = b
 		}
-		recs = append(recs, &kgo.Record{Topic: StateTopic, Key: []byte(key), Value: value})
+		recs = append(recs, s.signed(key, value))
 	}
 	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("write %d admin state records to %s: %w", len(recs), StateTopic, err)
 	}
 	for _, r := range recs {
-		s.apply(string(r.Key), r.Value, r.Offset, false)
+		s.apply(string(r.Key), r.Value, seqOf(r), r.Offset, false)
 	}
 	return nil
 }
@@ -259,7 +453,7 @@ func (s *state) del(ctx context.Context, key string) error { return s.put(ctx, k
 // state loaded once caught up, and applies changes until ctx ends.
 func (s *state) follow(ctx context.Context, opts []kgo.Opt) error {
 	return kafka.Follow(ctx, opts, StateTopic, func(r *kgo.Record) {
-		s.apply(string(r.Key), r.Value, r.Offset, true)
+		s.applyFollowed(r)
 		s.followed.Store(r.Offset + 1)
 	}, &s.loaded, s.log)
 }

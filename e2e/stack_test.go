@@ -118,7 +118,12 @@ func newStack(t *testing.T) *stack {
 	t.Logf("apache kafka %s ready on %s in %s", kafkanode.Version, b.Addr(), time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
+	stateKey := filepath.Join(s.dir, "admin-state.key")
+	if err := os.WriteFile(stateKey, []byte(strings.Repeat("e2e-state-key-", 4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s.storeEnv = []string{
+		"TRACKSTREAM_ADMIN_STATE_KEY_FILE=" + stateKey,
 		"TRACKSTREAM_KAFKA_BROKERS=" + b.Addr(),
 		"TRACKSTREAM_DATA_DIR=" + filepath.Join(s.dir, "store"),
 		"TRACKSTREAM_CHDB_LIB=" + lib,

@@ -117,6 +117,7 @@ func startAdminAPI(b *testing.B, st *store.Embedded, now time.Time) *client.Admi
 	// cut at the default 10 s.
 	srv, err := adminapi.New(config.Default().Admin, 2*time.Minute, adminapi.Deps{
 		Events: st, Kafka: cl, KafkaOpts: opts, Sources: reg, Now: func() time.Time { return now },
+		StateKey: []byte("bench-state-key-0123456789abcdef-0123"),
 	}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)

@@ -58,7 +58,7 @@ func TestCLI(t *testing.T) {
 		{name: "check-config accepts a valid role", args: []string{"check-config", "processor", "-kafka-brokers", "k:9092"},
 			wantOut: "configuration of processor is valid"},
 		{name: "check-config hides secrets", args: []string{"check-config", "admin-api", "-kafka-brokers", "k:9092"},
-			env:     map[string]string{"TRACKSTREAM_ADMIN_PASSWORD": "wobbly-Lantern-42-orbit"},
+			env:     map[string]string{"TRACKSTREAM_ADMIN_PASSWORD": "wobbly-Lantern-42-orbit", "TRACKSTREAM_ADMIN_STATE_KEY": "wobbly-state-key-0123456789abcdef-0123"},
 			wantOut: "TRACKSTREAM_ADMIN_PASSWORD               (set)"},
 		{name: "a role refuses bad config before starting", args: []string{"ingest"}, wantErr: "TRACKSTREAM_KAFKA_BROKERS: required for the ingest role"},
 	} {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/trackstream/trackstream/internal/geodb"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/ops"
+	"github.com/trackstream/trackstream/internal/secretfile"
 	"github.com/trackstream/trackstream/internal/sources"
 	"github.com/trackstream/trackstream/internal/store"
 	"github.com/trackstream/trackstream/processor"
@@ -356,6 +358,10 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, roles config.Se
 	if err != nil {
 		return err
 	}
+	stateKey, adopt, err := adminStateKey(cfg, roles, n.log)
+	if err != nil {
+		return err
+	}
 	registry := followSources(ctx, n, base)
 	if cfg.ClickHouse.DSN != "" || n.ingestAddr == "" {
 		n.checks = append(n.checks, kafkaPing(publisher))
@@ -363,6 +369,7 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, roles config.Se
 	srv, err := adminapi.New(cfg.Admin, cfg.ClickHouse.QueryTimeout, adminapi.Deps{
 		Events: events, Kafka: publisher, KafkaOpts: base, Sources: registry,
 		ProcessorGroup: cfg.Processor.Group, Metrics: reg, CollectorURL: collectorURL(cfg, roles),
+		StateKey: stateKey, AdoptUnsigned: adopt,
 	}, n.log.With("role", "admin-api"), reg)
 	if err != nil {
 		return err
@@ -387,6 +394,34 @@ func startAdmin(ctx context.Context, n *node, cfg config.Config, roles config.Se
 	}()
 	n.onStop(srv.Shutdown)
 	return nil
+}
+
+// adminStateKey returns the key that signs the admin state: the configured
+// one, or in the all role the one kept in the data dir, generated on its
+// first start. adopt reports that the key was generated now, so records
+// already in the state topic predate signing and are adopted once.
+func adminStateKey(cfg config.Config, roles config.Set, log *slog.Logger) (key []byte, adopt bool, err error) {
+	switch {
+	case cfg.Admin.StateKey != "":
+		return []byte(strings.TrimSpace(cfg.Admin.StateKey)), false, nil
+	case cfg.Admin.StateKeyFile != "":
+		key, err := secretfile.Read(cfg.Admin.StateKeyFile)
+		if err != nil {
+			return nil, false, fmt.Errorf("TRACKSTREAM_ADMIN_STATE_KEY_FILE: %w", err)
+		}
+		return key, false, nil
+	case !roles.Embedded():
+		return nil, false, errors.New("TRACKSTREAM_ADMIN_STATE_KEY_FILE: required for the admin-api role")
+	}
+	path := filepath.Join(cfg.DataDir, adminapi.StateKeyFileName)
+	key, created, err := secretfile.LoadOrCreate(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("admin state key: %w", err)
+	}
+	if created {
+		log.Info("generated the key that signs the admin state records; records already in the state topic are taken as written before signing and signed again", "key_file", path, "topic", adminapi.StateTopic)
+	}
+	return key, created, nil
 }
 
 // printBanner tells the user where everything is.

@@ -17,6 +17,7 @@ import (
 func composeSecrets() []string {
 	return []string{
 		"TRACKSTREAM_ADMIN_PASSWORD=check-Admin-pass-7q2",
+		"TRACKSTREAM_ADMIN_STATE_KEY=check-admin-state-key-0123456789abcdef",
 		"CLICKHOUSE_PASSWORD=check-clickhouse-pass",
 		"CLICKHOUSE_GRAFANA_PASSWORD=check-grafana-ch-pass",
 		"GRAFANA_ADMIN_PASSWORD=check-grafana-admin",

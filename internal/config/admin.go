@@ -56,6 +56,16 @@ type Admin struct {
 	// Default empty: the ingest listener of the same process, when it has a
 	// fixed port.
 	CollectorURL string
+	// StateKeyFile is a file holding the key (32 bytes or more) that signs
+	// and checks the admin state records in trackstream.admin, so whoever
+	// can write that topic cannot forge a user, session or token. Every
+	// admin-api replica must use the same key. Required for the admin-api
+	// role (this or StateKey); the all role keeps a generated key in
+	// <data dir>/admin-state.key unless one is set.
+	StateKeyFile string
+	// StateKey is the key itself (environment only), for secret stores
+	// that hand out variables rather than files. Set it or StateKeyFile.
+	StateKey string
 }
 
 func defaultAdmin() Admin {
@@ -86,6 +96,8 @@ func (c *Admin) fields() []field {
 		{"admin-login-free-attempts", secAdmin, false, "failed logins per account or IP before growing delays start", (*intValue)(&c.LoginFreeAttempts)},
 		{"admin-login-lockout-attempts", secAdmin, false, "failed logins that lock an account (an IP at 4x) for -admin-login-lockout", (*intValue)(&c.LoginLockoutAttempts)},
 		{"admin-login-lockout", secAdmin, false, "how long a locked account or IP is refused", (*durationValue)(&c.LoginLockout)},
+		{"admin-state-key-file", secAdmin, false, "file holding the key (32+ bytes, e.g. openssl rand -base64 48) that signs the admin state records in trackstream.admin; every admin-api replica uses the same; required for admin-api (or TRACKSTREAM_ADMIN_STATE_KEY), all keeps a generated one in the data dir", (*stringValue)(&c.StateKeyFile)},
+		{"admin-state-key", secAdmin, true, "the admin state signing key itself, instead of -admin-state-key-file", (*stringValue)(&c.StateKey)},
 		{"admin-collector-url", secAdmin, false, "public collector base URL shown in the GUI's install snippets; empty: this process's ingest listener", (*stringValue)(&c.CollectorURL)},
 	}
 }
@@ -125,6 +137,21 @@ func (c Admin) validate(errs *[]error) {
 			errorf(errs, "TRACKSTREAM_ADMIN_COLLECTOR_URL: %q is not a base URL such as https://collect.example.com", c.CollectorURL)
 		}
 	}
+}
+
+// validateStateKey requires the admin state key where no data dir can
+// hold a generated one that every replica shares: everywhere but the all
+// role.
+func (c Admin) validateStateKey(errs *[]error, roles Set) {
+	switch {
+	case c.StateKey != "" && c.StateKeyFile != "":
+		errorf(errs, "TRACKSTREAM_ADMIN_STATE_KEY and TRACKSTREAM_ADMIN_STATE_KEY_FILE: set one, not both")
+	case c.StateKey != "" && len(strings.TrimSpace(c.StateKey)) < 32:
+		errorf(errs, "TRACKSTREAM_ADMIN_STATE_KEY: %d bytes, want at least 32 (e.g. openssl rand -base64 48)", len(strings.TrimSpace(c.StateKey)))
+	case c.StateKey == "" && c.StateKeyFile == "" && !roles.Embedded():
+		errorf(errs, "TRACKSTREAM_ADMIN_STATE_KEY_FILE: required for the %s role: the key that signs admin state records, the same file for every admin-api replica (make one with: openssl rand -base64 48 > admin-state.key; chmod 600 admin-state.key)", roles)
+	}
+	checkReadable(errs, "TRACKSTREAM_ADMIN_STATE_KEY_FILE", c.StateKeyFile)
 }
 
 // isHostName reports whether s is a DNS name: dot-separated labels of

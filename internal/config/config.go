@@ -174,6 +174,7 @@ func (c Config) Validate(roles Set) error {
 	}
 	if want[secAdmin] {
 		c.Admin.validate(&errs)
+		c.Admin.validateStateKey(&errs, roles)
 	}
 	c.checkPortClashes(&errs, want)
 	return errors.Join(errs...)

@@ -23,7 +23,11 @@ func TestDistributedRolesNeedBrokers(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_KAFKA_BROKERS: required") {
 			t.Errorf("%s without brokers: got %v", r, err)
 		}
-		if _, err := Load(Set{r}, []string{"-kafka-brokers", "127.0.0.1:9092"}, env(nil)); err != nil {
+		args := []string{"-kafka-brokers", "127.0.0.1:9092"}
+		if r == RoleAdmin {
+			args = append(args, "-admin-state-key-file", writeFile(t, "k", strings.Repeat("k", 32)))
+		}
+		if _, err := Load(Set{r}, args, env(nil)); err != nil {
 			t.Errorf("%s with brokers: %v", r, err)
 		}
 	}

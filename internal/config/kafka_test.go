@@ -66,3 +66,26 @@ func TestKafkaSecuritySettings(t *testing.T) {
 		t.Fatalf("-kafka-tls as a bare flag: %v", err)
 	}
 }
+
+// admin-api outside the all role refuses to start without the key that
+// signs its state records; all generates its own.
+func TestAdminStateKeyRequiredOutsideAll(t *testing.T) {
+	base := map[string]string{"TRACKSTREAM_KAFKA_BROKERS": "127.0.0.1:9092"}
+	if _, err := Load(Set{RoleAdmin}, nil, env(base)); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_ADMIN_STATE_KEY_FILE: required for the admin-api role") {
+		t.Fatalf("admin-api without a state key: %v", err)
+	}
+	if _, err := Load(Set{RoleProcessor, RoleAdmin}, nil, env(base)); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_ADMIN_STATE_KEY_FILE: required") {
+		t.Fatalf("processor,admin-api without a state key: %v", err)
+	}
+	if _, err := Load(Set{RoleAll}, nil, env(nil)); err != nil {
+		t.Fatalf("all without a state key: %v", err)
+	}
+	short := map[string]string{"TRACKSTREAM_KAFKA_BROKERS": "127.0.0.1:9092", "TRACKSTREAM_ADMIN_STATE_KEY": "short"}
+	if _, err := Load(Set{RoleAdmin}, nil, env(short)); err == nil || !strings.Contains(err.Error(), "TRACKSTREAM_ADMIN_STATE_KEY: 5 bytes") {
+		t.Fatalf("a short state key: %v", err)
+	}
+	ok := map[string]string{"TRACKSTREAM_KAFKA_BROKERS": "127.0.0.1:9092", "TRACKSTREAM_ADMIN_STATE_KEY": strings.Repeat("k", 32)}
+	if _, err := Load(Set{RoleAdmin}, nil, env(ok)); err != nil {
+		t.Fatalf("a 32-byte state key: %v", err)
+	}
+}

@@ -40,6 +40,6 @@ create() {
 create --topic trackstream.events --partitions "$EVENTS_PARTITIONS" --config retention.ms=$WEEK_MS
 create --topic trackstream.sources --partitions 1 --config cleanup.policy=compact
 create --topic trackstream.events.dlq --partitions 1 --config retention.ms=$WEEK_MS
-create --topic trackstream.admin --partitions 1 --config cleanup.policy=compact
+create --topic trackstream.admin --partitions 1 --config cleanup.policy=compact --config delete.retention.ms=9223372036854775807
 
 "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --describe --topic 'trackstream.*'
