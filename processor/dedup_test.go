@@ -45,7 +45,7 @@ func resend(events []event.Event) []event.Event {
 }
 
 // lookups is the ids the processor looked up in ClickHouse.
-func (r *runner) lookups(t *testing.T) float64 {
+func (r *runner) lookups(t testing.TB) float64 {
 	t.Helper()
 	return r.counter(t, "trackstream_processor_dedup_lookup_ids_total")
 }
@@ -217,5 +217,44 @@ func TestWindowCapFallsBackToLookups(t *testing.T) {
 	}
 	if got := r.lookups(t); got == 0 {
 		t.Error("no id looked up: over the cap the windows cannot decide every event")
+	}
+}
+
+// A member joining the group takes partitions over with their windows
+// rebuilt from ClickHouse: copies of events the first member stored are
+// dropped by either member without a lookup. Mutation tried: the rebuild
+// reading no ids (the copies on the joiner's partition are stored twice).
+func TestWindowRebuiltOnRebalance(t *testing.T) {
+	testkit.SkipShort(t)
+	log := testkit.Logger(t, slog.LevelInfo)
+	k := newKafka(t, 2, log)
+	source, group := newSource(t), newGroup(t)
+	const n = 60
+	events := clientEvents(source, n, time.Now())
+	k.produceEvents(t, events)
+	cfg := testConfig(group, 100, 100*time.Millisecond)
+	a := k.start(t, cfg, &recordingSink{}, nil)
+	k.waitStored(t, group, source, n)
+
+	b := k.start(t, cfg, &recordingSink{}, nil)
+	eventually(t, time.Minute, "the joiner owns a partition with its window built", func() (bool, string) {
+		ok := b.counter(t, "trackstream_processor_dedup_window_rebuilds_total", "result", "ok")
+		return ok >= 1, fmt.Sprintf("joiner: %v rebuilds", ok)
+	})
+
+	k.produceEvents(t, resend(events))
+	eventually(t, time.Minute, "the resent events dropped", func() (bool, string) {
+		ca, cb := a.counter(t, "trackstream_processor_copies_dropped_total"), b.counter(t, "trackstream_processor_copies_dropped_total")
+		return ca+cb == n, fmt.Sprintf("%v copies dropped by the first member, %v by the joiner", ca, cb)
+	})
+	k.waitStored(t, group, source, n)
+	if got := b.counter(t, "trackstream_processor_copies_dropped_total"); got == 0 {
+		t.Error("the joiner dropped no copy: the test did not exercise its rebuilt window")
+	}
+	if la, lb := a.lookups(t), b.lookups(t); la+lb != 0 {
+		t.Errorf("%v + %v ids looked up, want 0: the windows decide", la, lb)
+	}
+	if got := countRows(t, source, false); got != n {
+		t.Errorf("count() without FINAL = %d, want %d", got, n)
 	}
 }

@@ -90,25 +90,25 @@ func runTests(m *testing.M) int {
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 // newSource is a source id no other test (or rerun) uses.
-func newSource(t *testing.T) string {
+func newSource(t testing.TB) string {
 	return fmt.Sprintf("src-%s-%d", unsafeName.ReplaceAllString(t.Name(), "-"), testSeq.Add(1))
 }
 
 // newGroup is a consumer group no other test uses.
-func newGroup(t *testing.T) string {
+func newGroup(t testing.TB) string {
 	return fmt.Sprintf("grp-%s-%d", unsafeName.ReplaceAllString(t.Name(), "-"), testSeq.Add(1))
 }
 
 // eventually is testkit.Eventually for a condition that describes its
 // state, shown when the wait times out.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	var state string
 	testkit.Eventually(t, timeout, what, func() (ok bool) { ok, state = cond(); return ok },
 		func() string { return "last state: " + state })
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -137,7 +137,7 @@ func makeEvents(source string, n int) []event.Event {
 }
 
 // eventRecord is e as ingest produces it.
-func eventRecord(t *testing.T, e event.Event) *kgo.Record {
+func eventRecord(t testing.TB, e event.Event) *kgo.Record {
 	t.Helper()
 	v, err := e.Marshal()
 	if err != nil {
@@ -160,7 +160,7 @@ type testKafka struct {
 	log   *slog.Logger
 }
 
-func newKafka(t *testing.T, partitions int32, log *slog.Logger) *testKafka {
+func newKafka(t testing.TB, partitions int32, log *slog.Logger) *testKafka {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -180,7 +180,7 @@ func newKafka(t *testing.T, partitions int32, log *slog.Logger) *testKafka {
 
 // produce writes records synchronously and returns them with their
 // partitions and offsets filled in.
-func (k *testKafka) produce(t *testing.T, recs ...*kgo.Record) []*kgo.Record {
+func (k *testKafka) produce(t testing.TB, recs ...*kgo.Record) []*kgo.Record {
 	t.Helper()
 	if err := k.cl.ProduceSync(ctxFor(t, 10*time.Second), recs...).FirstErr(); err != nil {
 		t.Fatalf("produce %d records: %v", len(recs), err)
@@ -188,7 +188,7 @@ func (k *testKafka) produce(t *testing.T, recs ...*kgo.Record) []*kgo.Record {
 	return recs
 }
 
-func (k *testKafka) produceEvents(t *testing.T, events []event.Event) []*kgo.Record {
+func (k *testKafka) produceEvents(t testing.TB, events []event.Event) []*kgo.Record {
 	t.Helper()
 	recs := make([]*kgo.Record, len(events))
 	for i, e := range events {
@@ -199,7 +199,7 @@ func (k *testKafka) produceEvents(t *testing.T, events []event.Event) []*kgo.Rec
 
 // offsets returns the group's committed offsets and the end offsets of
 // topic, by partition; a partition without a commit is absent.
-func (k *testKafka) offsets(t *testing.T, group, topic string) (committed, end map[int32]int64, err error) {
+func (k *testKafka) offsets(t testing.TB, group, topic string) (committed, end map[int32]int64, err error) {
 	ctx := ctxFor(t, 5*time.Second)
 	ends, err := k.adm.ListEndOffsets(ctx, topic)
 	if err != nil {
@@ -224,7 +224,7 @@ func (k *testKafka) offsets(t *testing.T, group, topic string) (committed, end m
 
 // committedAtEnd reports whether group has committed every partition of the
 // events topic up to its end offset.
-func (k *testKafka) committedAtEnd(t *testing.T, group string) (bool, string) {
+func (k *testKafka) committedAtEnd(t testing.TB, group string) (bool, string) {
 	committed, end, err := k.offsets(t, group, kafka.EventsTopic)
 	if err != nil {
 		return false, err.Error()
@@ -256,7 +256,7 @@ type runner struct {
 
 // start runs a processor with cfg and sink until the test ends (or stop).
 // setup, when not nil, runs before Run, e.g. to set fault hooks.
-func (k *testKafka) start(t *testing.T, cfg config.Processor, sink Sink, setup func(p *Processor, cancel context.CancelFunc)) *runner {
+func (k *testKafka) start(t testing.TB, cfg config.Processor, sink Sink, setup func(p *Processor, cancel context.CancelFunc)) *runner {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	// A short heartbeat lets members notice rebalances quickly.
@@ -279,14 +279,14 @@ func (k *testKafka) start(t *testing.T, cfg config.Processor, sink Sink, setup f
 }
 
 // stop cancels Run's context and waits for Run to return.
-func (r *runner) stop(t *testing.T) {
+func (r *runner) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	r.wait(t, 30*time.Second)
 }
 
 // wait waits for Run to return by itself.
-func (r *runner) wait(t *testing.T, timeout time.Duration) {
+func (r *runner) wait(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	select {
 	case <-r.done:
@@ -301,18 +301,18 @@ func (r *runner) wait(t *testing.T, timeout time.Duration) {
 // counter is the value of the processor's counter metric name, summed
 // over its label values (or of the series whose labels include match, as
 // name=value pairs).
-func (r *runner) counter(t *testing.T, name string, match ...string) float64 {
+func (r *runner) counter(t testing.TB, name string, match ...string) float64 {
 	t.Helper()
 	return r.metric(t, name, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() }, match...)
 }
 
 // gauge is like counter for a gauge.
-func (r *runner) gauge(t *testing.T, name string, match ...string) float64 {
+func (r *runner) gauge(t testing.TB, name string, match ...string) float64 {
 	t.Helper()
 	return r.metric(t, name, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() }, match...)
 }
 
-func (r *runner) metric(t *testing.T, name string, value func(*dto.Metric) float64, match ...string) float64 {
+func (r *runner) metric(t testing.TB, name string, value func(*dto.Metric) float64, match ...string) float64 {
 	t.Helper()
 	mfs, err := r.reg.Gather()
 	if err != nil {
@@ -427,7 +427,7 @@ func (s *recordingSink) storedRows() int {
 	return n
 }
 
-func countEvents(t *testing.T, source string) uint64 {
+func countEvents(t testing.TB, source string) uint64 {
 	t.Helper()
 	n, err := testStore.CountEvents(ctxFor(t, 10*time.Second), source)
 	if err != nil {
@@ -439,7 +439,7 @@ func countEvents(t *testing.T, source string) uint64 {
 // countRows is count() of the source's rows, with FINAL (what remains once
 // ReplacingMergeTree has collapsed duplicates) or without (every row
 // stored; duplicate inserts show here until a merge removes them).
-func countRows(t *testing.T, source string, final bool) uint64 {
+func countRows(t testing.TB, source string, final bool) uint64 {
 	t.Helper()
 	q := "SELECT count() FROM " + schemas.Database + ".events"
 	if final {
@@ -459,7 +459,7 @@ func countRows(t *testing.T, source string, final bool) uint64 {
 
 // waitStored waits until the group has committed everything produced and
 // the store holds want events of source.
-func (k *testKafka) waitStored(t *testing.T, group, source string, want uint64) {
+func (k *testKafka) waitStored(t testing.TB, group, source string, want uint64) {
 	t.Helper()
 	eventually(t, time.Minute, "offsets committed to the end", func() (bool, string) { return k.committedAtEnd(t, group) })
 	if got := countEvents(t, source); got != want {
