@@ -64,6 +64,8 @@ type keyProblem struct {
 	key string
 }
 
+func (p *keyProblem) Error() string { return p.path + " " + p.reason }
+
 // scanKeys walks obj, the event's object named name ("properties",
 // "traits", "context"), adding its paths to s. It returns the first key
 // the rules refuse, or nil.
@@ -72,67 +74,26 @@ func (s *keyScan) scanKeys(name string, obj jsonread.Value) *keyProblem {
 		return nil
 	}
 	s.path = append(s.path[:0], name...)
-	return s.object(obj)
-}
-
-// object walks the members of obj.
-func (s *keyScan) object(obj jsonread.Value) *keyProblem {
-	empty := true
-	for it := obj.Members(); ; {
-		key, v, ok := it.Next()
-		if !ok {
-			break
-		}
-		empty = false
-		s.keys++
-		mark := len(s.path)
-		s.path = append(append(s.path, 0), key...)
-		switch {
-		case len(key) == 0:
-			return &keyProblem{showPath(s.path[:mark]) + `[""]`, rejectInvalid, "is an empty key; name every key (a query cannot address an empty one)", ""}
-		case bytes.IndexByte(key, '.') >= 0:
-			return &keyProblem{showPath(s.path), rejectInvalid, "holds '.' in a key; a dot means nesting (a.b is {\"a\":{\"b\":...}}), so the key would be merged with a nested value or lose one: send a nested object, or use another separator such as _", string(key)}
-		case s.maxKeys > 0 && s.keys > s.maxKeys:
-			return &keyProblem{showPath(s.path), rejectTooLarge, fmt.Sprintf("is key number %d of the event; its properties and context may hold %d keys at all levels together", s.keys, s.maxKeys), string(key)}
-		}
-		if p := s.value(v); p != nil {
-			return p
-		}
-		s.path = s.path[:mark]
-	}
-	if empty {
-		s.leaf()
+	var err error
+	s.path, err = obj.Paths(s.path, s.key, s.leaf)
+	if err != nil {
+		return err.(*keyProblem)
 	}
 	return nil
 }
 
-// value walks v at the current path: objects member by member, arrays
-// as one path with the paths of the objects they hold below it.
-func (s *keyScan) value(v jsonread.Value) *keyProblem {
-	switch v.Kind() {
-	case jsonread.Object:
-		return s.object(v)
-	case jsonread.Array:
-		s.leaf()
-		mark := len(s.path)
-		s.path = append(s.path, 0)
-		for el := v.Elements(); ; {
-			e, ok := el.Next()
-			if !ok {
-				break
-			}
-			if k := e.Kind(); k == jsonread.Object || k == jsonread.Array {
-				if p := s.value(e); p != nil {
-					return p
-				}
-			}
-		}
-		s.path = s.path[:mark]
-		return nil
-	default:
-		s.leaf()
-		return nil
+// key checks one key, whose path ends path.
+func (s *keyScan) key(path, key []byte) error {
+	s.keys++
+	switch {
+	case len(key) == 0:
+		return &keyProblem{showPath(path[:len(path)-1]) + `[""]`, rejectInvalid, "is an empty key; name every key (a query cannot address an empty one)", ""}
+	case bytes.IndexByte(key, '.') >= 0:
+		return &keyProblem{showPath(path), rejectInvalid, "holds '.' in a key; a dot means nesting (a.b is {\"a\":{\"b\":...}}), so the key would be merged with a nested value or lose one: send a nested object, or use another separator such as _", string(key)}
+	case s.maxKeys > 0 && s.keys > s.maxKeys:
+		return &keyProblem{showPath(path), rejectTooLarge, fmt.Sprintf("is key number %d of the event; its properties and context may hold %d keys at all levels together", s.keys, s.maxKeys), string(key)}
 	}
+	return nil
 }
 
 // scanEvent checks the keys of an event's properties and context,
@@ -157,12 +118,12 @@ func (s *keyScan) pathOf(it *item, k int) string {
 	return s.wantPath
 }
 
-// leaf notes the current path.
-func (s *keyScan) leaf() {
+// leaf notes a leaf path.
+func (s *keyScan) leaf(path []byte) {
 	if len(s.paths) == s.want {
-		s.wantPath = showPath(s.path)
+		s.wantPath = showPath(path)
 	}
-	s.paths = append(s.paths, maphash.Bytes(s.seed, s.path))
+	s.paths = append(s.paths, maphash.Bytes(s.seed, path))
 }
 
 // showPath renders a walked path as a sender reads it: name.key.key,
