@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trackstream/trackstream/internal/kafka"
@@ -144,6 +145,8 @@ type state struct {
 	// predate signing. adopted holds the live ones, to sign again.
 	adopt   bool
 	adopted map[string][]byte
+	// adoptedEnd is the offset after the last record adopted (0: none).
+	adoptedEnd int64
 
 	mu       sync.RWMutex
 	users    map[string]User
@@ -263,36 +266,45 @@ func (s *state) applyFollowed(r *kgo.Record) {
 }
 
 // resignAdopted writes every adopted record again, signed, so the state
-// survives the next start, which adopts nothing. It runs once the state is
-// loaded.
+// survives the next start, which adopts nothing, then deletes the records
+// from before signing from the topic, so no later start reads (and warns
+// about) them. It runs once the state is loaded.
 func (s *state) resignAdopted(ctx context.Context) error {
 	s.mu.Lock()
-	recs := make([]*kgo.Record, 0, len(s.adopted))
-	keys := make([]string, 0, len(s.adopted))
-	for k := range s.adopted {
-		keys = append(keys, k)
-	}
+	end := s.adoptedEnd
+	adopted := s.adopted
+	s.adopted, s.adoptedEnd = map[string][]byte{}, 0
 	s.mu.Unlock()
-	if len(keys) == 0 {
+	if end == 0 {
 		return nil
 	}
+	keys := make([]string, 0, len(adopted))
+	for k := range adopted {
+		keys = append(keys, k)
+	}
 	sort.Strings(keys)
+	recs := make([]*kgo.Record, 0, len(keys))
 	for _, k := range keys {
-		s.mu.RLock()
-		v := s.adopted[k]
-		s.mu.RUnlock()
-		recs = append(recs, s.signed(k, v))
+		recs = append(recs, s.signed(k, adopted[k]))
 	}
-	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("sign the %d admin state records written before signing, in %s: %w", len(recs), StateTopic, err)
+	if len(recs) > 0 {
+		if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("sign the %d admin state records written before signing, in %s: %w", len(recs), StateTopic, err)
+		}
+		for _, r := range recs {
+			s.apply(string(r.Key), r.Value, seqOf(r), r.Offset, false)
+		}
 	}
-	s.mu.Lock()
-	s.adopted = map[string][]byte{}
-	s.mu.Unlock()
-	for _, r := range recs {
-		s.apply(string(r.Key), r.Value, seqOf(r), r.Offset, false)
+	var before kadm.Offsets
+	before.Add(kadm.Offset{Topic: StateTopic, Partition: 0, At: end})
+	deleted, err := kadm.NewClient(s.cl).DeleteRecords(ctx, before)
+	if err == nil {
+		err = deleted.Error()
 	}
-	s.log.Info("signed the admin state records written before records were signed", "topic", StateTopic, "records", len(recs))
+	if err != nil {
+		s.log.Warn("could not delete the admin state records from before signing; later starts ignore them with a warning each", "topic", StateTopic, "before_offset", end, "error", err)
+	}
+	s.log.Info("signed the admin state records written before records were signed", "topic", StateTopic, "records", len(recs), "deleted_before_offset", end)
 	return nil
 }
 
@@ -326,8 +338,11 @@ func (s *state) apply(key string, value []byte, seq uint64, offset int64, fromFo
 	s.seqs[key] = max(s.seqs[key], seq)
 	if fromFollower {
 		delete(s.adopted, key)
-		if seq == 0 && value != nil { // adopted unsigned: kept to sign again
-			s.adopted[key] = value
+		if seq == 0 { // adopted unsigned: kept to sign again
+			if value != nil {
+				s.adopted[key] = value
+			}
+			s.adoptedEnd = offset + 1
 		}
 	}
 	if fromFollower && value == nil {

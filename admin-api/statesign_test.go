@@ -145,7 +145,8 @@ func readState(t *testing.T, c *cluster, key string) *kgo.Record {
 
 // Records written before records were signed are adopted on the start
 // that creates the key, signed again, and so still there on the next
-// start; without adoption they are ignored.
+// start, while the unsigned originals are deleted from the topic; without
+// adoption they are ignored.
 func TestUnsignedStateIsAdoptedOnceAndSigned(t *testing.T) {
 	c := newCluster(t)
 	hash, err := password.Hash(strong+"-ann", password.DefaultParams())
@@ -181,5 +182,10 @@ func TestUnsignedStateIsAdoptedOnceAndSigned(t *testing.T) {
 	next.login("ann", strong+"-ann")
 	if _, ok := next.srv.st.user("gone"); ok {
 		t.Fatal("a deleted user came back after adoption")
+	}
+	// The records from before signing are gone from the topic: a later
+	// start has nothing to warn about.
+	if n := ignoredCount(next, ignoredUnsigned); n != 0 {
+		t.Fatalf("the start after adoption ignored %v unsigned records, want 0 (deleted)", n)
 	}
 }
