@@ -240,7 +240,7 @@ type QueryTiming struct {
 	// Scanned is the answer's "scanned" flag (whether it read the event
 	// rows of its whole range), when it has one.
 	Scanned *bool  `json:"scanned,omitempty"`
-	Err    string `json:"error,omitempty"`
+	Err     string `json:"error,omitempty"`
 }
 
 // QueryRun is S7 at one dataset size.
@@ -255,6 +255,10 @@ type QueryRun struct {
 	MeasuredAt  time.Time     `json:"measured_at"`
 	QueryCalls  int           `json:"calls_per_query"`
 	DataDirSize int64         `json:"data_dir_bytes"`
+	// SessionsCatchUp is how long the session finaliser of the started
+	// node took to finalise every closed hour of the data dir (seconds;
+	// the queries are timed after it).
+	SessionsCatchUp float64 `json:"sessions_catch_up_s,omitempty"`
 }
 
 // queries is S7 and the query part of S8: for every dataset size, seed a
@@ -304,6 +308,11 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 	}
 	defer func() { _ = node.p.stop(time.Minute) }()
 	node.adm.HTTP = &http.Client{Timeout: 3 * time.Minute}
+	if run.SessionsCatchUp, err = waitSessionsFinalised(ctx, node.opsAddr); err != nil {
+		run.Err = err.Error()
+		return run
+	}
+	h.log.Info("S7: session figures finalised", "events", n, "catch_up_s", run.SessionsCatchUp)
 	for _, c := range QueryCases() {
 		if h.cfg.QueryMatch != nil && !h.cfg.QueryMatch.MatchString(c.Name) {
 			continue
@@ -318,6 +327,29 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 	}
 	run.LoadAvg = loadAvg()
 	return run
+}
+
+// waitSessionsFinalised waits until the session finaliser of the node at
+// opsAddr has finalised every closed hour (its lag gauge is set and below
+// 4 h: lateness plus an hour) and returns how long that took, so that the
+// session figures are timed as they are served once a node runs.
+func waitSessionsFinalised(ctx context.Context, opsAddr string) (float64, error) {
+	start := time.Now()
+	deadline := start.Add(30 * time.Minute)
+	for {
+		lag, err := client.Metric(ctx, opsAddr, "trackstream_processor_sessions_finalise_lag_seconds")
+		if err == nil && lag > 0 && lag < 4*3600 {
+			return time.Since(start).Seconds(), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the session finaliser did not catch up within 30 minutes (lag %v, %v)", lag, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // timeQuery calls c once to warm caches, then calls times more, and
@@ -478,7 +510,7 @@ func (r *Report) writeS7(p func(string, ...any)) {
 	}
 	p("\n")
 	for _, run := range runs {
-		status := fmt.Sprintf("seeded %d events + %d duplicates in %.0f s, %.0f MiB on disk; load average %.1f after the queries", run.Seed.Events, run.Seed.Duplicates, run.Seed.Seconds, float64(run.DataDirSize)/(1<<20), run.LoadAvg)
+		status := fmt.Sprintf("seeded %d events + %d duplicates in %.0f s, %.0f MiB on disk; session figures finalised in %.0f s after start; load average %.1f after the queries", run.Seed.Events, run.Seed.Duplicates, run.Seed.Seconds, float64(run.DataDirSize)/(1<<20), run.SessionsCatchUp, run.LoadAvg)
 		if run.Err != "" {
 			status = "error: " + oneLine(run.Err)
 		}
