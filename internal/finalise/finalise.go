@@ -61,6 +61,8 @@ const (
 	// ClickHouse clock and versions from this process's.
 	dirtySlack = 5 * time.Minute
 	day        = 24 * time.Hour
+	// maxSpanDays is the most UTC days one statement recomputes.
+	maxSpanDays = 7
 )
 
 // Finaliser writes sessions_hourly. Its passes are serialised by Run;
@@ -135,21 +137,47 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 		}
 	}
 	if !first.IsZero() {
-		for d := first.Truncate(day); d.Before(end); d = d.Add(day) {
-			hi := minTime(d.Add(day), end)
-			if !st.needs(d, hi, now) {
-				continue
+		// Consecutive days that need a pass are computed together, up to
+		// maxSpanDays at a time (a catch-up over many quiet days is a few
+		// statements, not one per day).
+		var lo time.Time
+		flush := func(hi time.Time) error {
+			if lo.IsZero() {
+				return nil
 			}
-			n, err := f.finaliseDay(ctx, d, hi, st.newVersion(d, hi, now))
+			n, err := f.finaliseSpan(ctx, lo, hi, st.newVersion(lo, hi, now))
 			if err != nil {
-				return res, err
+				return err
 			}
-			res.Days++
-			res.Hours += int(hi.Sub(d) / time.Hour)
+			res.Days += int((hi.Sub(lo) + day - 1) / day)
+			res.Hours += int(hi.Sub(lo) / time.Hour)
 			res.Corrections += n
-			for h := d; h.Before(hi); h = h.Add(time.Hour) {
+			for h := lo; h.Before(hi); h = h.Add(time.Hour) {
 				st.versions[h] = 0 // present; the value no longer matters
 			}
+			lo = time.Time{}
+			return nil
+		}
+		d := first.Truncate(day)
+		for ; d.Before(end); d = d.Add(day) {
+			hi := minTime(d.Add(day), end)
+			if !st.needs(d, hi, now) {
+				if err := flush(d); err != nil {
+					return res, err
+				}
+				continue
+			}
+			if lo.IsZero() {
+				lo = d
+			} else if d.Sub(lo) >= maxSpanDays*day {
+				if err := flush(d); err != nil {
+					return res, err
+				}
+				lo = d
+			}
+		}
+		if err := flush(minTime(d, end)); err != nil {
+			return res, err
 		}
 	}
 	for h := range st.versions {
@@ -255,7 +283,8 @@ func (f *Finaliser) state(ctx context.Context) (*state, error) {
 }
 
 // finaliseSQL writes the figures of the sessions that started in
-// [lo, hi) (within day d0) and a marker row per hour, under one version.
+// [lo, hi) (reading the whole days [d0, d1)) and a marker row per hour,
+// under one version.
 // A session is (source_id, session_id, UTC day); its start is its first
 // event, its bot flag that event's (a tie counts as human), a bounce when
 // it has one distinct event, its duration from its first to its last
@@ -277,9 +306,10 @@ const hourFiguresSQL = "SELECT toUnixTimestamp(hour) AS h, sum(sessions) AS s, s
 	" FINAL WHERE hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} AND (hour, version) IN (SELECT hour, max(version) FROM " + sessionsHourly +
 	" WHERE hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} GROUP BY hour) GROUP BY hour"
 
-// finaliseDay recomputes the hours [d, hi) of day d and returns how many
-// of them had been finalised with other figures.
-func (f *Finaliser) finaliseDay(ctx context.Context, d, hi time.Time, version uint64) (int, error) {
+// finaliseSpan recomputes the hours [d, hi) (d a day's start; the days
+// they touch are read whole) and returns how many of them had been
+// finalised with other figures.
+func (f *Finaliser) finaliseSpan(ctx context.Context, d, hi time.Time, version uint64) (int, error) {
 	span := map[string]string{"lo": chHour(d), "hi": chHour(hi)}
 	before, err := f.hourFigures(ctx, span)
 	if err != nil {
@@ -287,7 +317,7 @@ func (f *Finaliser) finaliseDay(ctx context.Context, d, hi time.Time, version ui
 	}
 	params := map[string]string{
 		"v":  strconv.FormatUint(version, 10),
-		"d0": chHour(d), "d1": chHour(d.Add(day)), "lo": chHour(d), "hi": chHour(hi),
+		"d0": chHour(d), "d1": chHour(hi.Add(-time.Nanosecond).Truncate(day).Add(day)), "lo": chHour(d), "hi": chHour(hi),
 		"hours": strconv.Itoa(int(hi.Sub(d) / time.Hour)),
 	}
 	if err := f.st.Write(ctx, finaliseSQL, params); err != nil {
