@@ -60,13 +60,23 @@ type dedup struct {
 	log  *slog.Logger
 	part kgo.TopicPartitioner
 
-	mu   sync.Mutex
-	wins map[int32]*window
-	buf  []byte
+	// retryAfter is the wait before a failed or partial build is tried
+	// again (defaultRetryAfter; tests shorten it).
+	retryAfter time.Duration
+
+	mu    sync.Mutex
+	wins  map[int32]*window
+	retry map[int32]time.Time // partitions whose build is to be retried, and when
+	buf   []byte
 }
 
+// defaultRetryAfter is the wait before a failed or partial window build
+// is tried again.
+const defaultRetryAfter = time.Minute
+
 func newDedup(span time.Duration, b *budget, m *metrics, log *slog.Logger) *dedup {
-	return &dedup{span: span, b: b, m: m, log: log, part: kgo.StickyKeyPartitioner(nil).ForTopic(kafka.EventsTopic), wins: map[int32]*window{}}
+	return &dedup{span: span, b: b, m: m, log: log, part: kgo.StickyKeyPartitioner(nil).ForTopic(kafka.EventsTopic),
+		retryAfter: defaultRetryAfter, wins: map[int32]*window{}, retry: map[int32]time.Time{}}
 }
 
 // start is the first hour a window built or advanced at now holds.
@@ -78,22 +88,51 @@ func (d *dedup) start(now time.Time) int32 {
 // stored in ClickHouse, before their records are fetched (franz-go calls it
 // before fetching them; with BlockRebalanceOnPoll, between batches).
 func (d *dedup) assigned(ctx context.Context, cl *kgo.Client, sink Sink, assigned map[string][]int32) {
-	parts := assigned[kafka.EventsTopic]
-	if d.span == 0 || len(parts) == 0 {
-		return
+	if parts := assigned[kafka.EventsTopic]; d.span > 0 && len(parts) > 0 {
+		d.build(ctx, cl, sink, parts)
 	}
+}
+
+// retryBuilds builds again, between batches, the windows whose build failed
+// or stopped early, once their retry is due. Reading ClickHouse between
+// batches is as good as on assignment: every event stored from the
+// partition is there, and the batch at hand is not stored yet.
+func (d *dedup) retryBuilds(ctx context.Context, cl *kgo.Client, sink Sink, now time.Time) {
+	d.mu.Lock()
+	var due []int32
+	for p, at := range d.retry {
+		if !now.Before(at) {
+			due = append(due, p)
+		}
+	}
+	d.mu.Unlock()
+	if len(due) > 0 {
+		slices.Sort(due)
+		d.build(ctx, cl, sink, due)
+	}
+}
+
+// build (re)builds the windows of parts; when it fails or stops early it
+// schedules a retry of them after retryAfter.
+func (d *dedup) build(ctx context.Context, cl *kgo.Client, sink Sink, parts []int32) {
 	ctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
 	defer cancel()
 	start := time.Now()
 	n, err := partitionCount(ctx, cl)
-	if err != nil {
-		d.m.rebuilds.WithLabelValues("failed").Inc()
-		d.log.Warn("dedup window not built: the events topic's partition count is unknown; these partitions' events are looked up in ClickHouse until they are assigned again",
-			"partitions", parts, "error", err)
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for _, p := range parts {
+		delete(d.retry, p)
+	}
+	if err != nil {
+		d.m.rebuilds.WithLabelValues("failed").Inc()
+		d.log.Warn("dedup window not built: the events topic's partition count is unknown; these partitions' events are looked up in ClickHouse until a retry succeeds",
+			"partitions", parts, "retry_in", d.retryAfter, "error", err)
+		for _, p := range parts {
+			d.retry[p] = start.Add(d.retryAfter)
+		}
+		return
+	}
 	from := d.start(start)
 	wins := map[int32]*window{}
 	for _, p := range parts {
@@ -109,8 +148,11 @@ func (d *dedup) assigned(ctx context.Context, cl *kgo.Client, sink Sink, assigne
 	d.m.rebuildSeconds.Observe(took.Seconds())
 	if err != nil {
 		d.m.rebuilds.WithLabelValues("partial").Inc()
-		d.log.Warn("dedup window rebuild stopped early; the events of the hours it did not read are looked up in ClickHouse",
-			"partitions", parts, "took", took, "error", err)
+		d.log.Warn("dedup window rebuild stopped early; the events of the hours it did not read are looked up in ClickHouse until a retry succeeds",
+			"partitions", parts, "took", took, "retry_in", d.retryAfter, "error", err)
+		for _, p := range parts {
+			d.retry[p] = start.Add(d.retryAfter)
+		}
 		return
 	}
 	d.m.rebuilds.WithLabelValues("ok").Inc()
@@ -209,6 +251,7 @@ func (d *dedup) revoked(lost map[string][]int32) {
 			w.release()
 			delete(d.wins, p)
 		}
+		delete(d.retry, p)
 	}
 }
 

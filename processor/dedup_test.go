@@ -258,3 +258,38 @@ func TestWindowRebuiltOnRebalance(t *testing.T) {
 		t.Errorf("count() without FINAL = %d, want %d", got, n)
 	}
 }
+
+// A window whose build on assignment failed is built again between
+// batches, so the partition is not left to lookups until its next
+// assignment. Mutation tried: no retry scheduled (every id looked up).
+func TestFailedWindowBuildIsRetried(t *testing.T) {
+	log := testkit.Logger(t, slog.LevelInfo)
+	k := newKafka(t, 1, log)
+	source, group := newSource(t), newGroup(t)
+	const n = 30
+	events := clientEvents(source, n, time.Now())
+	k.produceEvents(t, events)
+	sink := &recordingSink{}
+	sink.failReads.Store(1)
+	r := k.start(t, testConfig(group, 100, 100*time.Millisecond), sink, func(p *Processor, _ context.CancelFunc) {
+		p.workers[0].dd.retryAfter = 0
+	})
+	k.waitStored(t, group, source, n)
+	k.produceEvents(t, resend(events))
+	eventually(t, time.Minute, "the resent events dropped", func() (bool, string) {
+		c := r.counter(t, "trackstream_processor_copies_dropped_total")
+		return c == n, fmt.Sprintf("%v copies dropped", c)
+	})
+	if got := r.counter(t, "trackstream_processor_dedup_window_rebuilds_total", "result", "partial"); got != 1 {
+		t.Errorf("rebuilds_total{result=partial} = %v, want the 1 failed build", got)
+	}
+	if got := r.counter(t, "trackstream_processor_dedup_window_rebuilds_total", "result", "ok"); got < 1 {
+		t.Errorf("rebuilds_total{result=ok} = %v, want the retry", got)
+	}
+	if got := r.lookups(t); got != 0 {
+		t.Errorf("%v ids looked up, want 0: the retried build decides", got)
+	}
+	if got := countRows(t, source, false); got != n {
+		t.Errorf("count() without FINAL = %d, want %d", got, n)
+	}
+}

@@ -307,12 +307,14 @@ func (w *worker) flush(ctx context.Context, b *batch) error {
 }
 
 // dropCopies removes from b the rows that are copies of an event (earlier
-// in b or already stored). The dedup windows decide what they can; the
+// in b or already stored). Windows whose build failed are built again
+// first when their retry is due. The dedup windows decide what they can; the
 // other rows are looked up in ClickHouse. It runs once per batch, so the
 // insert's retries carry the same rows under the same token. While the
 // lookup fails it is retried with backoff, counted as an insert retry,
 // with fetching paused; it fails only when ctx ends.
 func (w *worker) dropCopies(ctx context.Context, b *batch) error {
+	w.dd.retryBuilds(ctx, w.cl, w.sink, time.Now())
 	dup, ask := w.dd.classify(b.rows, b.recs, time.Now())
 	if len(ask) > 0 {
 		w.p.m.lookupIDs.Add(float64(len(ask)))

@@ -360,6 +360,9 @@ type recordingSink struct {
 	failFirst int
 	// down, while set, fails every call without storing anything.
 	down atomic.Bool
+	// failReads is the number of stored-ids counts (RecentHours) still to
+	// fail.
+	failReads atomic.Int32
 
 	mu    sync.Mutex
 	calls []insertCall
@@ -402,7 +405,7 @@ func (s *recordingSink) RecentIDs(ctx context.Context, parts []int32, n int, fro
 // RecentHours counts in the shared store, failing like InsertRows while
 // down.
 func (s *recordingSink) RecentHours(ctx context.Context, parts []int32, n int, from, to time.Time) (map[int64]int, error) {
-	if s.down.Load() {
+	if s.down.Load() || s.failReads.Add(-1) >= 0 {
 		return nil, errors.New("injected failure of a stored-ids count")
 	}
 	return testStore.RecentHours(ctx, parts, n, from, to)
