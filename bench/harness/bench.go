@@ -221,6 +221,12 @@ type Report struct {
 	S2      Scenario        `json:"s2"`
 	Batches Scenario        `json:"batch_sweep"`
 	S4      Scenario        `json:"s4_open_loop_sweep"`
+	// S4Max is the maximum request rate S4's fractions are of: S1's
+	// median, or, when S1 did not run, S4Reference's rate.
+	S4Max float64 `json:"s4_max_rps,omitempty"`
+	// S4Reference is the S1-style closed-loop run that measured S4Max in
+	// a run without S1 (-only s4).
+	S4Reference *Run `json:"s4_reference,omitempty"`
 	S5      Memory          `json:"s5"`
 	S3      []EndToEnd      `json:"s3"`
 	S3Err   string          `json:"s3_error,omitempty"`
@@ -455,8 +461,18 @@ func (h *harness) ingestPhase(ctx context.Context) error {
 		}
 	}
 	maxRPS := h.rep.S1.Median().RPS
+	if !cfg.Skip["S4"] && maxRPS == 0 {
+		// S1 did not run: measure its maximum here, on the same process
+		// and box state as the open loops that follow.
+		if ref, err := h.load(ctx, ing.pid(), base); err != nil {
+			h.rep.S4.Err = "S1 reference run: " + err.Error()
+		} else {
+			h.rep.S4Reference, maxRPS = &ref, ref.RPS
+		}
+	}
 	if !cfg.Skip["S4"] && maxRPS > 0 {
 		h.rep.S4 = Scenario{Name: "S4", About: "open loop at a fraction of S1's maximum request rate"}
+		h.rep.S4Max = maxRPS
 		for _, f := range []float64{0.2, 0.4, 0.6, 0.8, 1.0} {
 			o := base
 			o.Rate = f * maxRPS
@@ -1154,7 +1170,7 @@ func Merge(prev, cur *Report, skipped map[string]bool) *Report {
 	take("S1", func() { out.S1, out.S1Gzip, out.Conns = cur.S1, cur.S1Gzip, cur.Conns })
 	take("S2", func() { out.S2, out.Batches = cur.S2, cur.Batches })
 	take("S3", func() { out.S3, out.S3Err = cur.S3, cur.S3Err })
-	take("S4", func() { out.S4 = cur.S4 })
+	take("S4", func() { out.S4, out.S4Max, out.S4Reference = cur.S4, cur.S4Max, cur.S4Reference })
 	take("S5", func() { out.S5 = cur.S5 })
 	take("S6", func() { out.S6, out.S6Err = cur.S6, cur.S6Err })
 	take("S7", func() { out.S7 = mergeQueryRuns(prev.S7, cur.S7) })

@@ -285,3 +285,25 @@ func TestDownsample(t *testing.T) {
 		t.Fatalf("a short slice must be kept whole, got %v", short)
 	}
 }
+
+// A run without S1 (-only s4) measures its own maximum: S4's 60 % row is
+// picked against it, says so, and a merge into an earlier report keeps it
+// with S4 rather than against the earlier S1.
+func TestS4AgainstItsOwnReference(t *testing.T) {
+	cur := &Report{S4: sampleReport().S4}
+	ref := run(66667, 66667, 1, 2, 3)
+	cur.S4Max, cur.S4Reference = 66667, &ref // 60 % = 40000: the run offered 40000 (f=1.0 of 40000)
+	skip, err := ParseSkip("", "s4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Merge(sampleReport(), cur, skip)
+	var b bytes.Buffer
+	if err := m.WriteMarkdown(&b, "b.svg", "task bench:run", ""); err != nil {
+		t.Fatal(err)
+	}
+	line := lineWith(b.String(), "| S4 open loop")
+	if !strings.Contains(line, "offered 40000 req/s (of 66667, a closed-loop S1 run in the same invocation)") {
+		t.Errorf("S4 should pick the run at 60%% of its own reference (40000 req/s): %s", line)
+	}
+}
