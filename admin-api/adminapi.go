@@ -147,6 +147,9 @@ func New(cfg config.Admin, queryTimeout time.Duration, deps Deps, log *slog.Logg
 		},
 	}
 	s.st.ignored, s.st.adopt = s.m.stateIgnored, deps.AdoptUnsigned
+	for _, reason := range []string{ignoredUnsigned, ignoredBadSig, ignoredReplayed} {
+		s.m.stateIgnored.WithLabelValues(reason) // exported at 0 from the start, so alerts see a rate
+	}
 	for _, c := range []prometheus.Collector{s.m.stateIgnored, s.m.requests, s.m.logins, s.m.queriesRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register admin metrics: %w", err)
