@@ -533,7 +533,8 @@ func (e *guiEnv) trackHostile(src string) {
 			"title":    all,
 		}},
 		"events": []map[string]any{{"id": "evil-1", "type": "page-view", "properties": map[string]any{
-			"note": all, "title": payloads[1], "href": payloads[2], "css": payloads[4], payloads[0]: payloads[5],
+			// A key too (keys cannot hold '.', so no URL in it).
+			"note": all, "title": payloads[1], "href": payloads[2], "css": payloads[4], `<script>window["__pwned"]=5</script><img src=x onerror=window["__pwned"]=6>`: payloads[5],
 			"nested": map[string]any{"html": payloads[5]},
 		}}},
 	}, 1)
