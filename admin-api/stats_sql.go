@@ -12,8 +12,8 @@ import (
 
 // The SQL builders below write statements from fixed fragments only; every
 // value a caller sends becomes a server-side query parameter
-// ({name:Type}), including property keys (getSubcolumn(properties,
-// {k:String})). Dimensions come from the dimensions allowlist.
+// ({name:Type}), including property keys (see property). Dimensions come
+// from the dimensions allowlist.
 //
 // Exactness (contract G3): the processor drops every copy of an event
 // before insert (store.Copies), and inserts with
@@ -61,7 +61,7 @@ const (
 )
 
 // dimensions maps each breakdown dimension to its column. Nothing else
-// may be grouped by, except a property key through getSubcolumn.
+// may be grouped by, except a property key (see property).
 var dimensions = map[string]string{
 	"type":            "event_type",
 	"name":            "name",
@@ -148,12 +148,24 @@ func (b *builder) where(f filter, from time.Time) string {
 		c = append(c, "session_id = "+b.str(f.session))
 	}
 	for _, p := range f.props {
-		c = append(c, "toString(getSubcolumn(properties, "+b.str(p.key)+")) = "+b.str(p.value))
+		c = append(c, b.property(p.key)+" = "+b.str(p.value))
 	}
 	for _, d := range f.dims {
 		c = append(c, "toString("+d.column+") = "+b.str(d.value))
 	}
 	return strings.Join(c, " AND ")
+}
+
+// property is the text of property key (a path, dots between levels) in
+// an event's properties: numbers, booleans, arrays and objects as
+// ClickHouse writes them after inferring their type (12.5, true, [1,2],
+// {"a":1}), strings as they are, and NULL (equal to nothing, grouped as an
+// empty value) where the event lacks the key. properties is JSON text
+// (migration 0007); the path is looked up level by level (ingest refuses
+// keys with dots, and the JSON column of earlier versions stored them as
+// levels, which its conversion to text kept).
+func (b *builder) property(key string) string {
+	return "toString(JSONExtract(properties, " + strings.Join(b.strs(strings.Split(key, ".")), ", ") + ", 'Dynamic'))"
 }
 
 // span is a piece of a rollup-friendly range and the rollup that answers
@@ -319,7 +331,7 @@ func breakdownSQL(f filter, dimension, property string, limit int) (query, error
 	var expr string
 	switch {
 	case property != "":
-		expr = "toString(getSubcolumn(properties, " + b.str(property) + "))"
+		expr = b.property(property)
 	default:
 		col, ok := dimensions[dimension]
 		if !ok {
@@ -359,14 +371,14 @@ func breakdownSQL(f filter, dimension, property string, limit int) (query, error
 const eventColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(event_time) AS time_ms, " +
 	"toUnixTimestamp64Milli(received_at) AS received_ms, session_id, profile_id, anonymous_id, user_id, name, " +
 	"url, url_path, referrer, referrer_host, utm_source, utm_medium, utm_campaign, country, browser, os, device_type, is_bot, " +
-	"toJSONString(properties) AS properties_json, toJSONString(context) AS context_json"
+	"properties AS properties_json, context AS context_json"
 
 // eventSizeColumns are what the first step of an event listing returns:
 // each event's sort key (fullKey), time and an estimate of its bytes in the answer (its
 // JSON objects and long strings, plus a fixed allowance for the rest), so
 // the page can be cut at maxListBytes before the wide columns are read.
 const eventSizeColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(event_time) AS time_ms, " +
-	"length(toJSONString(properties)) + length(toJSONString(context)) + length(url) + length(referrer) + length(name) + 512 AS row_bytes"
+	"length(properties) + length(context) + length(url) + length(referrer) + length(name) + 512 AS row_bytes"
 
 // fullKey is the events table's sort key as a tuple: a listing's later
 // steps find their events by it, reading at most one granule per event

@@ -28,7 +28,7 @@ func TestPoisonStreamCostsBoundedInsertsPerBatch(t *testing.T) {
 	events := makeEvents(source, batches*batchRows+1)
 	poison := map[string]bool{}
 	for i := 0; i < batches*batchRows; i += 2 {
-		events[i].Properties = json.RawMessage(`{"n":1e400}`)
+		events[i].Properties = json.RawMessage(`[1e400]`)
 		poison[events[i].ID] = true
 	}
 	k.produceEvents(t, events)

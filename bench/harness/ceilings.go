@@ -273,7 +273,7 @@ func CHDBCeiling(ctx context.Context, libPath, dataDir string, rows, batchRows i
 		return InsertResult{}, fmt.Errorf("ceiling C: %w", err)
 	}
 	defer s.Close()
-	batch, err := ceilingRows(batchRows)
+	batch, err := CeilingRows(batchRows)
 	if err != nil {
 		return InsertResult{}, err
 	}
@@ -330,10 +330,10 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// ceilingRows turns n sample events into the rows the processor would
+// CeilingRows turns n sample events into the rows the processor would
 // insert: the page URL, referrer and user agent that ingest lifts out of
 // a Tracardi context, then the processor's default enrichments.
-func ceilingRows(n int) ([]store.Row, error) {
+func CeilingRows(n int) ([]store.Row, error) {
 	events, err := sampleEvents(n, "src_ceiling", 1)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -72,11 +73,14 @@ func (g *jsonGen) object(depth int) string {
 	return "{" + strings.Join(members, ",") + "}"
 }
 
-// Whatever ingest accepts, ClickHouse stores: random events full of the
-// values JSON columns find hard go through the real all role (ingest,
-// Kafka, processor, embedded ClickHouse), and every accepted event is
-// stored; none is refused by ClickHouse and parked in the dead-letter
-// topic.
+// Whatever ingest accepts, ClickHouse stores and the property queries
+// read: random events full of the values JSON parsers find hard go
+// through the real all role (ingest, Kafka, processor, embedded
+// ClickHouse), and every accepted event is stored (none is refused and
+// parked in the dead-letter topic), and found by a property filter on a
+// key each of them has: the stored text is JSON ClickHouse's JSONExtract
+// parses (an integer beyond 64 bits, for one, would hide every key of its
+// object).
 func TestWhatIngestAcceptsClickHouseStores(t *testing.T) {
 	testkit.SkipShort(t)
 	n, _ := startAll(t, testConfig(t, t.TempDir()))
@@ -85,12 +89,15 @@ func TestWhatIngestAcceptsClickHouseStores(t *testing.T) {
 	waitSourceKnown(t, n.ingestAddr, src)
 
 	g := &jsonGen{r: rand.New(rand.NewPCG(17, 2026))}
+	start := time.Now().UTC()
 	const requests, perRequest = 40, 50
 	accepted, rejected := 0, 0
 	for r := range requests {
 		events := make([]string, perRequest)
 		for i := range events {
-			events[i] = fmt.Sprintf(`{"id":"d-%d-%d","type":"t%d","properties":%s,"context":%s}`, r, i, i%3, g.object(0), g.object(0))
+			props := `{"probe":"p",` + strings.TrimPrefix(g.object(0), "{")
+			props = strings.Replace(props, `"p",}`, `"p"}`, 1)
+			events[i] = fmt.Sprintf(`{"id":"d-%d-%d","type":"t%d","properties":%s,"context":%s}`, r, i, i%3, props, g.object(0))
 		}
 		body := fmt.Sprintf(`{"source":{"id":%q},"events":[%s]}`, src, strings.Join(events, ","))
 		code, resp := post(t, "http://"+n.ingestAddr+"/track", body)
@@ -120,4 +127,13 @@ func TestWhatIngestAcceptsClickHouseStores(t *testing.T) {
 		_, dlq := call(t, adm, "GET", "/api/v1/dlq?limit=5", nil)
 		return fmt.Sprintf("%d stored; dead letters: %.2000s", count(t, adm, src), dlq)
 	})
+	var summary struct{ Metrics struct{ Events uint64 } }
+	q := url.Values{"source": {src}, "prop.probe": {"p"}, "bots": {"true"},
+		"from": {start.Add(-time.Hour).Format(time.RFC3339)}, "to": {time.Now().UTC().Add(time.Hour).Format(time.RFC3339)}}
+	if err := adm.Call(t.Context(), "GET", "/api/v1/stats/summary?"+q.Encode(), nil, &summary); err != nil {
+		t.Fatal(err)
+	}
+	if summary.Metrics.Events != uint64(accepted) {
+		t.Errorf("a property filter finds %d of the %d stored events: the others' properties do not parse", summary.Metrics.Events, accepted)
+	}
 }

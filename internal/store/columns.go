@@ -59,8 +59,8 @@ var columns = []column{
 	col("device_type", "LowCardinality(String)", &template.Fields.DeviceType),
 	col("is_bot", "Bool", &template.Fields.Bot),
 	col("ua_rules", "LowCardinality(String)", &template.Fields.UARules),
-	col("properties", "JSON(max_dynamic_paths=256)", &template.Event.Properties),
-	col("context", "JSON(max_dynamic_paths=128)", &template.Event.Context),
+	col("properties", "String", &template.Event.Properties),
+	col("context", "String", &template.Event.Context),
 }
 
 // template is the row the column table's field pointers point into: a
@@ -92,8 +92,9 @@ const (
 	kindNullTime
 	// kindBool: a bool, to Bool.
 	kindBool
-	// kindJSON: a json.RawMessage, to a JSON column as the object's text
-	// (see appendObject).
+	// kindJSON: a json.RawMessage holding a JSON object, to a String
+	// column as the object's text (see appendObject; checkObjects refuses
+	// any other value).
 	kindJSON
 )
 
@@ -142,8 +143,8 @@ var insertColumns = func() string {
 }()
 
 // appendValues appends r's column values, in the order of columns, as the
-// server store's batch.Append takes them: times in UTC, JSON columns as
-// the object's text.
+// server store's batch.Append takes them: times in UTC, JSON objects as
+// their text.
 func appendValues(dst []any, r *Row) []any {
 	for i := range columns {
 		c := &columns[i]

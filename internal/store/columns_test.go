@@ -71,7 +71,7 @@ func TestColumnKindsFitTypes(t *testing.T) {
 		kindTime:     func(ty string) bool { return ty == "DateTime64(3, 'UTC')" },
 		kindNullTime: func(ty string) bool { return ty == "Nullable(DateTime64(3, 'UTC'))" },
 		kindBool:     func(ty string) bool { return ty == "Bool" },
-		kindJSON:     func(ty string) bool { return ty == "JSON" || strings.HasPrefix(ty, "JSON(") },
+		kindJSON:     func(ty string) bool { return ty == "String" },
 	}
 	for _, c := range columns {
 		fit, ok := fits[c.kind]

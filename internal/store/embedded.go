@@ -67,12 +67,8 @@ func OpenEmbedded(ctx context.Context, libPath, dataDir string, log *slog.Logger
 //     the processor batches already, and a synchronous insert is one
 //     part, deduplicated by its token, independent of the async queue's
 //     own settings (async_insert_deduplicate, flush timeouts);
-//   - input_format_binary_read_json_as_string = 1: properties and context
-//     arrive as JSON text and are parsed into the JSON columns;
-//   - type_json_skip_duplicated_paths = 1: a key repeated in an object
-//     is kept once instead of failing the whole batch.
 var insertSQL = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
-	" SETTINGS insert_deduplication_token = '%s', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0, input_format_binary_read_json_as_string = 1, type_json_skip_duplicated_paths = 1"
+	" SETTINGS insert_deduplication_token = '%s', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0"
 
 // InsertRows inserts the rows in one RowBinary insert through chDB's
 // streaming insert, which passes the data with its length (binary-safe).
@@ -81,6 +77,9 @@ var insertSQL = "INSERT INTO " + schemas.Database + ".events " + insertColumns +
 func (s *Embedded) InsertRows(ctx context.Context, token string, rows []Row) error {
 	if err := checkToken(token); err != nil {
 		return err
+	}
+	if err := checkObjects(rows); err != nil {
+		return fmt.Errorf("insert %d events: %w", len(rows), err)
 	}
 	next := 0
 	fill := func(buf []byte) ([]byte, bool) {

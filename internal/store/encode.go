@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -13,10 +14,8 @@ const chTimeLayout = "2006-01-02 15:04:05.000"
 // appendRowBinary appends r in ClickHouse's RowBinary format, one value
 // per entry of columns, in their order. Strings are length-prefixed and go
 // byte for byte; times are Int64 milliseconds (DateTime64(3)); Nullable
-// values carry a null flag byte; Bool is one byte. JSON columns go as
-// their JSON text, normalised by appendObject, which the engine parses
-// because the insert sets input_format_binary_read_json_as_string (see
-// insertSQL).
+// values carry a null flag byte; Bool is one byte. JSON objects go as
+// their text (a String), normalised by appendObject.
 func appendRowBinary(b []byte, r *Row) []byte {
 	for i := range columns {
 		c := &columns[i]
@@ -42,8 +41,8 @@ func appendBinString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendBinJSON writes a JSON column's value as a String holding the
-// object's text ({} for an empty or null value).
+// appendBinJSON writes a JSON object as a String holding its text ({}
+// for an empty or null value).
 func appendBinJSON(b []byte, raw []byte) []byte {
 	// The object is written after a length prefix that is only known once
 	// appendObject has normalised it: reserve the longest prefix a length
@@ -79,18 +78,44 @@ func appendBinBool(b []byte, v bool) []byte {
 	return append(b, 0)
 }
 
-// appendObject appends the text of a JSON column's value; records were
-// decoded by internal/event's checking decoder, so raw is well-formed
+// appendObject appends the text of a JSON object column's value; records
+// were decoded by internal/event's checking decoder, so raw is well-formed
 // JSON, though, as encoding/json allows, its strings may hold invalid
-// UTF-8, replaced here. Whether it is an object is left to ClickHouse (a
-// non-object is rejected and dead-lettered).
+// UTF-8, replaced here. That it is an object is checked before the insert
+// (checkObjects).
 func appendObject(b []byte, raw []byte) []byte {
 	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || string(trimmed) == "null" {
+	if isEmptyObject(trimmed) {
 		return append(b, "{}"...)
 	}
 	if !utf8.Valid(trimmed) {
 		trimmed = bytes.ToValidUTF8(trimmed, []byte("\uFFFD"))
 	}
 	return append(b, trimmed...)
+}
+
+// isEmptyObject reports whether a trimmed JSON value stands for no object
+// (absent or null), stored as {}.
+func isEmptyObject(trimmed []byte) bool { return len(trimmed) == 0 || string(trimmed) == "null" }
+
+// checkObjects refuses (ErrRejected) rows whose properties or context is
+// not a JSON object: the columns hold text, so the engine no longer
+// refuses another JSON value, and the queries read keys of an object.
+// Ingest refuses such events before Kafka; this catches a record written
+// by something else, which the processor then isolates and dead-letters.
+func checkObjects(rows []Row) error {
+	for i := range rows {
+		for j := range columns {
+			c := &columns[j]
+			if c.kind != kindJSON {
+				continue
+			}
+			v := bytes.TrimSpace(*(*json.RawMessage)(c.value(&rows[i])))
+			if !isEmptyObject(v) && v[0] != '{' {
+				e := &rows[i].Event
+				return fmt.Errorf("event %s/%s: %s is not a JSON object: %w", e.SourceID, e.ID, c.name, ErrRejected)
+			}
+		}
+	}
+	return nil
 }

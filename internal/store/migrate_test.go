@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -179,4 +180,93 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 	if got, want := query(t, s, sql), recent.Format(time.DateTime)+"\t20\t7\t4\n"; got != want {
 		t.Errorf("%s\ngot %q, want %q", sql, got, want)
 	}
+}
+
+// A data dir whose properties and context are JSON columns (migrations
+// 1-5) keeps working after migration 7 makes them text: the events
+// stored before read back as their objects' JSON text, through the
+// property reads of the admin API (JSONExtract) too, new events are
+// stored next to them, and the old and new parts merge.
+func TestUpgradeStoresPropertiesAsText(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Embedded{db: db}
+	all, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range bootstrap(schemas.Variant{}) {
+		if err := old.exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range all {
+		if m.Version >= 7 {
+			break
+		}
+		for _, q := range m.Statements {
+			if err := old.exec(ctx, q); err != nil {
+				t.Fatalf("migration %d: %v", m.Version, err)
+			}
+		}
+		if err := old.recordVersion(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	before := rows("src-text", 3, at)
+	before[0].Event.Properties = json.RawMessage(`{"plan":"pro","cart":{"items":2,"coupon":true},"path":"/a/b"}`)
+	before[0].Event.Context = json.RawMessage(`{"page":{"title":"Home"}}`)
+	var data []byte
+	for i := range before {
+		data = appendRowBinary(data, &before[i])
+	}
+	// The insert of the JSON columns' time: their text parsed into them.
+	if err := db.Insert(ctx, "INSERT INTO trackstream.events "+insertColumns+" SETTINGS input_format_binary_read_json_as_string = 1", "RowBinary", data); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	if got := query(t, old, "SELECT toTypeName(properties) FROM trackstream.events LIMIT 1"); !strings.HasPrefix(got, "JSON") {
+		_ = db.Close()
+		t.Fatalf("before the upgrade properties is %q, want the JSON type", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	after := rows("src-text", 2, at.Add(time.Hour))
+	after[0].Event.ID = "new-0"
+	after[1].Event.ID = "new-1"
+	after[0].Event.Properties = json.RawMessage(`{"plan":"team","cart":{"items":2}}`)
+	if err := s.InsertRows(ctx, "after-upgrade", after); err != nil {
+		t.Fatalf("insert after the upgrade: %v", err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for sql, want := range map[string]string{
+			"SELECT toTypeName(properties), toTypeName(context) FROM trackstream.events LIMIT 1":                                          "String\tString\n",
+			"SELECT properties, context FROM trackstream.events WHERE source_id = 'src-text' AND event_id = '" + before[0].Event.ID + "'": `{"cart":{"coupon":true,"items":2},"path":"\/a\/b","plan":"pro"}` + "\t" + `{"page":{"title":"Home"}}` + "\n",
+			"SELECT event_id, toString(JSONExtract(properties, 'plan', 'Dynamic')), toString(JSONExtract(properties, 'cart', 'items', 'Dynamic')) FROM trackstream.events WHERE source_id = 'src-text' AND JSONExtract(properties, 'cart', 'items', 'Dynamic') IS NOT NULL ORDER BY event_id": before[0].Event.ID + "\tpro\t2\nnew-0\tteam\t2\n",
+			"SELECT toString(JSONExtract(properties, 'path', 'Dynamic')), JSONExtractString(context, 'page', 'title') FROM trackstream.events WHERE event_id = '" + before[0].Event.ID + "'":                                                                                                  "/a/b\tHome\n",
+			"SELECT count() FROM trackstream.events WHERE source_id = 'src-text'": "5\n",
+		} {
+			if got := query(t, s, sql); got != want {
+				t.Errorf("%s: %s\ngot %q, want %q", when, sql, got, want)
+			}
+		}
+	}
+	check("after the upgrade")
+	if err := s.exec(ctx, "OPTIMIZE TABLE trackstream.events FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	check("after merging")
 }

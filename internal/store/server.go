@@ -54,9 +54,12 @@ func (s *Server) InsertRows(ctx context.Context, token string, rows []Row) error
 	if err := checkToken(token); err != nil {
 		return err
 	}
+	if err := checkObjects(rows); err != nil {
+		return fmt.Errorf("insert %d events: %w", len(rows), err)
+	}
 	// deduplicate_blocks_in_dependent_materialized_views: a retry under
 	// the same token reaches no view twice (see Embedded's insertSQL).
-	settings := clickhouse.Settings{"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1, "type_json_skip_duplicated_paths": 1}
+	settings := clickhouse.Settings{"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
 	if s.cluster {
 		settings["distributed_foreground_insert"] = 1
 	}
