@@ -43,7 +43,7 @@ func BenchmarkCeilingVariants(b *testing.B) {
 		ids[i] = rs[i].Event.ID
 	}
 	const text = "String CODEC(ZSTD(3))"
-	views := []string{"event_ids", "counts_hourly", "counts_daily", "visitors_daily", "dims_daily", "events_sessions"}
+	views := []string{"event_ids", "counts_hourly", "counts_daily", "visitors_daily", "dims_daily", "events_sessions", "sessions_dirty", "counts_minute"}
 	variants := []ceilingVariant{
 		{name: "json", json: true},
 		{name: "json-no-views", json: true, views: []string{}},
@@ -59,6 +59,7 @@ func BenchmarkCeilingVariants(b *testing.B) {
 		ceilingVariant{name: "json-paths-32-context-text", json: true, context: text, properties: "JSON(max_dynamic_paths = 32)"},
 		ceilingVariant{name: "json-paths-0-context-text", json: true, context: text, properties: "JSON(max_dynamic_paths = 0)"},
 		ceilingVariant{name: "text-zstd1", json: true, context: "String CODEC(ZSTD(1))", properties: "String CODEC(ZSTD(1))"},
+		ceilingVariant{name: "text-lz4", json: true, context: "String CODEC(LZ4)", properties: "String CODEC(LZ4)"},
 	)
 	runs := 0
 	for _, v := range variants {
