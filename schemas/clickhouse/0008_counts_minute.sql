@@ -13,6 +13,11 @@
 -- through Keeper by default) and the store inserts with
 -- deduplicate_blocks_in_dependent_materialized_views = 1.
 --
+-- Granules of 256 rows: a read of the last minutes deserialises the
+-- visitor and session sets of a granule's every row (measured at 10M
+-- events: 5 minutes 20 -> 7.5 ms CPU, 60 minutes 24.5 -> 9.5 ms, against
+-- 8,192-row granules).
+--
 -- Rows older than a day are dropped by the TTL at merges and events older
 -- than a day are not written at all (a bulk import of history or a late
 -- event costs nothing here); the admin API reads this table only for
@@ -30,7 +35,7 @@ CREATE TABLE IF NOT EXISTS trackstream.counts_minute${LOCAL} ${ON_CLUSTER}
 ENGINE = ${REPLICATED}SummingMergeTree
 ORDER BY (source_id, minute, event_type, is_bot)
 TTL minute + INTERVAL 1 DAY
-SETTINGS non_replicated_deduplication_window = 10000;
+SETTINGS index_granularity = 256, non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_minute_mv${LOCAL} ${ON_CLUSTER}
 TO trackstream.counts_minute${LOCAL}
