@@ -26,7 +26,8 @@ import (
 // SCRAM-SHA-512 with the right password produce and consume, a wrong one
 // is refused with an error naming the settings to check, and the ingest
 // role starts with them (and stops at once, naming the setting, with a
-// wrong password).
+// wrong password); with Kafka's authorizer on, ingest runs with only the
+// ACLs docs/deploying.md lists for it.
 func TestKafkaSASLAndTLSSettings(t *testing.T) {
 	testkit.SkipShort(t)
 	jars, _ := requireTools(t)
@@ -36,8 +37,9 @@ func TestKafkaSASLAndTLSSettings(t *testing.T) {
 	certs := testkit.WriteCerts(t, dir)
 	b, err := kafkanode.Start(ctx, kafkanode.Config{
 		JarsDir: jars, Dir: filepath.Join(dir, "kafka"),
-		SASLUsers: map[string]string{"plainuser": "plain-password"},
+		SASLUsers: map[string]string{"plainuser": "plain-password", "ingest": "ingest-password", "nobody": "nobody-password"},
 		TLSCert:   certs.Cert, TLSKey: certs.Key,
+		SuperUsers: []string{"plainuser", "scram256", "scram512"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +137,46 @@ func TestKafkaSASLAndTLSSettings(t *testing.T) {
 	}
 	if err := ing.Terminate(20 * time.Second); err != nil {
 		t.Errorf("ingest stop: %v", err)
+	}
+
+	// The ingest role with exactly the ACLs docs/deploying.md lists for it
+	// (no Create: the topics exist) starts; a user without ACLs is
+	// stopped at once with the ACL named.
+	for _, acl := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:ingest").Topics(kafka.EventsTopic).Operations(kadm.OpWrite, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:ingest").Topics(kafka.SourcesTopic).Operations(kadm.OpRead, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:ingest").Clusters().Operations(kadm.OpIdempotentWrite),
+	} {
+		res, err := kadm.NewClient(plainCl).CreateACLs(ctx, acl.ResourcePatternType(kadm.ACLPatternLiteral))
+		for _, r := range res {
+			if err == nil {
+				err = r.Err
+			}
+		}
+		if err != nil {
+			t.Fatalf("create the ingest ACLs: %v", err)
+		}
+	}
+	aclEnv := []string{
+		"TRACKSTREAM_KAFKA_BROKERS=" + b.SASLAddr(), "TRACKSTREAM_KAFKA_SASL_MECHANISM=PLAIN",
+		"TRACKSTREAM_DATA_DIR=" + filepath.Join(dir, "ingest-acl"), "TRACKSTREAM_INGEST_ADDR=" + testkit.FreeAddr(t), "TRACKSTREAM_LOG_LEVEL=warn",
+	}
+	ops = testkit.FreeAddr(t)
+	ing, err = proc.Start(ctx, proc.Spec{Name: "ingest-acl", Bin: bin, Role: "ingest", OpsAddr: ops,
+		Env: append(append([]string{}, aclEnv...), "TRACKSTREAM_OPS_ADDR="+ops, "TRACKSTREAM_KAFKA_SASL_USERNAME=ingest", "TRACKSTREAM_KAFKA_SASL_PASSWORD=ingest-password")}, readyTimeout)
+	if err != nil {
+		t.Fatalf("ingest with only its documented ACLs: %v", err)
+	}
+	if err := ing.Terminate(20 * time.Second); err != nil {
+		t.Errorf("ingest stop: %v", err)
+	}
+	nobodyCtx, nobodyCancel := context.WithTimeout(ctx, time.Minute)
+	defer nobodyCancel()
+	nobody := exec.CommandContext(nobodyCtx, bin, "ingest")
+	nobody.Env = append(append([]string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}, aclEnv...), "TRACKSTREAM_OPS_ADDR="+testkit.FreeAddr(t),
+		"TRACKSTREAM_KAFKA_SASL_USERNAME=nobody", "TRACKSTREAM_KAFKA_SASL_PASSWORD=nobody-password")
+	if out, err := nobody.CombinedOutput(); err == nil || nobodyCtx.Err() != nil || !strings.Contains(string(out), "lacks an ACL") {
+		t.Fatalf("ingest as a user without ACLs: %v (context %v), want it to exit naming the missing ACL\n%s", err, nobodyCtx.Err(), out)
 	}
 
 	runCtx, runCancel := context.WithTimeout(ctx, time.Minute)

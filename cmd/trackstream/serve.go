@@ -159,7 +159,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 	n.kafkaAddrs = brokers
 	base := append(kafka.ClientOpts(brokers, log), sec.Opts()...)
 	n.kafkaOpts = base
-	if err := ensureTopics(ctx, cfg, base, sec, log); err != nil {
+	if err := ensureTopics(ctx, roles, cfg, base, sec, log); err != nil {
 		return n, err
 	}
 
@@ -227,7 +227,7 @@ type clickhouse interface {
 // answer (a broker may start after trackstream); Kafka refusing the
 // credentials or the TLS setup stops the start at once, naming the
 // settings to check.
-func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, sec kafka.Security, log *slog.Logger) error {
+func ensureTopics(ctx context.Context, roles config.Set, cfg config.Config, base []kgo.Opt, sec kafka.Security, log *slog.Logger) error {
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
@@ -235,7 +235,7 @@ func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, sec ka
 	defer cl.Close()
 	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
 		attemptCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err = kafka.EnsureTopics(attemptCtx, cl, int16(cfg.Kafka.ReplicationFactor), kafka.Topics(int32(cfg.Kafka.Partitions)))
+		err = kafka.EnsureTopics(attemptCtx, cl, int16(cfg.Kafka.ReplicationFactor), topicsOf(roles, int32(cfg.Kafka.Partitions)))
 		cancel()
 		if err == nil {
 			return nil
@@ -250,6 +250,30 @@ func ensureTopics(ctx context.Context, cfg config.Config, base []kgo.Opt, sec ka
 		case <-time.After(wait):
 		}
 	}
+}
+
+// topicsOf are the topics the roles use, so each role needs Kafka ACLs on
+// its own topics only (docs/deploying.md): ingest writes events and reads
+// sources, the processor reads events and writes dead letters, admin-api
+// writes sources, reads dead letters and replays them into events.
+func topicsOf(roles config.Set, eventsPartitions int32) []kafka.Topic {
+	use := map[string]bool{}
+	if roles.Has(config.RoleIngest) {
+		use[kafka.EventsTopic], use[kafka.SourcesTopic] = true, true
+	}
+	if roles.Has(config.RoleProcessor) {
+		use[kafka.EventsTopic], use[kafka.DLQTopic] = true, true
+	}
+	if roles.Has(config.RoleAdmin) {
+		use[kafka.EventsTopic], use[kafka.SourcesTopic], use[kafka.DLQTopic] = true, true, true
+	}
+	var out []kafka.Topic
+	for _, t := range kafka.Topics(eventsPartitions) {
+		if use[t.Name] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // migrateSchema applies the ClickHouse migrations and exits.

@@ -90,6 +90,10 @@ type Config struct {
 	// TLSCert and TLSKey (PEM, PKCS #8 key), with SASLUsers, add a SASL_SSL
 	// listener (SASLSSLAddr) with this certificate.
 	TLSCert, TLSKey string
+	// SuperUsers, when set, turn on Kafka's ACL authorizer: these SASL
+	// users and the PLAINTEXT listener's anonymous clients (the harness)
+	// may do anything, every other user only what ACLs allow.
+	SuperUsers []string
 }
 
 // Node is a running (or stopped) broker.
@@ -283,6 +287,13 @@ func (n *Node) securityProps() (string, error) {
 	}
 	if n.saslPort != 0 {
 		extra.WriteString("sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\n")
+	}
+	if len(n.cfg.SuperUsers) > 0 {
+		supers := []string{"User:ANONYMOUS"}
+		for _, u := range n.cfg.SuperUsers {
+			supers = append(supers, "User:"+u)
+		}
+		fmt.Fprintf(&extra, "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\nsuper.users=%s\n", strings.Join(supers, ";"))
 	}
 	if n.sslPort != 0 {
 		cert, err := os.ReadFile(n.cfg.TLSCert)
