@@ -154,7 +154,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	fs.IntVar(&cfg.QueryCalls, "query-calls", 20, "timed calls per S7 query, after one warm-up call")
 	fs.StringVar(&notes, "notes", "", "Markdown file appended to the report (analysis written by hand)")
 	fs.StringVar(&version, "version", "", "trackstream version shown in the report")
-	fs.StringVar(&cfg.Generator, "generator", harness.GeneratorWrk, "load generator of the closed-loop runs: wrk (needs wrk on PATH) or go (bench/loadgen, costs the box several times wrk's CPU per request)")
+	fs.StringVar(&cfg.Generator, "generator", harness.GeneratorWrk, "load generator of the closed-loop runs: wrk (needs wrk on PATH) or go (bench/loadgen, ~1.2x wrk's CPU per request)")
 	fs.IntVar(&cfg.WrkThreads, "wrk-threads", 1, "wrk threads (each up to one core, taken from the server on a small box)")
 	fs.StringVar(&command, "command", "go tool -modfile=tools/go.mod task bench:run", "reproduce command shown in the report")
 	if err := fs.Parse(args); err != nil {
