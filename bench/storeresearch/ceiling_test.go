@@ -53,6 +53,25 @@ func BenchmarkCeilingVariants(b *testing.B) {
 	for _, v := range views {
 		variants = append(variants, ceilingVariant{name: "text-only-" + v, views: []string{v}})
 	}
+	without := func(drop ...string) []string {
+		var keep []string
+		for _, v := range views {
+			if !contains(drop, v) {
+				keep = append(keep, v)
+			}
+		}
+		return keep
+	}
+	variants = append(variants,
+		ceilingVariant{name: "text-without-daily", views: without("counts_daily", "visitors_daily")},
+		ceilingVariant{name: "text-without-dims_daily", views: without("dims_daily")},
+		// dims_daily's view keeping only non-empty values: what skipping
+		// the empty ones (most UTM, click id, region and city values) saves.
+		ceilingVariant{name: "text-dims-non-empty", replace: [][2]string{
+			{"ARRAY JOIN [('name'", "ARRAY JOIN arrayFilter(x -> x.2 != '', [('name'"},
+			{"toString(device_type))] AS d\nGROUP BY", "toString(device_type))]) AS d\nGROUP BY"},
+		}},
+	)
 	variants = append(variants,
 		ceilingVariant{name: "no-objects-no-views", views: []string{}, emptyJSON: true},
 		ceilingVariant{name: "json-context-text", json: true, context: text},
@@ -95,6 +114,9 @@ type ceilingVariant struct {
 	properties, context string
 	// emptyJSON sends {} for both columns: the rest of the row's cost.
 	emptyJSON bool
+	// replace are replacements (old, new) in the statement creating the
+	// dims_daily view.
+	replace [][2]string
 }
 
 var viewName = regexp.MustCompile(`MATERIALIZED VIEW IF NOT EXISTS trackstream\.(\w+)_mv`)
@@ -117,6 +139,11 @@ func (v ceilingVariant) ddl(b *testing.B, database string) []string {
 			}
 			if v.properties != "" {
 				s = strings.Replace(s, "properties      JSON(max_dynamic_paths = 256)", "properties "+v.properties, 1)
+			}
+			if strings.Contains(s, "VIEW IF NOT EXISTS trackstream.dims_daily_mv") {
+				for _, r := range v.replace {
+					s = strings.Replace(s, r[0], r[1], 1)
+				}
 			}
 			if v.context != "" {
 				s = strings.Replace(s, "context         JSON(max_dynamic_paths = 128)", "context "+v.context, 1)
