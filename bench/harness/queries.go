@@ -394,13 +394,14 @@ func timeQuery(ctx context.Context, adm *client.Admin, c QueryCase, calls, pid i
 	return t
 }
 
-// waitIdle waits until process pid uses under 5% of a core over 2 s, or
-// limit passes, and returns how long it waited.
+// waitIdle waits until process pid has used under 5% of a core in each
+// of three 2-second intervals in a row, or limit passes, and returns how
+// long it waited.
 func waitIdle(ctx context.Context, pid int, limit time.Duration) time.Duration {
 	const every = 2 * time.Second
 	start := time.Now()
 	prev, err := cpuSeconds(pid)
-	for err == nil && time.Since(start) < limit {
+	for quiet := 0; err == nil && quiet < 3 && time.Since(start) < limit; {
 		select {
 		case <-ctx.Done():
 			return time.Since(start)
@@ -408,7 +409,9 @@ func waitIdle(ctx context.Context, pid int, limit time.Duration) time.Duration {
 		}
 		var cur float64
 		if cur, err = cpuSeconds(pid); err == nil && cur-prev < 0.05*every.Seconds() {
-			break
+			quiet++
+		} else {
+			quiet = 0
 		}
 		prev = cur
 	}
