@@ -14,10 +14,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	adminapi "github.com/trackstream/trackstream/admin-api"
 	"github.com/trackstream/trackstream/e2e/internal/kafkanode"
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/testkit"
+	"github.com/trackstream/trackstream/internal/testkit/client"
 	"github.com/trackstream/trackstream/internal/testkit/proc"
 )
 
@@ -30,14 +32,14 @@ import (
 // ACLs docs/deploying.md lists for it.
 func TestKafkaSASLAndTLSSettings(t *testing.T) {
 	testkit.SkipShort(t)
-	jars, _ := requireTools(t)
+	jars, lib := requireTools(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	certs := testkit.WriteCerts(t, dir)
 	b, err := kafkanode.Start(ctx, kafkanode.Config{
 		JarsDir: jars, Dir: filepath.Join(dir, "kafka"),
-		SASLUsers: map[string]string{"plainuser": "plain-password", "ingest": "ingest-password", "nobody": "nobody-password"},
+		SASLUsers: map[string]string{"plainuser": "plain-password", "ingest": "ingest-password", "pipeline": "pipeline-password", "nobody": "nobody-password"},
 		TLSCert:   certs.Cert, TLSKey: certs.Key,
 		SuperUsers: []string{"plainuser", "scram256", "scram512"},
 	})
@@ -157,9 +159,10 @@ func TestKafkaSASLAndTLSSettings(t *testing.T) {
 			t.Fatalf("create the ingest ACLs: %v", err)
 		}
 	}
+	ingestAddr := testkit.FreeAddr(t)
 	aclEnv := []string{
 		"TRACKSTREAM_KAFKA_BROKERS=" + b.SASLAddr(), "TRACKSTREAM_KAFKA_SASL_MECHANISM=PLAIN",
-		"TRACKSTREAM_DATA_DIR=" + filepath.Join(dir, "ingest-acl"), "TRACKSTREAM_INGEST_ADDR=" + testkit.FreeAddr(t), "TRACKSTREAM_LOG_LEVEL=warn",
+		"TRACKSTREAM_DATA_DIR=" + filepath.Join(dir, "ingest-acl"), "TRACKSTREAM_INGEST_ADDR=" + ingestAddr, "TRACKSTREAM_LOG_LEVEL=warn",
 	}
 	ops = testkit.FreeAddr(t)
 	ing, err = proc.Start(ctx, proc.Spec{Name: "ingest-acl", Bin: bin, Role: "ingest", OpsAddr: ops,
@@ -167,9 +170,67 @@ func TestKafkaSASLAndTLSSettings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ingest with only its documented ACLs: %v", err)
 	}
-	if err := ing.Terminate(20 * time.Second); err != nil {
-		t.Errorf("ingest stop: %v", err)
+	// processor,admin-api as one principal with the union of the two
+	// roles' documented ACLs: an event sent to that ingest is stored and
+	// counted, and the admin logs in (state written and read back).
+	if err := b.CreateTopics(ctx, kafkanode.Topic{Name: adminapi.StateTopic, Partitions: adminapi.Topic().Partitions, Configs: adminapi.Topic().Configs}); err != nil {
+		t.Fatal(err)
 	}
+	for _, acl := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:pipeline").Topics(kafka.EventsTopic).Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:pipeline").Topics(kafka.DLQTopic).Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:pipeline").Topics(kafka.SourcesTopic).Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:pipeline").Topics(adminapi.StateTopic).Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:pipeline").Groups(config.Default().Processor.Group).Operations(kadm.OpRead, kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:pipeline").Clusters().Operations(kadm.OpIdempotentWrite),
+	} {
+		res, err := kadm.NewClient(plainCl).CreateACLs(ctx, acl.ResourcePatternType(kadm.ACLPatternLiteral))
+		for _, r := range res {
+			if err == nil {
+				err = r.Err
+			}
+		}
+		if err != nil {
+			t.Fatalf("create the processor and admin-api ACLs: %v", err)
+		}
+	}
+	stateKey := filepath.Join(dir, "admin-state.key")
+	os.WriteFile(stateKey, []byte(strings.Repeat("state-key-", 4)), 0o600)
+	ops, adminAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	store, err := proc.Start(ctx, proc.Spec{Name: "processor,admin-api", Bin: bin, Role: "processor,admin-api", OpsAddr: ops,
+		Env: []string{
+			"TRACKSTREAM_KAFKA_BROKERS=" + b.SASLAddr(), "TRACKSTREAM_KAFKA_SASL_MECHANISM=PLAIN",
+			"TRACKSTREAM_KAFKA_SASL_USERNAME=pipeline", "TRACKSTREAM_KAFKA_SASL_PASSWORD=pipeline-password",
+			"TRACKSTREAM_DATA_DIR=" + filepath.Join(dir, "store"), "TRACKSTREAM_CHDB_LIB=" + lib,
+			"TRACKSTREAM_ADMIN_PASSWORD=" + adminPassword, "TRACKSTREAM_ADMIN_STATE_KEY_FILE=" + stateKey,
+			"TRACKSTREAM_ADMIN_ADDR=" + adminAddr, "TRACKSTREAM_OPS_ADDR=" + ops, "TRACKSTREAM_LOG_LEVEL=warn",
+		}}, readyTimeout)
+	if err != nil {
+		t.Fatalf("processor,admin-api with only their documented ACLs: %v", err)
+	}
+	adm, err := client.Login(ctx, "http://"+adminAddr, "admin", adminPassword)
+	if err != nil {
+		t.Fatalf("admin login on processor,admin-api with only their ACLs: %v", err)
+	}
+	src, err := adm.CreateSource(ctx, "acl check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.WaitSourceKnown(ctx, "http://"+ingestAddr, src, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, err := client.Post(ctx, "http://"+ingestAddr+"/track", []byte(`{"source":{"id":"`+src+`"},"events":[{"id":"acl-1","type":"page-view"}]}`)); err != nil || code != 200 {
+		t.Fatalf("track through ingest with its ACLs: %d %s %v", code, body, err)
+	}
+	if err := testkit.Poll(ctx, time.Minute, func(ctx context.Context) bool { n, err := adm.Count(ctx, src); return err == nil && n == 1 }); err != nil {
+		t.Fatalf("the event was not stored by the processor with its ACLs: %v\n%s", err, store.Tail(30))
+	}
+	for _, p := range []*proc.Process{ing, store} {
+		if err := p.Terminate(30 * time.Second); err != nil {
+			t.Errorf("%s stop: %v", p.Name(), err)
+		}
+	}
+
 	nobodyCtx, nobodyCancel := context.WithTimeout(ctx, time.Minute)
 	defer nobodyCancel()
 	nobody := exec.CommandContext(nobodyCtx, bin, "ingest")
