@@ -226,12 +226,12 @@ type Report struct {
 	S4Max float64 `json:"s4_max_rps,omitempty"`
 	// S4Reference is the S1-style closed-loop run that measured S4Max in
 	// a run without S1 (-only s4).
-	S4Reference *Run `json:"s4_reference,omitempty"`
-	S5      Memory          `json:"s5"`
-	S3      []EndToEnd      `json:"s3"`
-	S3Err   string          `json:"s3_error,omitempty"`
-	S6      *SizeResult     `json:"s6,omitempty"`
-	S6Err   string          `json:"s6_error,omitempty"`
+	S4Reference *Run        `json:"s4_reference,omitempty"`
+	S5          Memory      `json:"s5"`
+	S3          []EndToEnd  `json:"s3"`
+	S3Err       string      `json:"s3_error,omitempty"`
+	S6          *SizeResult `json:"s6,omitempty"`
+	S6Err       string      `json:"s6_error,omitempty"`
 	// S7 is the admin queries at each dataset size (S8's query growth is
 	// read across them).
 	S7       []QueryRun        `json:"s7,omitempty"`
