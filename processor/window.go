@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"sync/atomic"
 
@@ -71,7 +72,7 @@ type window struct {
 	// built for; a record whose key the partitioner puts elsewhere under
 	// it is looked up.
 	partitions int
-	keys       []idKey // len a power of two; {} is empty
+	keys       []idKey // {} is empty
 	hours      []int32
 	used       int
 	perHour    map[int32]int
@@ -88,8 +89,7 @@ func (w *window) has(k idKey) bool {
 	if w.used == 0 {
 		return false
 	}
-	mask := len(w.keys) - 1
-	for i := int(k.a) & mask; ; i = (i + 1) & mask {
+	for i := w.slot(k); ; i = w.next(i) {
 		switch w.keys[i] {
 		case k:
 			return true
@@ -117,7 +117,7 @@ func (w *window) add(k idKey, hour int32) {
 		w.advance(oldest + 1)
 	}
 	if (w.used+1)*5 > len(w.keys)*4 { // load factor 0.8
-		w.resize(max(1024, 2*len(w.keys)))
+		w.resize(max(1024, len(w.keys)+len(w.keys)/2))
 	}
 	w.put(k, hour)
 	w.used++
@@ -127,16 +127,30 @@ func (w *window) add(k idKey, hour int32) {
 
 // put stores k in a free slot (k not present, a slot free).
 func (w *window) put(k idKey, hour int32) {
-	mask := len(w.keys) - 1
-	i := int(k.a) & mask
+	i := w.slot(k)
 	for w.keys[i] != (idKey{}) {
-		i = (i + 1) & mask
+		i = w.next(i)
 	}
 	w.keys[i], w.hours[i] = k, hour
 }
 
+// slot is where k's probe sequence starts: k.a scaled to the table size
+// (any size, not only powers of two, so the table grows by half).
+func (w *window) slot(k idKey) int {
+	hi, _ := bits.Mul64(k.a, uint64(len(w.keys)))
+	return int(hi)
+}
+
+// next is the slot after i, wrapping around.
+func (w *window) next(i int) int {
+	if i++; i == len(w.keys) {
+		return 0
+	}
+	return i
+}
+
 // resize moves the entries of an hour >= from into a table of size
-// slots (a power of two, more than the entries over the load factor).
+// slots (more than the entries over the load factor).
 func (w *window) resize(size int) {
 	oldKeys, oldHours := w.keys, w.hours
 	w.b.bytes.Add(int64(size-len(oldKeys)) * slotBytes)
@@ -176,8 +190,8 @@ func (w *window) advance(from int32) {
 	w.used -= gone
 	w.b.ids.Add(-int64(gone))
 	size := len(w.keys)
-	for size > 1024 && w.used*5 < size { // shrink to a load under 0.4
-		size /= 2
+	for size > 1024 && w.used*5 < size { // shrink to a load under 0.3
+		size = size * 2 / 3
 	}
 	if w.used == 0 {
 		size = 0

@@ -45,7 +45,7 @@ type Processor struct {
 	// the window off: every batch is looked up. Default 48h.
 	DedupWindow time.Duration
 	// DedupWindowMaxIDs caps the ids the windows of this process hold
-	// together (about 20-40 bytes each); beyond it a partition's window
+	// together (25-38 bytes each); beyond it a partition's window
 	// gives up its oldest hours, whose events are then looked up.
 	// Default 4,000,000.
 	DedupWindowMaxIDs int
@@ -108,7 +108,7 @@ func (c *Processor) fields() []field {
 		{"processor-insert-backoff-max", secProcessor, false, "longest wait between retries of a failed ClickHouse insert", (*durationValue)(&c.InsertBackoffMax)},
 		{"processor-lag-interval", secProcessor, false, "how often the consumer lag metric is refreshed", (*durationValue)(&c.LagInterval)},
 		{"processor-dedup-window", secProcessor, false, "event-time span of the per-partition window of stored event ids that drops copies without a ClickHouse lookup (older events are looked up); 0: off, every batch looked up", (*durationValue)(&c.DedupWindow)},
-		{"processor-dedup-window-max-ids", secProcessor, false, "ids the dedup windows of this process hold at most (about 20-40 bytes each); beyond it the oldest hours are looked up instead", (*intValue)(&c.DedupWindowMaxIDs)},
+		{"processor-dedup-window-max-ids", secProcessor, false, "ids the dedup windows of this process hold at most (25-38 bytes each); beyond it the oldest hours are looked up instead", (*intValue)(&c.DedupWindowMaxIDs)},
 		{"processor-sessions-finalise-interval", secProcessor, false, "how often the session finaliser looks for closed hours, re-checks and days with late events", (*durationValue)(&c.SessionsFinaliseInterval)},
 		{"processor-sessions-finalise-lateness", secProcessor, false, "how long after an hour's start its session figures are first finalised (1h-23h; re-checked 24h after its start)", (*durationValue)(&c.SessionsFinaliseLateness)},
 		{"fault-insert-errors-for", secProcessor, false, "TEST ONLY fault hook: every ClickHouse insert fails for this long after start; 0: off", (*durationValue)(&c.FaultInsertErrorsFor)},
