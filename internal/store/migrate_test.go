@@ -22,30 +22,7 @@ import (
 func TestUpgradeBackfillsCountRollups(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &Embedded{db: db}
-	all, err := schemas.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range bootstrap(schemas.Variant{}) {
-		if err := old.exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, m := range all[:3] {
-		for _, q := range m.Statements {
-			if err := old.exec(ctx, q); err != nil {
-				t.Fatalf("migration %d: %v", m.Version, err)
-			}
-		}
-		if err := old.recordVersion(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	old, db := openBefore(t, dir, 4)
 	// 30 events at 23:59:59.9 on 31 January, 10 of them resent (corrected
 	// to 00:00:00.1 on 1 February) and 5 resent again the same day; the old
 	// schema stores every copy. Written with the old schema's columns.
@@ -119,33 +96,7 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 	testkit.SkipShort(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &Embedded{db: db}
-	all, err := schemas.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range bootstrap(schemas.Variant{}) {
-		if err := old.exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, m := range all {
-		if m.Version >= 8 {
-			break
-		}
-		for _, q := range m.Statements {
-			if err := old.exec(ctx, q); err != nil {
-				t.Fatalf("migration %d: %v", m.Version, err)
-			}
-		}
-		if err := old.recordVersion(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	old, db := openBefore(t, dir, 8)
 	// 20 events 10 minutes ago (7 visitors, 4 sessions), 5 of them stored
 	// again a second later (copies the old store kept), and 3 events two
 	// days ago, beyond the rollup's day.
@@ -190,33 +141,7 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 func TestUpgradeStoresPropertiesAsText(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &Embedded{db: db}
-	all, err := schemas.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range bootstrap(schemas.Variant{}) {
-		if err := old.exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, m := range all {
-		if m.Version >= 7 {
-			break
-		}
-		for _, q := range m.Statements {
-			if err := old.exec(ctx, q); err != nil {
-				t.Fatalf("migration %d: %v", m.Version, err)
-			}
-		}
-		if err := old.recordVersion(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	old, db := openBefore(t, dir, 7)
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	before := rows("src-text", 3, at)
 	before[0].Event.Properties = json.RawMessage(`{"plan":"pro","cart":{"items":2,"coupon":true},"path":"/a/b"}`)
@@ -269,4 +194,40 @@ func TestUpgradeStoresPropertiesAsText(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after merging")
+}
+
+// openBefore opens a new data dir in dir with the schema of every
+// migration before version, as an older release left it, for an upgrade
+// test to write into with old's exec and then reopen with OpenEmbedded.
+func openBefore(t *testing.T, dir string, version uint32) (*Embedded, *chdb.DB) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := chdb.Open(testkit.CHDBLib(t), filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Embedded{db: db}
+	all, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range bootstrap(schemas.Variant{}) {
+		if err := old.exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range all {
+		if m.Version >= version {
+			break
+		}
+		for _, q := range m.Statements {
+			if err := old.exec(ctx, q); err != nil {
+				t.Fatalf("migration %d: %v", m.Version, err)
+			}
+		}
+		if err := old.recordVersion(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return old, db
 }
