@@ -118,18 +118,11 @@ func copyDataDir(ctx context.Context, src, dst string) error {
 // use by another process.
 func SeedQueryData(ctx context.Context, libPath, dataDir string, events uint64, log *slog.Logger) (SeedResult, error) {
 	start := time.Now()
-	st, err := store.OpenEmbedded(ctx, libPath, dataDir, log, store.Options{})
+	db, done, err := openSeedTarget(ctx, libPath, dataDir, log)
 	if err != nil {
 		return SeedResult{}, err
 	}
-	defer st.Close()
-	// A second handle on the same path (same process) runs the generating
-	// INSERT ... SELECT, which the store's API does not offer.
-	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
-	if err != nil {
-		return SeedResult{}, fmt.Errorf("open %s: %w", dataDir, err)
-	}
-	defer db.Close()
+	defer done()
 	for from := uint64(0); from < events; from += seedChunk {
 		if err := db.Exec(ctx, QuerySeedSQL(from, min(seedChunk, events-from), events)); err != nil {
 			return SeedResult{}, fmt.Errorf("seed events %d..: %w", from, err)
@@ -154,16 +147,11 @@ func RecentEvents(total uint64) uint64 { return max(total/QueryDays, 1) }
 // dir lacks; their times are logged.
 func SeedRecentData(ctx context.Context, libPath, dataDir string, total uint64, now time.Time, log *slog.Logger) (SeedResult, error) {
 	start := time.Now()
-	st, err := store.OpenEmbedded(ctx, libPath, dataDir, log, store.Options{})
+	db, done, err := openSeedTarget(ctx, libPath, dataDir, log)
 	if err != nil {
 		return SeedResult{}, err
 	}
-	defer st.Close()
-	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
-	if err != nil {
-		return SeedResult{}, fmt.Errorf("open %s: %w", dataDir, err)
-	}
-	defer db.Close()
+	defer done()
 	// Event number total falls QueryDays after base: put it 23 hours ago.
 	base := now.UTC().Truncate(time.Millisecond).Add(-23*time.Hour - QueryDays*24*time.Hour)
 	n := RecentEvents(total)
@@ -636,4 +624,21 @@ func (r *Report) queryGrowthLines() []series {
 		out = append(out, sr)
 	}
 	return out
+}
+
+// openSeedTarget opens (and migrates) the embedded store of a data dir the
+// way the product does, and a second handle on the same path (same
+// process) for the generating INSERT ... SELECT statements, which the
+// store's API does not offer. done closes both.
+func openSeedTarget(ctx context.Context, libPath, dataDir string, log *slog.Logger) (*chdb.DB, func(), error) {
+	st, err := store.OpenEmbedded(ctx, libPath, dataDir, log, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	return db, func() { _ = db.Close(); _ = st.Close() }, nil
 }
