@@ -57,15 +57,7 @@ func TestUpgradeBackfillsCountRollups(t *testing.T) {
 		_ = db.Close()
 		t.Fatalf("old schema stored %d rows, want 45 (copies included)", got)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
-	if err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	defer func() { _ = s.Close() }()
+	s := upgrade(t, db, dir)
 	for sql, want := range map[string]string{
 		"SELECT toString(hour), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_hourly WHERE source_id = 'src-up' GROUP BY hour": "2026-01-31 23:00:00\t30\t7\n",
 		"SELECT toString(day), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_daily WHERE source_id = 'src-up' GROUP BY day":    "2026-01-31\t30\t7\n",
@@ -118,15 +110,7 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 		_ = db.Close()
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
-	if err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	defer func() { _ = s.Close() }()
+	s := upgrade(t, db, dir)
 	sql := "SELECT toString(minute), sum(events), uniqExactMerge(visitors), uniqExactMerge(sessions) FROM trackstream.counts_minute WHERE source_id = 'src-rt' GROUP BY minute"
 	if got, want := query(t, s, sql), recent.Format(time.DateTime)+"\t20\t7\t4\n"; got != want {
 		t.Errorf("%s\ngot %q, want %q", sql, got, want)
@@ -159,15 +143,7 @@ func TestUpgradeStoresPropertiesAsText(t *testing.T) {
 		_ = db.Close()
 		t.Fatalf("before the upgrade properties is %q, want the JSON type", got)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := OpenEmbedded(ctx, testkit.CHDBLib(t), dir, quiet, Options{})
-	if err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	defer func() { _ = s.Close() }()
+	s := upgrade(t, db, dir)
 	after := rows("src-text", 2, at.Add(time.Hour))
 	after[0].Event.ID = "new-0"
 	after[1].Event.ID = "new-1"
@@ -230,4 +206,19 @@ func openBefore(t *testing.T, dir string, version uint32) (*Embedded, *chdb.DB) 
 		}
 	}
 	return old, db
+}
+
+// upgrade closes the old data dir's handle and opens dir with the current
+// store, which applies the migrations it lacks; t's cleanup closes it.
+func upgrade(t *testing.T, old *chdb.DB, dir string) *Embedded {
+	t.Helper()
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenEmbedded(context.Background(), testkit.CHDBLib(t), dir, quiet, Options{})
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
