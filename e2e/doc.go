@@ -9,5 +9,6 @@
 // part of `task test`) or `task kafka:e2e-long` (TRACKSTREAM_E2E_LONG=1).
 // docs/reliability.md describes every scenario and its last measured
 // outcome. The package has no non-test code; its helpers live in
-// e2e/internal.
+// e2e/internal, and the broker runner in internal/testkit/kafkanode (shared
+// with the benchmark harness).
 package e2e

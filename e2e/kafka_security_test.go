@@ -15,11 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	adminapi "github.com/trackstream/trackstream/admin-api"
-	"github.com/trackstream/trackstream/e2e/internal/kafkanode"
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/internal/testkit/client"
+	"github.com/trackstream/trackstream/internal/testkit/kafkanode"
 	"github.com/trackstream/trackstream/internal/testkit/proc"
 )
 

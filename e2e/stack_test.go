@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trackstream/trackstream/e2e/internal/kafkanode"
 	"github.com/trackstream/trackstream/internal/kafka"
 	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/internal/testkit/client"
+	"github.com/trackstream/trackstream/internal/testkit/kafkanode"
 	"github.com/trackstream/trackstream/internal/testkit/proc"
 )
 

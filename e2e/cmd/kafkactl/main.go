@@ -23,8 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trackstream/trackstream/e2e/internal/kafkanode"
 	"github.com/trackstream/trackstream/internal/kafka"
+	"github.com/trackstream/trackstream/internal/testkit/kafkanode"
 )
 
 func main() {

@@ -1,7 +1,8 @@
 // Package kafkanode runs a real single-node Apache Kafka broker (KRaft,
 // broker and controller in one JVM) from the jars `task kafka:fetch` puts in
-// the user cache, on loopback ports, for the end-to-end suite and for people
-// (`task kafka:up`). It can start, kill -9, stop and restart the broker on
+// the user cache, on loopback ports, for the end-to-end suite (e2e/), the
+// benchmark harness's split end-to-end scenario (bench/harness) and for
+// people (`task kafka:up`). It can start, kill -9, stop and restart the broker on
 // the same data, and create topics with kadm.
 package kafkanode
 
@@ -215,7 +216,7 @@ func (n *Node) writeConfig() error {
 	if err != nil {
 		return err
 	}
-	props := fmt.Sprintf(`# written by e2e/internal/kafkanode
+	props := fmt.Sprintf(`# written by internal/testkit/kafkanode
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
