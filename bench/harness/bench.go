@@ -6,8 +6,11 @@
 // single events and S2 batches against `trackstream ingest` with a kfake
 // broker process, S4 open-loop latency against offered load, S5 ingest
 // memory at 1,000 connections and during a broker outage, S3 end to end
-// through `trackstream all` with consumer lag and freshness, and S6 bytes
-// per event on disk. Because the ceilings run on the same machine in the
+// through `trackstream all` with consumer lag and freshness, S3 split (the
+// same runs against `trackstream ingest` and `trackstream
+// processor,admin-api` as separate processes on Apache Kafka, the
+// end-to-end suite's broker, with each process's CPU), and S6 bytes per
+// event on disk. Because the ceilings run on the same machine in the
 // same run, results are reported as ratios as well as absolute numbers.
 // Closed-loop runs are driven by wrk replaying the Go generator's bodies
 // (bench/wrk; the Go generator costs the shared 2 cores several times
@@ -67,6 +70,9 @@ type Config struct {
 	Conns int
 	// S3Duration is how long each end-to-end run is sustained.
 	S3Duration time.Duration
+	// S3Rates, when set, replace the targets' rates of S3 and S3 split
+	// (a smoke run at low rates).
+	S3Rates []S3Rate
 	// S5Conns is the connection count of the memory scenario.
 	S5Conns int
 	// OutageDuration is how long the broker is stopped in S5.
@@ -184,13 +190,42 @@ type EndToEnd struct {
 	Freshness      loadgen.Latency `json:"freshness_ms"`
 	FreshnessCount int             `json:"freshness_probes"`
 	// RowsPerCPUS is the events stored per CPU-second of the whole
-	// `trackstream all` process from the start of the load to the end of
-	// the drain (ingest, broker, processor and chDB together).
+	// pipeline from the start of the load to the end of the drain: the
+	// `trackstream all` process in S3 (ingest, broker, processor and chDB
+	// together), the sum of every process in S3 split.
 	RowsPerCPUS float64 `json:"rows_per_cpu_s,omitempty"`
 	// RecordBytes is the mean Kafka record value the processor consumed
 	// (its batch bytes / batch rows metrics): what one event weighs.
 	RecordBytes float64 `json:"record_bytes,omitempty"`
-	Err         string  `json:"error,omitempty"`
+	// Processes is each process's CPU in S3 split (empty in S3, where the
+	// one process is Run's server).
+	Processes []ProcessCPU `json:"processes,omitempty"`
+	Err       string       `json:"error,omitempty"`
+}
+
+// ProcessCPU is one process's CPU during an S3 split run.
+type ProcessCPU struct {
+	Name string `json:"name"`
+	// LoadCores is its CPU seconds per second of the load.
+	LoadCores float64 `json:"load_cores"`
+	// CPUSeconds is its CPU from the start of the load to the end of the
+	// drain (every event acknowledged in the run stored by then).
+	CPUSeconds float64 `json:"cpu_s"`
+}
+
+// StoredPerCPUS is the events the run stored per CPU-second of this
+// process (0 when it used none).
+func (p ProcessCPU) StoredPerCPUS(stored int64) float64 {
+	if p.CPUSeconds <= 0 {
+		return 0
+	}
+	return float64(stored) / p.CPUSeconds
+}
+
+// processRef names a process whose CPU a run reads.
+type processRef struct {
+	name string
+	pid  int
 }
 
 // Report is everything one harness run measured.
@@ -226,12 +261,16 @@ type Report struct {
 	S4Max float64 `json:"s4_max_rps,omitempty"`
 	// S4Reference is the S1-style closed-loop run that measured S4Max in
 	// a run without S1 (-only s4).
-	S4Reference *Run        `json:"s4_reference,omitempty"`
-	S5          Memory      `json:"s5"`
-	S3          []EndToEnd  `json:"s3"`
-	S3Err       string      `json:"s3_error,omitempty"`
-	S6          *SizeResult `json:"s6,omitempty"`
-	S6Err       string      `json:"s6_error,omitempty"`
+	S4Reference *Run       `json:"s4_reference,omitempty"`
+	S5          Memory     `json:"s5"`
+	S3          []EndToEnd `json:"s3"`
+	S3Err       string     `json:"s3_error,omitempty"`
+	// S3Split is S3 with ingest, processor,admin-api and Apache Kafka as
+	// separate processes.
+	S3Split    []EndToEnd  `json:"s3_split,omitempty"`
+	S3SplitErr string      `json:"s3_split_error,omitempty"`
+	S6         *SizeResult `json:"s6,omitempty"`
+	S6Err      string      `json:"s6_error,omitempty"`
 	// S7 is the admin queries at each dataset size (S8's query growth is
 	// read across them).
 	S7       []QueryRun        `json:"s7,omitempty"`
@@ -302,6 +341,9 @@ func Execute(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if !cfg.Skip["S3"] {
 		h.endToEnd(ctx)
+	}
+	if !cfg.Skip["S3split"] {
+		h.endToEndSplit(ctx)
 	}
 	if !cfg.Skip["S7"] {
 		h.queries(ctx)
@@ -827,8 +869,8 @@ func (h *harness) endToEnd(ctx context.Context) {
 		return
 	}
 	defer kcl.Close()
-	for _, r := range s3Rates {
-		e := h.endToEndRun(ctx, p.pid(), n.adm, kadm.NewClient(kcl), n.ingestAddr, n.opsAddr, r.batch, r.eps)
+	for _, r := range h.s3Rates() {
+		e := h.endToEndRun(ctx, []processRef{{name: "trackstream all", pid: p.pid()}}, n.adm, kadm.NewClient(kcl), n.ingestAddr, n.opsAddr, r.Batch, r.EPS)
 		h.rep.S3 = append(h.rep.S3, e)
 	}
 	stopped = true
@@ -852,10 +894,22 @@ func (h *harness) endToEnd(ctx context.Context) {
 // ingest take every core and the lag grow by construction), and half the
 // batched target, to show a rate the one process sustains. Lowest batched
 // rate first: a run that leaves a backlog would load the next one.
-var s3Rates = []struct {
-	batch int
-	eps   float64
-}{{1, 20_000}, {50, 20_000}, {50, 40_000}}
+var s3Rates = []S3Rate{{1, 20_000}, {50, 20_000}, {50, 40_000}}
+
+// S3Rate is one S3 run: events per request and events per second offered.
+type S3Rate struct {
+	Batch int
+	EPS   float64
+}
+
+// s3Rates returns the S3 and S3 split runs to make: Config.S3Rates, or
+// the targets' rates.
+func (h *harness) s3Rates() []S3Rate {
+	if len(h.cfg.S3Rates) > 0 {
+		return h.cfg.S3Rates
+	}
+	return s3Rates
+}
 
 // waitLagZero waits, up to d, until the processor has consumed everything
 // produced, so a run does not start with the previous run's backlog.
@@ -870,7 +924,10 @@ func waitLagZero(ctx context.Context, kadmCl *kadm.Client, d time.Duration) {
 // processorGroup is the default consumer group of trackstream's processor.
 const processorGroup = "trackstream-processor"
 
-func (h *harness) endToEndRun(ctx context.Context, pid int, adm *client.Admin, kadmCl *kadm.Client, ingestAddr, opsAddr string, batch int, eps float64) EndToEnd {
+// endToEndRun is one S3 run against procs (the first one the server of the
+// load: the process behind ingestAddr); opsAddr is the processor's ops
+// listener.
+func (h *harness) endToEndRun(ctx context.Context, procs []processRef, adm *client.Admin, kadmCl *kadm.Client, ingestAddr, opsAddr string, batch int, eps float64) EndToEnd {
 	e := EndToEnd{Batch: batch, OfferedEPS: eps}
 	src, err := adm.CreateSource(ctx, fmt.Sprintf("bench-s3-%d-%.0f", batch, eps))
 	if err != nil {
@@ -945,9 +1002,18 @@ func (h *harness) endToEndRun(ctx context.Context, pid int, adm *client.Admin, k
 			}
 		}
 	}()
-	cpu0, _ := cpuSeconds(pid)
+	cpu0 := make([]float64, len(procs))
+	for i, p := range procs {
+		cpu0[i], _ = cpuSeconds(p.pid)
+	}
 	bytes0, rows0 := processorBatchTotals(ctx, opsAddr)
-	run, err := h.load(ctx, pid, o)
+	run, err := h.load(ctx, procs[0].pid, o)
+	if len(procs) > 1 {
+		for i, p := range procs {
+			c, _ := cpuSeconds(p.pid)
+			e.Processes = append(e.Processes, ProcessCPU{Name: p.name, LoadCores: (c - cpu0[i]) / o.Duration.Seconds()})
+		}
+	}
 	sampleMu.Lock()
 	if n := len(e.LagSamples); n > 0 {
 		e.EndLag = e.LagSamples[n-1]
@@ -992,15 +1058,26 @@ func (h *harness) endToEndRun(ctx context.Context, pid int, adm *client.Admin, k
 	}
 	stopSampler()
 	wg.Wait()
-	if cpu1, err := cpuSeconds(pid); err == nil && cpu1 > cpu0 {
-		e.RowsPerCPUS = float64(e.Stored) / (cpu1 - cpu0)
+	var cpu float64
+	for i, p := range procs {
+		c, err := cpuSeconds(p.pid)
+		if err != nil {
+			continue
+		}
+		cpu += c - cpu0[i]
+		if i < len(e.Processes) {
+			e.Processes[i].CPUSeconds = c - cpu0[i]
+		}
+	}
+	if cpu > 0 {
+		e.RowsPerCPUS = float64(e.Stored) / cpu
 	}
 	if bytes1, rows1 := processorBatchTotals(ctx, opsAddr); rows1 > rows0 {
 		e.RecordBytes = (bytes1 - bytes0) / (rows1 - rows0)
 	}
 	e.Freshness = loadgen.Summarize(fresh)
 	e.FreshnessCount = int(fresh.Count())
-	h.log.Info("S3", "batch", batch, "offered_eps", int(eps), "eps", int(run.EPS), "max_lag", e.MaxLag, "drain_s", e.DrainSeconds,
+	h.log.Info("S3", "processes", len(procs), "batch", batch, "offered_eps", int(eps), "eps", int(run.EPS), "max_lag", e.MaxLag, "drain_s", e.DrainSeconds,
 		"stored", e.Stored, "acked", run.TotalAcked, "freshness_p99_ms", e.Freshness.P99)
 	return e
 }
@@ -1107,7 +1184,7 @@ func machine() string {
 }
 
 // ScenarioNames are the names -skip and -only accept.
-var ScenarioNames = []string{"H", "K", "C", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "profile"}
+var ScenarioNames = []string{"H", "K", "C", "S1", "S2", "S3", "S3split", "S4", "S5", "S6", "S7", "profile"}
 
 // ParseSkip turns comma-separated -skip and -only lists (case-insensitive
 // scenario names) into the set of scenarios to leave out.
@@ -1170,6 +1247,7 @@ func Merge(prev, cur *Report, skipped map[string]bool) *Report {
 	take("S1", func() { out.S1, out.S1Gzip, out.Conns = cur.S1, cur.S1Gzip, cur.Conns })
 	take("S2", func() { out.S2, out.Batches = cur.S2, cur.Batches })
 	take("S3", func() { out.S3, out.S3Err = cur.S3, cur.S3Err })
+	take("S3split", func() { out.S3Split, out.S3SplitErr = cur.S3Split, cur.S3SplitErr })
 	take("S4", func() { out.S4, out.S4Max, out.S4Reference = cur.S4, cur.S4Max, cur.S4Reference })
 	take("S5", func() { out.S5 = cur.S5 })
 	take("S6", func() { out.S6, out.S6Err = cur.S6, cur.S6Err })

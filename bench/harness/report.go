@@ -9,6 +9,7 @@ import (
 
 	"github.com/trackstream/trackstream/bench/loadgen"
 	"github.com/trackstream/trackstream/bench/wrk"
+	"github.com/trackstream/trackstream/internal/testkit/kafkanode"
 )
 
 // Targets of the performance issue.
@@ -178,34 +179,8 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 	p("| S1 single events, ingest only | >= 0.5 x H | %.0f events/s | S1/H = %s; S1/K = %s | %s |\n", s1.EPS, ratio(s1.EPS, h.EPS), ratio(s1.EPS, k), s1Verdict)
 	p("| S1 per ingest core | >= 25k events/s per core | %.0f events per ingest CPU-second (ingest used %.2f cores) | H: %.0f per core | %s |\n", s1.PerCoreEPS, s1.ServerCores, h.PerCoreEPS, verdict(s1.PerCoreEPS >= targetS1PerCore, s1.PerCoreEPS > 0))
 	p("| S2 batches of 50 | >= 80k events/s per ingest core | %.0f events per ingest CPU-second (%.0f events/s, %.2f cores) | S2/H50 = %s; S2/K = %s | %s |\n", s2.PerCoreEPS, s2.EPS, s2.ServerCores, ratio(s2.EPS, hb.EPS), ratio(s2.EPS, k), verdict(s2.PerCoreEPS >= targetS2PerCore, s2.PerCoreEPS > 0))
-	for _, e := range r.S3 {
-		target := float64(targetS3Single)
-		name := "S3 end to end, single events"
-		if e.Batch > 1 {
-			target, name = targetS3Batched, fmt.Sprintf("S3 end to end, batches of %d", e.Batch)
-		}
-		name += fmt.Sprintf(", %.0fk events/s offered", e.OfferedEPS/1000)
-		cRatio := "-"
-		if r.C != nil {
-			cRatio = ratio(e.Run.EPS, r.C.RowsPerS)
-		}
-		drained := fmt.Sprintf("all %d acknowledged events queryable %.1f s after the load", e.Run.TotalAcked, e.DrainSeconds)
-		if e.Err != "" {
-			drained = oneLine(e.Err)
-		}
-		if e.RowsPerCPUS > 0 {
-			drained += fmt.Sprintf("; %.0f events stored per CPU-second of the whole process, records of %.0f B", e.RowsPerCPUS, e.RecordBytes)
-		}
-		// Bounded: when the load stopped the processor was at most 10 s of
-		// offered events behind, and caught up.
-		bounded := e.Err == "" && e.OfferedEPS > 0 && float64(e.EndLag) <= 10*e.OfferedEPS
-		p("| %s | >= %.0fk events/s sustained, lag bounded | %.0f events/s over %.0f s (unsent %d); consumer lag max %d, %d when the load stopped; %s | S3/C = %s; S3/K = %s | %s |\n",
-			name, target/1000, e.Run.EPS, e.Run.WindowSeconds, e.Run.Unsent, e.MaxLag, e.EndLag, drained, cRatio, ratio(e.Run.EPS, k), verdict(e.Run.EPS >= 0.98*target && bounded, e.Run.EPS > 0))
-		p("| %s freshness | p99 <= 5 s | p50 %.0f ms, p99 %.0f ms (%d probes) | | %s |\n", name, e.Freshness.P50, e.Freshness.P99, e.FreshnessCount, verdict(e.Freshness.P99 <= targetFreshnessP99ms, e.FreshnessCount > 0))
-	}
-	if len(r.S3) == 0 {
-		p("| S3 end to end | >= 20k / 40k events/s | not measured %s | | not measured |\n", r.S3Err)
-	}
+	r.writeS3Targets(p, r.S3, "S3 end to end, one `trackstream all`", "the whole process", r.S3Err, k)
+	r.writeS3Targets(p, r.S3Split, "S3 split (ingest, processor,admin-api, Apache Kafka: three processes)", "all three processes", r.S3SplitErr, k)
 	s4, s4ok := r.s4At(0.6)
 	s4Of := "S1's median"
 	if r.S4Reference != nil {
@@ -249,20 +224,31 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 			p("| %s | error | %s | | | | | | | | | | | | | | | | |\n", sc.Name, oneLine(sc.Err))
 		}
 	}
-	for _, e := range r.S3 {
+	for _, e := range slices.Concat(r.S3, r.S3Split) {
 		run := e.Run
-		p("| S3 | batch %d | %s | %s | %d | %.0f | %.0f | %.0f | %.2f | - | %s | %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", e.Batch, run.Traffic, run.Mode, run.Conns,
-			e.OfferedEPS/float64(max(e.Batch, 1)), run.RPS, run.EPS, run.ServerCores, generatorOf(run), run.generatorCores(), run.PerCoreEPS, run.Latency.P50, run.Latency.P99, run.Latency.P999, run.Latency.Max, run.LoadAvg, statusText(run))
+		name := "S3"
+		if len(e.Processes) > 0 {
+			name = "S3 split"
+		}
+		p("| %s | batch %d | %s | %s | %d | %.0f | %.0f | %.0f | %.2f | %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", name, e.Batch, run.Traffic, run.Mode, run.Conns,
+			e.OfferedEPS/float64(max(e.Batch, 1)), run.RPS, run.EPS, run.ServerCores, brokerCoresOf(run), generatorOf(run), run.generatorCores(), run.PerCoreEPS, run.Latency.P50, run.Latency.P99, run.Latency.P999, run.Latency.Max, run.LoadAvg, statusText(run))
 	}
-	p("\nServer cores = CPU seconds the server process used per second of the run (from /proc); generator = what drove the run (wrk replaying the Go generator's bodies, or go: the Go generator inside the harness process); generator cores = its CPU seconds per second of the measured run, marked **!** where it kept its cores at least 90 %% busy (wrk: per thread; go: one core), so the generator, not the server, may have set the pace (2 cores in all: what one side uses the other cannot); events per server core-s = acknowledged events / those CPU seconds. In S3 the server is the whole `trackstream all` process (ingest, broker, processor and chDB).\n\n")
+	p("\nServer cores = CPU seconds the server process used per second of the run (from /proc); generator = what drove the run (wrk replaying the Go generator's bodies, or go: the Go generator inside the harness process); generator cores = its CPU seconds per second of the measured run, marked **!** where it kept its cores at least 90 %% busy (wrk: per thread; go: one core), so the generator, not the server, may have set the pace (2 cores in all: what one side uses the other cannot); events per server core-s = acknowledged events / those CPU seconds. In S3 the server is the whole `trackstream all` process (ingest, broker, processor and chDB); in S3 split it is `trackstream ingest`, and broker cores are Apache Kafka's JVM.\n\n")
 
-	if len(r.S3) > 0 {
-		p("### S3 consumer lag (records; sampled every second, at most 24 samples shown, evenly spaced)\n\n")
-		for _, e := range r.S3 {
+	for _, s3 := range []struct {
+		name string
+		runs []EndToEnd
+	}{{"S3", r.S3}, {"S3 split", r.S3Split}} {
+		if len(s3.runs) == 0 {
+			continue
+		}
+		p("### %s consumer lag (records; sampled every second, at most 24 samples shown, evenly spaced)\n\n", s3.name)
+		for _, e := range s3.runs {
 			p("- batch %d at %.0f events/s offered: %v; stored %d of %d acknowledged%s\n", e.Batch, e.OfferedEPS, downsample(e.LagSamples, 24), e.Stored, e.Run.TotalAcked, errSuffix(e.Err))
 		}
 		p("\n")
 	}
+	r.writeS3SplitCPU(p)
 	if r.S6 != nil && len(r.S6.Columns) > 0 {
 		p("### S6 compressed bytes per column\n\n| column | bytes | bytes/event |\n|---|---|---|\n")
 		for _, c := range sortedKeys(r.S6.Columns) {
@@ -271,6 +257,7 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 		p("\n")
 	}
 	r.writeS7(p)
+	r.writeCapacity(p)
 	if len(r.Profiles) > 0 {
 		p("## Where ingest's time goes (S1 load, pprof from the ops listener)\n\n")
 		for _, k := range []string{"cpu", "cpu_cum", "alloc_space", "error"} {
@@ -302,6 +289,15 @@ func (r *Report) saturatedRuns() int {
 		}
 	}
 	return n
+}
+
+// brokerCoresOf renders a run's broker cores: "-" where the broker is not
+// a process of its own (S3's `trackstream all`).
+func brokerCoresOf(r Run) string {
+	if r.BrokerCores <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r.BrokerCores)
 }
 
 // generatorOf names a run's load generator ("go" for results from before
@@ -454,4 +450,57 @@ func downsample(xs []int64, n int) []int64 {
 		out = append(out, xs[i*(len(xs)-1)/(n-1)])
 	}
 	return out
+}
+
+// writeS3Targets renders the target rows of S3's runs (S3 or S3 split);
+// whole names what the events stored per CPU-second are counted over.
+func (r *Report) writeS3Targets(p func(string, ...any), runs []EndToEnd, label, whole, runErr string, k float64) {
+	for _, e := range runs {
+		target := float64(targetS3Single)
+		name := label + ", single events"
+		if e.Batch > 1 {
+			target, name = targetS3Batched, fmt.Sprintf("%s, batches of %d", label, e.Batch)
+		}
+		name += fmt.Sprintf(", %.0fk events/s offered", e.OfferedEPS/1000)
+		cRatio := "-"
+		if r.C != nil {
+			cRatio = ratio(e.Run.EPS, r.C.RowsPerS)
+		}
+		drained := fmt.Sprintf("all %d acknowledged events queryable %.1f s after the load", e.Run.TotalAcked, e.DrainSeconds)
+		if e.Err != "" {
+			drained = oneLine(e.Err)
+		}
+		if e.RowsPerCPUS > 0 {
+			drained += fmt.Sprintf("; %.0f events stored per CPU-second of %s, records of %.0f B", e.RowsPerCPUS, whole, e.RecordBytes)
+		}
+		// Bounded: when the load stopped the processor was at most 10 s of
+		// offered events behind, and caught up.
+		bounded := e.Err == "" && e.OfferedEPS > 0 && float64(e.EndLag) <= 10*e.OfferedEPS
+		p("| %s | >= %.0fk events/s sustained, lag bounded | %.0f events/s over %.0f s (unsent %d); consumer lag max %d, %d when the load stopped; %s | S3/C = %s; S3/K = %s | %s |\n",
+			name, target/1000, e.Run.EPS, e.Run.WindowSeconds, e.Run.Unsent, e.MaxLag, e.EndLag, drained, cRatio, ratio(e.Run.EPS, k), verdict(e.Run.EPS >= 0.98*target && bounded, e.Run.EPS > 0))
+		p("| %s freshness | p99 <= 5 s | p50 %.0f ms, p99 %.0f ms (%d probes) | | %s |\n", name, e.Freshness.P50, e.Freshness.P99, e.FreshnessCount, verdict(e.Freshness.P99 <= targetFreshnessP99ms, e.FreshnessCount > 0))
+	}
+	if len(runs) == 0 {
+		why := "not measured in this run"
+		if runErr != "" {
+			why = "not measured: " + oneLine(runErr)
+		}
+		p("| %s | >= 20k / 40k events/s | %s | | not measured |\n", label, why)
+	}
+}
+
+// writeS3SplitCPU renders each process's CPU in the S3 split runs.
+func (r *Report) writeS3SplitCPU(p func(string, ...any)) {
+	if len(r.S3Split) == 0 {
+		return
+	}
+	p("### S3 split: CPU per process\n\n")
+	p("`trackstream ingest`, `trackstream %s` (one process: the embedded chDB allows one process per data path) and Apache Kafka %s (one KRaft node, the end-to-end suite's broker), each its own process on the same machine.\n\n", splitStoreRole, kafkanode.Version)
+	p("| run | process | cores during the load | CPU-s, load + drain | events stored per CPU-second |\n|---|---|---|---|---|\n")
+	for _, e := range r.S3Split {
+		for _, pr := range e.Processes {
+			p("| batch %d at %.0fk events/s | %s | %.2f | %.1f | %.0f |\n", e.Batch, e.OfferedEPS/1000, pr.Name, pr.LoadCores, pr.CPUSeconds, pr.StoredPerCPUS(e.Stored))
+		}
+	}
+	p("\n")
 }

@@ -135,7 +135,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
 	cfg := harness.Config{Log: log}
-	var out, skip, only, queryEvents, querySeeded, queryMatch, notes, version, command string
+	var out, skip, only, s3Rates, queryEvents, querySeeded, queryMatch, notes, version, command string
 	fs.StringVar(&cfg.Bin, "bin", "bin/trackstream", "trackstream binary under test")
 	fs.StringVar(&cfg.WorkDir, "work", filepath.Join(os.TempDir(), "trackstream-bench"), "work dir: data, logs, profiles (wiped per scenario)")
 	fs.StringVar(&out, "out", "docs", "directory for benchmarks.md, benchmarks.svg and benchmarks.json")
@@ -144,6 +144,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	fs.IntVar(&cfg.Reps, "reps", 3, "repetitions of H, K, S1 and S2 (median reported)")
 	fs.IntVar(&cfg.Conns, "conns", 256, "closed-loop connections (ingest answers after Kafka's ack, so it needs many in flight)")
 	fs.DurationVar(&cfg.S3Duration, "s3-duration", 2*time.Minute, "length of each end-to-end run")
+	fs.StringVar(&s3Rates, "s3-rates", "", "S3 and S3 split runs as batch:events-per-second pairs, e.g. 1:2000,50:5000 (a smoke run); default the targets' 1:20000,50:20000,50:40000")
 	fs.IntVar(&cfg.S5Conns, "s5-conns", 1000, "connections of the memory scenario")
 	fs.DurationVar(&cfg.OutageDuration, "outage", 15*time.Second, "broker outage in the memory scenario")
 	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: "+strings.Join(harness.ScenarioNames, ","))
@@ -180,6 +181,9 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	if cfg.QueryEvents, err = parseSizes(queryEvents); err != nil {
 		return err
 	}
+	if cfg.S3Rates, err = parseS3Rates(s3Rates); err != nil {
+		return err
+	}
 	if cfg.QuerySeeded, err = parseSeeded(querySeeded); err != nil {
 		return err
 	}
@@ -188,7 +192,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 			return fmt.Errorf("-query-match: %w", err)
 		}
 	}
-	if _, err := os.Stat(cfg.LibPath); err != nil && !(cfg.Skip["C"] && cfg.Skip["S3"] && cfg.Skip["S7"]) {
+	if _, err := os.Stat(cfg.LibPath); err != nil && !(cfg.Skip["C"] && cfg.Skip["S3"] && cfg.Skip["S3split"] && cfg.Skip["S7"]) {
 		return fmt.Errorf("libchdb: %w (run `go tool -modfile=tools/go.mod task chdb:fetch`)", err)
 	}
 	notesText, err := readNotes(notes)
@@ -228,6 +232,25 @@ func parseSeeded(s string) (map[uint64]string, error) {
 			return nil, fmt.Errorf("-query-seeded %s: %w (make it with trackstream-bench seed-queries -data-dir %s -events %d)", f, err, dir, n)
 		}
 		out[n] = dir
+	}
+	return out, nil
+}
+
+// parseS3Rates reads -s3-rates: comma-separated batch:events-per-second
+// pairs.
+func parseS3Rates(s string) ([]harness.S3Rate, error) {
+	var out []harness.S3Rate
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		b, e, ok := strings.Cut(f, ":")
+		batch, err1 := strconv.Atoi(b)
+		eps, err2 := strconv.ParseFloat(e, 64)
+		if !ok || err1 != nil || err2 != nil || batch < 1 || eps < float64(batch) {
+			return nil, fmt.Errorf("-s3-rates %q: want batch:events-per-second pairs, e.g. 1:2000,50:5000", f)
+		}
+		out = append(out, harness.S3Rate{Batch: batch, EPS: eps})
 	}
 	return out, nil
 }
