@@ -17,7 +17,9 @@
 // wrk's CPU per request), open loops and runs that check every
 // acknowledged id by bench/loadgen; every run reports its generator's CPU
 // and is flagged when the generator saturated.
-// The Report it returns renders as docs/benchmarks.md plus an SVG plot.
+// The Report it returns renders as docs/benchmarks.md plus an SVG plot,
+// with a capacity model (capacity.go) computed from the run's own per-core
+// figures.
 package harness
 
 import (

@@ -8,7 +8,8 @@
 // broker (the kfake broker of the ingest-only scenarios), http-ceiling
 // (ceiling H), chdb-ceiling (ceiling C), chdb-size (S6) and seed-queries
 // (the dataset of S7/S8). Run only some scenarios with -only (e.g.
-// `-only s7`); the other scenarios' results are then kept from the
+// `-only s7`, or `-only s3split` for S3 on separate processes and Apache
+// Kafka); the other scenarios' results are then kept from the
 // existing benchmarks.json in -out, so the report stays complete.
 package main
 
