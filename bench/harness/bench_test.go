@@ -240,7 +240,7 @@ func TestProduceCeilingAgainstBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Records < 100 || res.RecordsPerS <= 0 || res.ValueBytes < 300 {
+	if res.Records < 100 || res.RecordsPerS <= 0 || res.ValueBytes < 300 || res.Errors != 0 {
 		t.Fatalf("ceiling K produced too little: %+v", res)
 	}
 	cancel()

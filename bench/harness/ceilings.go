@@ -208,14 +208,15 @@ func produceCeiling(ctx context.Context, base []kgo.Opt, d time.Duration) (Produ
 	var acked, failed atomic.Int64
 	var firstErr atomic.Value
 	header := []kgo.RecordHeader{{Key: event.FormatHeader, Value: []byte(event.FormatVersion)}}
-	runCtx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
 	start := time.Now()
-	for i := 0; runCtx.Err() == nil; i++ {
+	deadline := start.Add(d)
+	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 		e := &events[i%len(events)]
 		// Produce blocks while the buffer is full: the loop runs at the
-		// rate acks free it.
-		cl.Produce(runCtx, &kgo.Record{Topic: kafka.EventsTopic, Key: e.Key(), Value: values[i%len(values)], Headers: header},
+		// rate acks free it. Records carry ctx, not the run's deadline,
+		// so the ones in flight when it passes are acknowledged (or fail
+		// for a real reason) instead of being cancelled.
+		cl.Produce(ctx, &kgo.Record{Topic: kafka.EventsTopic, Key: e.Key(), Value: values[i%len(values)], Headers: header},
 			func(_ *kgo.Record, err error) {
 				if err != nil {
 					if failed.Add(1) == 1 {
@@ -226,14 +227,16 @@ func produceCeiling(ctx context.Context, base []kgo.Opt, d time.Duration) (Produ
 				acked.Add(1)
 			})
 	}
-	counted := acked.Load()
-	secs := time.Since(start).Seconds()
+	// The rate is every record produced during d over the time until the
+	// last of them was acknowledged.
 	flushCtx, cancelFlush := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelFlush()
-	_ = cl.Flush(flushCtx)
+	if err := cl.Flush(flushCtx); err != nil {
+		return ProduceResult{}, fmt.Errorf("ceiling K: records still unacknowledged 30 s after the run: %w", err)
+	}
+	secs := time.Since(start).Seconds()
+	counted := acked.Load()
 	res := ProduceResult{Records: counted, Seconds: secs, RecordsPerS: float64(counted) / secs, ValueBytes: float64(total) / float64(len(values))}
-	// Records cancelled by the end of the run fail with a context error;
-	// they are not broker failures.
 	res.Errors = failed.Load()
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s
