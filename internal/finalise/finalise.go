@@ -1,16 +1,21 @@
 // Package finalise keeps trackstream.sessions_hourly, the session figures
-// of closed hours (migration 0006), so that dashboards read a few rows per
-// hour instead of grouping every session. One job: a pass finds the hours
-// to (re)compute and recomputes each of their UTC days from the
-// per-session rollup events_sessions; Run makes a pass every interval.
+// of closed hours (migration 0006), and trackstream.session_pages_daily,
+// the entry and exit pages of closed days (migration 0009), so that
+// dashboards read a few rows per hour or day instead of grouping every
+// session. One job: a pass finds the hours to (re)compute and recomputes
+// each of their UTC days, the figures from the per-session rollup
+// events_sessions and, for days that are over, the pages from the day's
+// events; Run makes a pass every interval.
 //
 // An hour is finalised once it is closed (now >= hour + lateness) and
 // recomputed when it is 24 h old (its UTC day, the longest a session can
 // run, is over), when a later pass of its day runs (each new closed hour
 // recomputes its day's closed hours), and when its day received events
-// after it ended (trackstream.sessions_dirty). A pass starts at the
+// after it ended (trackstream.sessions_dirty). A day's pages are written
+// with its hours once every hour of the day is closed, and a day that is
+// over and has no pages yet is recomputed whole. A pass starts at the
 // earliest hour with session data, so a data directory written before
-// migration 0006 is caught up on the first pass.
+// migration 0006 or 0009 is caught up on the first pass.
 //
 // Passes are idempotent and may run in several processes at once: a pass
 // writes every row of the hours it computes, and a marker row per hour,
@@ -52,6 +57,8 @@ const (
 	sessionsTable  = schemas.Database + ".events_sessions"
 	sessionsHourly = schemas.Database + ".sessions_hourly"
 	sessionsDirty  = schemas.Database + ".sessions_dirty"
+	sessionPages   = schemas.Database + ".session_pages_daily"
+	eventsTable    = schemas.Database + ".events"
 
 	// recheckAfter is the age at which an hour is recomputed once more:
 	// its UTC day is over, so every session that started in it is whole.
@@ -155,6 +162,9 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			for h := lo; h.Before(hi); h = h.Add(time.Hour) {
 				st.versions[h] = 0 // present; the value no longer matters
 			}
+			for d := lo; !d.Add(day).After(hi); d = d.Add(day) {
+				st.pages[d] = true
+			}
 			lo = time.Time{}
 			return nil
 		}
@@ -203,6 +213,8 @@ type state struct {
 	firstData time.Time
 	// dirty is, per day, when it last received events after it ended.
 	dirty map[time.Time]time.Time
+	// pages are the days whose entry and exit pages are written.
+	pages map[time.Time]bool
 }
 
 // versionTime is when the pass that wrote version v ran: versions are
@@ -226,9 +238,13 @@ func (s *state) newVersion(d, hi, now time.Time) uint64 {
 }
 
 // needs reports whether the hours [d, hi) of day d need a pass at now:
-// one is not finalised, one is due its re-check, or the day received
-// events after its last pass.
+// one is not finalised, one is due its re-check, the day received events
+// after its last pass, or the day is over (hi is its end) and its pages
+// are not written.
 func (s *state) needs(d, hi, now time.Time) bool {
+	if hi.Equal(d.Add(day)) && !s.pages[d] {
+		return true
+	}
 	oldest := time.Time{}
 	for h := d; h.Before(hi); h = h.Add(time.Hour) {
 		v, ok := s.versions[h]
@@ -248,7 +264,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 }
 
 func (f *Finaliser) state(ctx context.Context) (*state, error) {
-	st := &state{versions: map[time.Time]uint64{}, dirty: map[time.Time]time.Time{}}
+	st := &state{versions: map[time.Time]uint64{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
 	var marks []struct {
 		H int64  `json:"h"`
 		V uint64 `json:"v"`
@@ -279,6 +295,15 @@ func (f *Finaliser) state(ctx context.Context) (*state, error) {
 	for _, d := range dirty {
 		st.dirty[time.Unix(d.D, 0).UTC()] = time.UnixMilli(d.M).UTC()
 	}
+	var pages []struct {
+		D int64 `json:"d"`
+	}
+	if err := f.query(ctx, &pages, "SELECT toUnixTimestamp(toDateTime(day, 'UTC')) AS d FROM "+sessionPages+" WHERE source_id = '' GROUP BY day", nil); err != nil {
+		return nil, err
+	}
+	for _, d := range pages {
+		st.pages[time.Unix(d.D, 0).UTC()] = true
+	}
 	return st, nil
 }
 
@@ -301,6 +326,32 @@ const finaliseSQL = "INSERT INTO " + sessionsHourly + " (source_id, hour, is_bot
 	"toUInt64(0) AS n, toUInt64(0) AS nb, toUInt64(0) AS ms FROM numbers({hours:UInt32})" +
 	") GROUP BY source_id, hour, is_bot"
 
+// pagesSQL writes the entry and exit pages of the sessions of day
+// [d0, d1) and the day's marker row, under one version: per session its
+// first and last pageview's path and visitor (by event time, then event
+// id, so copies of an event change nothing), the sessions and a visitor
+// sketch per path. Sessions without a pageview have no pages. The admin
+// API's raw breakdown (admin-api/sessions_sql.go, sessionPagesSQL) picks
+// the same pageviews, with the same page types and visitor expression.
+const pagesSQL = "INSERT INTO " + sessionPages + " (source_id, day, is_bot, kind, page, sessions, visitors, version) " +
+	"SELECT source_id, toDate({d0:DateTime64(3, 'UTC')}) AS day, is_bot, kind, page, sum(n), uniqCombined64StateIf(12)(visitor, visitor != ''), {v:UInt64} FROM (" +
+	"SELECT source_id, bot AS is_bot, p.1 AS kind, p.2 AS page, p.3 AS visitor, toUInt64(1) AS n FROM (" +
+	"SELECT source_id, argMin(is_bot, (event_time, is_bot)) AS bot, " +
+	"argMinIf(url_path, (event_time, event_id), " + isPage + ") AS entry_page, argMaxIf(url_path, (event_time, event_id), " + isPage + ") AS exit_page, " +
+	"argMinIf(" + visitorExpr + ", (event_time, event_id), " + isPage + ") AS entry_visitor, argMaxIf(" + visitorExpr + ", (event_time, event_id), " + isPage + ") AS exit_visitor " +
+	"FROM " + eventsTable + " WHERE event_time >= {d0:DateTime64(3, 'UTC')} AND event_time < {d1:DateTime64(3, 'UTC')} AND session_id != ''" +
+	" GROUP BY source_id, session_id HAVING countIf(" + isPage + ") > 0" +
+	") ARRAY JOIN [('entry', entry_page, entry_visitor), ('exit', exit_page, exit_visitor)] AS p" +
+	" UNION ALL SELECT '', false, 'entry', '', '', toUInt64(0)" +
+	") GROUP BY source_id, is_bot, kind, page"
+
+const (
+	// isPage is a pageview (admin-api/stats_sql.go, pageTypes).
+	isPage = "event_type IN ('page', 'page-view', 'screen')"
+	// visitorExpr is an event's visitor (admin-api/stats_sql.go).
+	visitorExpr = "multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id)"
+)
+
 // hourFiguresSQL is each hour's totals at its newest version.
 const hourFiguresSQL = "SELECT toUnixTimestamp(hour) AS h, sum(sessions) AS s, sum(bounces) AS b, sum(duration_ms) AS d FROM " + sessionsHourly +
 	" FINAL WHERE hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} AND (hour, version) IN (SELECT hour, max(version) FROM " + sessionsHourly +
@@ -322,6 +373,14 @@ func (f *Finaliser) finaliseSpan(ctx context.Context, d, hi time.Time, version u
 	}
 	if err := f.st.Write(ctx, finaliseSQL, params); err != nil {
 		return 0, fmt.Errorf("finalise the sessions of %s to %s: %w", d.Format(time.DateTime), hi.Format(time.DateTime), err)
+	}
+	// The pages of the days that are over, a day per statement (its
+	// memory is one day's sessions).
+	for dd := d; !dd.Add(day).After(hi); dd = dd.Add(day) {
+		p := map[string]string{"v": params["v"], "d0": chHour(dd), "d1": chHour(dd.Add(day))}
+		if err := f.st.Write(ctx, pagesSQL, p); err != nil {
+			return 0, fmt.Errorf("finalise the entry and exit pages of %s: %w", dd.Format(time.DateOnly), err)
+		}
 	}
 	after, err := f.hourFigures(ctx, span)
 	if err != nil {

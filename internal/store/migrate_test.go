@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trackstream/trackstream/internal/chdb"
+	"github.com/trackstream/trackstream/internal/finalise"
 	"github.com/trackstream/trackstream/internal/testkit"
 	"github.com/trackstream/trackstream/schemas"
 )
@@ -114,6 +117,59 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 	sql := "SELECT toString(minute), sum(events), uniqExactMerge(visitors), uniqExactMerge(sessions) FROM trackstream.counts_minute WHERE source_id = 'src-rt' GROUP BY minute"
 	if got, want := query(t, s, sql), recent.Format(time.DateTime)+"\t20\t7\t4\n"; got != want {
 		t.Errorf("%s\ngot %q, want %q", sql, got, want)
+	}
+}
+
+// A data dir whose session figures the finaliser wrote before migration 9
+// (every hour of its days finalised, no late events since) gets the entry
+// and exit pages of those days from the finaliser's first pass after the
+// upgrade: a day that is over without pages is recomputed.
+// Mutation tried: the finaliser's needs without the days missing pages
+// (nothing recomputed, the table stayed empty) made it fail.
+func TestUpgradeFinalisesSessionPages(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 9)
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
+	// Day one: s1 /a then /b, s2 a click then /c; day two: s1 /b alone.
+	var vals []string
+	for i, e := range []struct {
+		session, typ, path string
+		at                 time.Duration
+	}{{"s1", "page", "/a", time.Hour}, {"s1", "page", "/b", 2 * time.Hour}, {"s2", "click", "/x", 3 * time.Hour}, {"s2", "page", "/c", 4 * time.Hour},
+		{"s1", "page", "/b", 26 * time.Hour}} {
+		at := day.Add(e.at).Format(chTimeLayout)
+		vals = append(vals, fmt.Sprintf("('src-pages', 'e%d', '%s', '%s', '%s', 'v-%s', '%s', '%s')", i, e.typ, at, at, e.session, e.session, e.path))
+	}
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, session_id, url_path) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	// The old finaliser's marker rows for every hour of the two days,
+	// written after the events (ten minutes from now: later than their
+	// late-event marks).
+	version := uint64(time.Now().Add(10*time.Minute).UnixMilli()) * 1_000_000
+	if err := old.exec(ctx, fmt.Sprintf("INSERT INTO trackstream.sessions_hourly SELECT '', toDateTime('%s', 'UTC') + 3600 * number, false, 0, 0, 0, %d FROM numbers(48)",
+		day.Format(time.DateTime), version)); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	s := upgrade(t, db, dir)
+	fin, err := finalise.New(s, finalise.Settings{Interval: time.Minute, Lateness: 2 * time.Hour}, quiet, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fin.Pass(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sql := "SELECT toString(day), kind, page, sum(sessions), uniqCombined64Merge(12)(visitors) FROM trackstream.session_pages_daily FINAL " +
+		"WHERE source_id = 'src-pages' GROUP BY day, kind, page ORDER BY day, kind, page"
+	d1, d2 := day.Format(time.DateOnly), day.Add(24*time.Hour).Format(time.DateOnly)
+	want := d1 + "\tentry\t/a\t1\t1\n" + d1 + "\tentry\t/c\t1\t1\n" + d1 + "\texit\t/b\t1\t1\n" + d1 + "\texit\t/c\t1\t1\n" +
+		d2 + "\tentry\t/b\t1\t1\n" + d2 + "\texit\t/b\t1\t1\n"
+	if got := query(t, s, sql); got != want {
+		t.Errorf("%s\ngot  %q\nwant %q", sql, got, want)
 	}
 }
 
