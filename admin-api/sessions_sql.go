@@ -35,6 +35,8 @@ const (
 	sessionsTable = schemas.Database + ".events_sessions"
 	// sessionsHourly is the finalised session figures (migration 0006).
 	sessionsHourly = schemas.Database + ".sessions_hourly"
+	// sessionPagesDaily is the finalised entry and exit pages (migration 0009).
+	sessionPagesDaily = schemas.Database + ".session_pages_daily"
 )
 
 // sessionRollup reports whether the session rollups can answer f's
@@ -188,19 +190,108 @@ var sessionPageDimensions = map[string]string{
 // started in the range (the definition above; sessions without a
 // pageview have no entry page): each session's first or last pageview
 // path (by event time, then event id, so copies of an event change
-// nothing), counted per path. Always raw rows.
-func sessionPagesSQL(b *builder, f filter, pick string, limit int) query {
-	g := f
-	g.from, g.to, g.bots = dayStart(f.from), dayEnd(f.to), true
-	isPage := "event_type IN " + pageTypes
+// nothing), counted per path, with the visitors of those pageviews.
+//
+// pageDays are the whole UTC days of the range whose pages the finaliser
+// wrote (session_pages_daily, migration 0009; nil when f needs raw rows,
+// see sessionRollup): those days come from the rollup, each at its newest
+// version, and the rest of the range (today, days not finalised yet, the
+// hours of a range's partial first and last day) from raw events. With a
+// rollup day the visitors are merged sketches (estimated); the sessions
+// ("events") are exact either way. Without one it is the raw query alone.
+func sessionPagesSQL(b *builder, f filter, pick string, limit int, pageDays map[time.Time]bool) query {
+	kind := "entry"
+	if pick == "argMaxIf" {
+		kind = "exit"
+	}
+	var rolled, raw [][2]time.Time // runs of rollup days, raw spans
+	add := func(runs [][2]time.Time, lo, hi time.Time) [][2]time.Time {
+		if n := len(runs); n > 0 && runs[n-1][1].Equal(lo) {
+			runs[n-1][1] = hi
+			return runs
+		}
+		return append(runs, [2]time.Time{lo, hi})
+	}
+	for d := dayStart(f.from); d.Before(f.to); d = d.Add(24 * time.Hour) {
+		e := d.Add(24 * time.Hour)
+		if !d.Before(f.from) && !e.After(f.to) && pageDays[d] {
+			rolled = add(rolled, d, e)
+			continue
+		}
+		lo, hi := d, minTime(e, f.to)
+		if lo.Before(f.from) {
+			lo = f.from
+		}
+		raw = add(raw, lo, hi)
+	}
+	if len(rolled) == 0 {
+		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
+			"SELECT page AS value, count() AS events, uniqExactIf(visitor, visitor != '') AS visitors FROM (" +
+			b.sessionPagesFromEvents(f, pick, f.from, f.to) + ") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit)))
+	}
+	days := func() string {
+		c := make([]string, len(rolled))
+		for i, r := range rolled {
+			c[i] = "day >= " + b.date(r[0]) + " AND day < " + b.date(r[1])
+		}
+		return "(" + strings.Join(c, " OR ") + ")"
+	}
+	c := []string{"kind = " + b.str(kind), days(), "source_id != ''"}
+	if f.source != "" {
+		c = append(c, "source_id = "+b.str(f.source))
+	}
+	if !f.bots {
+		c = append(c, "NOT is_bot")
+	}
+	c = append(c, "(day, version) IN (SELECT day, max(version) FROM "+sessionPagesDaily+" WHERE source_id = '' AND "+days()+" GROUP BY day)")
+	parts := []string{"SELECT page AS value, sessions AS n, visitors AS vis FROM " + sessionPagesDaily + " FINAL WHERE " + strings.Join(c, " AND ")}
+	for _, r := range raw {
+		parts = append(parts, "SELECT page AS value, count() AS n, uniqCombined64StateIf(12)(visitor, visitor != '') AS vis FROM ("+
+			b.sessionPagesFromEvents(f, pick, r[0], r[1])+") GROUP BY value")
+	}
 	return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
-		"SELECT page AS value, count() AS events, uniqExactIf(visitor, visitor != '') AS visitors FROM (" +
-		"SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, " +
+		"SELECT value, sum(n) AS events, uniqCombined64Merge(12)(vis) AS visitors FROM (" + strings.Join(parts, " UNION ALL ") +
+		") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit)))
+}
+
+// sessionPagesFromEvents lists, one row each (page, visitor), the sessions
+// started in [lo, hi) under f that have a pageview, with their first or
+// last pageview (pick) from raw events. The finaliser's pages
+// (internal/finalise, pagesSQL) are computed the same way.
+func (b *builder) sessionPagesFromEvents(f filter, pick string, lo, hi time.Time) string {
+	g := f
+	g.from, g.to, g.bots = dayStart(lo), dayEnd(hi), true
+	isPage := "event_type IN " + pageTypes
+	return "SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, " +
 		pick + "(url_path, (event_time, event_id), " + isPage + ") AS page, " +
 		pick + "(" + visitorExpr + ", (event_time, event_id), " + isPage + ") AS visitor " +
 		"FROM " + eventsTable + " WHERE " + b.where(g, g.from) + " AND session_id != ''" +
-		" GROUP BY source_id, session_id, toDate(event_time)" + b.sessionsHaving(f, f.from, f.to) + " AND countIf(" + isPage + ") > 0" +
-		") GROUP BY value) ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit)))
+		" GROUP BY source_id, session_id, toDate(event_time)" + b.sessionsHaving(f, lo, hi) + " AND countIf(" + isPage + ") > 0"
+}
+
+// finalisedPageDaysSQL lists the days of f's range (unix seconds of their
+// start) whose entry and exit pages are finalised: those with a marker row.
+func finalisedPageDaysSQL(f filter) query {
+	b := newBuilder()
+	return b.done("SELECT toUnixTimestamp(toDateTime(day, 'UTC')) AS d FROM " + sessionPagesDaily +
+		" WHERE source_id = '' AND day >= " + b.date(dayStart(f.from)) + " AND day < " + b.date(dayEnd(f.to)) + " GROUP BY day")
+}
+
+// finalisedPageDays are the days of f's range with finalised entry and
+// exit pages, nil when f needs raw rows (sessionRollup).
+func (s *Server) finalisedPageDays(r *http.Request, f filter) (map[time.Time]bool, error) {
+	if !f.sessionRollup() {
+		return nil, nil
+	}
+	rows, err := runQuery[struct{ D int64 }](s, r, finalisedPageDaysSQL(f))
+	if err != nil {
+		return nil, err
+	}
+	days := make(map[time.Time]bool, len(rows))
+	for _, row := range rows {
+		days[time.Unix(row.D, 0).UTC()] = true
+	}
+	return days, nil
 }
 
 // finalisedUntilSQL is where the finalised hours end: the newest hour

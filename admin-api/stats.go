@@ -307,7 +307,13 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 	if err != nil {
 		return err
 	}
-	q, err := breakdownSQL(f, dim, prop, limit)
+	var pageDays map[time.Time]bool
+	if _, ok := sessionPageDimensions[dim]; ok && prop == "" {
+		if pageDays, err = s.finalisedPageDays(r, f); err != nil {
+			return err
+		}
+	}
+	q, err := breakdownSQL(f, dim, prop, limit, pageDays)
 	if err != nil {
 		return err
 	}
@@ -324,7 +330,7 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 	if dim == "" {
 		dim = "property"
 	}
-	rollup := prop == "" && dim == "type" && !f.rawOnly() || f.breakdownRollup(dim, prop)
+	rollup := prop == "" && dim == "type" && !f.rawOnly() || f.breakdownRollup(dim, prop) || strings.Contains(q.sql, sessionPagesDaily+" ")
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "dimension": dim, "property": prop, "total_events": total, "rows": nonNil(rows),
 		"rollup": rollup, "visitors_estimated": rollup, "scanned": q.scans(),

@@ -316,8 +316,9 @@ func (f filter) breakdownRollup(dimension, property string) bool {
 // dimensions, or a property key when property != "") with their events
 // and visitors, and the total of events over all values. Rollups for type
 // (hour-aligned ranges) and for the other dimensions over whole days
-// without an event type; raw rows otherwise.
-func breakdownSQL(f filter, dimension, property string, limit int) (query, error) {
+// without an event type; raw rows otherwise. pageDays are the finalised
+// days of the entry_page and exit_page breakdowns (sessionPagesSQL).
+func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[time.Time]bool) (query, error) {
 	if property == "" && dimension == "type" && !f.rawOnly() {
 		q := rollupSQL(f, spansOf(f.from, f.to, true, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" }, true)
 		b := &builder{params: q.params, n: len(q.params)}
@@ -326,7 +327,7 @@ func breakdownSQL(f filter, dimension, property string, limit int) (query, error
 	}
 	b := newBuilder()
 	if col, ok := sessionPageDimensions[dimension]; ok && property == "" {
-		return sessionPagesSQL(b, f, col, limit), nil
+		return sessionPagesSQL(b, f, col, limit, pageDays), nil
 	}
 	var expr string
 	switch {

@@ -22,7 +22,7 @@ func hostileFilter(from, to time.Time) filter {
 func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	f := hostileFilter(from, from.Add(24*time.Hour))
-	bd, err := breakdownSQL(f, "", "plan' --", 10)
+	bd, err := breakdownSQL(f, "", "plan' --", 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +45,9 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 		"seriesRollup":  seriesCountsSQL(filter{from: f.from, to: f.to, source: f.source, types: f.types}, week),
 		"dimsRollup":    mustBreakdown(t, filter{from: f.from, to: f.to, source: f.source}, "page", 10),
 		"typeRollup":    mustBreakdown(t, filter{from: f.from, to: f.to, source: f.source, types: f.types}, "type", 10),
+		// Source only, a finalised day and raw hours: the pages rollup.
+		"pagesRollup": sessionPagesSQL(newBuilder(), filter{from: f.from.Add(-time.Hour), to: f.to.Add(time.Hour), source: f.source}, "argMinIf", 10,
+			map[time.Time]bool{f.from: true}),
 	}
 	for name, q := range cases {
 		if strings.Contains(q.sql, "'--") || strings.Contains(q.sql, "x'") || strings.Contains(q.sql, "' --") || strings.Contains(q.sql, "UNION SELECT") {
@@ -67,7 +70,7 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 
 func mustBreakdown(t *testing.T, f filter, dim string, limit int) query {
 	t.Helper()
-	q, err := breakdownSQL(f, dim, "", limit)
+	q, err := breakdownSQL(f, dim, "", limit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,14 +94,14 @@ func TestRollupChoice(t *testing.T) {
 	unaligned := filter{from: from.Add(time.Minute), to: from.Add(24 * time.Hour)}
 	withProfile := aligned
 	withProfile.profile = "p"
-	typeBD, _ := breakdownSQL(aligned, "type", "", 5)
-	pageBD, _ := breakdownSQL(aligned, "page", "", 5)
+	typeBD, _ := breakdownSQL(aligned, "type", "", 5, nil)
+	pageBD, _ := breakdownSQL(aligned, "page", "", 5, nil)
 	untyped := aligned
 	untyped.types = nil
-	pageDays, _ := breakdownSQL(untyped, "page", "", 5)
+	pageDays, _ := breakdownSQL(untyped, "page", "", 5, nil)
 	hours := untyped
 	hours.to = hours.to.Add(time.Hour)
-	pageHours, _ := breakdownSQL(hours, "page", "", 5)
+	pageHours, _ := breakdownSQL(hours, "page", "", 5, nil)
 	cases := []struct {
 		name   string
 		q      query
