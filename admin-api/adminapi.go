@@ -81,6 +81,7 @@ type Server struct {
 	m            metrics
 	health       healthHistory
 	audits       *auditRing
+	copies       copyHorizon
 	// dummyHash is verified against when the user is unknown, so an unknown
 	// user and a wrong password take the same time.
 	dummyHash string

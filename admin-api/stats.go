@@ -145,6 +145,9 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 	if err := p.eventFilters(&f); err != nil {
 		return err
 	}
+	if err := s.knowCopies(r, &f); err != nil {
+		return err
+	}
 	var counts []countsRow
 	var sess []sessionsRow
 	err = concurrently(
@@ -216,6 +219,9 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	if err := p.eventFilters(&f); err != nil {
 		return err
 	}
+	if err := s.knowCopies(r, &f); err != nil {
+		return err
+	}
 	ivS, err := p.str("interval", 8)
 	if err != nil {
 		return err
@@ -283,6 +289,9 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 		return err
 	}
 	if err := p.eventFilters(&f); err != nil {
+		return err
+	}
+	if err := s.knowCopies(r, &f); err != nil {
 		return err
 	}
 	dim, err := p.str("dimension", 64)
@@ -698,6 +707,9 @@ func (s *Server) statsRealtime(w http.ResponseWriter, r *http.Request, _ princip
 	now := s.now().UTC().Truncate(time.Millisecond)
 	f, err := p.filter(now)
 	if err != nil {
+		return err
+	}
+	if err := s.knowCopies(r, &f); err != nil {
 		return err
 	}
 	// Whole minutes: the current one and the mins-1 before it.

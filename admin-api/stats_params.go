@@ -57,6 +57,11 @@ type filter struct {
 	// dims are dimension equality filters (filter.<dimension>=<value>):
 	// the dimension's column equals the value.
 	dims []dimFilter
+	// uniqueAfter is the copy horizon (migration 0011, Server.knowCopies):
+	// every row received after it is its event's only row; the zero time
+	// when no event has copies. nil (not read): every row is counted by
+	// distinct id.
+	uniqueAfter *time.Time
 }
 
 type propFilter struct{ key, value string }

@@ -21,8 +21,10 @@ import (
 // rollups (migration 0004: counts_hourly, counts_daily, visitors_daily,
 // dims_daily) hold plain counts that are exact. Events stored before that
 // migration may still have copies in trackstream.events (the migration's
-// backfill counted each once), so queries on raw rows keep distinct
-// counts of (source_id, event_id) (uniqExact) and listings LIMIT 1 BY
+// backfill counted each once), all received at or before the copy
+// horizon (migration 0011), so queries on raw rows count the events
+// received after it as rows and those before it by distinct
+// (source_id, event_id) (builder.eventCount), and listings LIMIT 1 BY
 // (source_id, event_id).
 //
 // The count rollups answer events, pageviews and visitors of the summary,
@@ -59,6 +61,34 @@ const (
 	// eventKey identifies an event exactly.
 	eventKey = "(source_id, event_id)"
 )
+
+// eventCount writes the exact number of distinct events among f's rows of
+// trackstream.events where cond holds (every row when cond is empty). Rows
+// received after the copy horizon (f.uniqueAfter, migration 0011) are
+// counted as rows and only the older ones, which may hold copies of each
+// other, by distinct eventKey; no row on one side is a copy of a row on
+// the other, so the sum is exact. With no copies stored (the zero
+// horizon: data written since migration 0004) it is a plain count, which
+// reads no event ids.
+func (b *builder) eventCount(f filter, cond string) string {
+	switch {
+	case f.uniqueAfter == nil:
+		if cond == "" {
+			return "uniqExact" + eventKey
+		}
+		return "uniqExactIf(" + eventKey + ", " + cond + ")"
+	case f.uniqueAfter.IsZero():
+		if cond == "" {
+			return "count()"
+		}
+		return "countIf(" + cond + ")"
+	}
+	if cond != "" {
+		cond = " AND " + cond
+	}
+	h := b.time(*f.uniqueAfter)
+	return "(countIf(received_at > " + h + cond + ") + uniqExactIf(" + eventKey + ", received_at <= " + h + cond + "))"
+}
 
 // dimensions maps each breakdown dimension to its column. Nothing else
 // may be grouped by, except a property key (see property).
@@ -261,8 +291,8 @@ func summaryCountsSQL(f filter) query {
 	}
 	b := newBuilder()
 	return b.done("SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, " +
-		"uniqExact" + eventKey + " AS events, " +
-		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
+		b.eventCount(f, "") + " AS events, " +
+		b.eventCount(f, "event_type IN "+pageTypes) + " AS pageviews, " +
 		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, prev) + " GROUP BY period")
 }
@@ -294,8 +324,8 @@ func seriesCountsSQL(f filter, iv interval) query {
 	}
 	b := newBuilder()
 	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ") AS t, " +
-		"uniqExact" + eventKey + " AS events, " +
-		"uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pageviews, " +
+		b.eventCount(f, "") + " AS events, " +
+		b.eventCount(f, "event_type IN "+pageTypes) + " AS pageviews, " +
 		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " GROUP BY t ORDER BY t")
 }
@@ -362,7 +392,7 @@ func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[
 	// Each event has one value of a dimension (a resent event carries the
 	// same values), so the per-value distinct counts add up to the total.
 	return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" +
-		"SELECT " + expr + " AS value, uniqExact" + eventKey + " AS events, " +
+		"SELECT " + expr + " AS value, " + b.eventCount(f, "") + " AS events, " +
 		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) + " GROUP BY value" +
 		") ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil
@@ -488,7 +518,7 @@ func realtimeSQL(f filter, rollup bool) query {
 			"FROM " + countsMinute + " WHERE " + strings.Join(c, " AND ") +
 			" GROUP BY GROUPING SETS ((minute), ()) ORDER BY t")
 	}
-	return b.done("SELECT if(grouping(m) = 1, 0, toUnixTimestamp(m)) AS t, uniqExact" + eventKey + " AS events, " +
+	return b.done("SELECT if(grouping(m) = 1, 0, toUnixTimestamp(m)) AS t, " + b.eventCount(f, "") + " AS events, " +
 		"uniqExactIf(" + visitorExpr + ", " + visitorExpr + " != '') AS visitors, " +
 		"uniqExactIf(session_id, session_id != '') AS sessions " +
 		"FROM " + eventsTable + " WHERE " + b.where(f, f.from) +

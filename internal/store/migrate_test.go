@@ -228,6 +228,60 @@ func TestUpgradeStoresPropertiesAsText(t *testing.T) {
 	check("after merging")
 }
 
+// A data dir written before write-time deduplication (migrations 1-3,
+// copies of events stored) records, at the upgrade, the latest receive
+// time of a row whose event has another row (migration 11): the copy
+// horizon after which the admin API counts rows as events. A new data dir
+// records NULL (no copies). Mutations tried: the migration's INSERT
+// without HAVING count() > 1 (the horizon becomes the latest row of all)
+// and without the INSERT (no horizon row) both made it fail.
+func TestUpgradeRecordsCopyHorizon(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 4)
+	// e0..e4 at 23:59:59.9, received a second later; e1 and e4 resent,
+	// corrected past midnight (another sort key and partition: never
+	// merged), e4 an hour later (the horizon); e5 is the last row
+	// received, and has no copy. Each batch its own insert, as the old
+	// processor wrote them.
+	at := time.Date(2026, 2, 28, 23, 59, 59, 900e6, time.UTC)
+	horizon := at.Add(time.Hour + 123*time.Millisecond)
+	insert := func(ids []string, t0, received time.Time) {
+		var vals []string
+		for _, id := range ids {
+			vals = append(vals, fmt.Sprintf("('src-hz', '%s', 'page', '%s', '%s')", id, t0.Format(chTimeLayout), received.Format(chTimeLayout)))
+		}
+		if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at) VALUES "+strings.Join(vals, ", ")); err != nil {
+			_ = db.Close()
+			t.Fatal(err)
+		}
+	}
+	insert([]string{"e0", "e1", "e2", "e3", "e4"}, at, at.Add(time.Second))
+	insert([]string{"e1"}, at.Add(200*time.Millisecond), at.Add(time.Minute))
+	insert([]string{"e4"}, at.Add(200*time.Millisecond), horizon)
+	insert([]string{"e5"}, at, at.Add(3*time.Hour))
+	if got := rawRows(t, old, "src-hz"); got != 8 {
+		_ = db.Close()
+		t.Fatalf("old schema stored %d rows, want 8 (copies included)", got)
+	}
+	s := upgrade(t, db, dir)
+	sql := "SELECT toString(max(received_before)) FROM trackstream.copy_horizon"
+	if got, want := query(t, s, sql), horizon.Format(chTimeLayout)+"\n"; got != want {
+		t.Errorf("after the upgrade: %s\ngot %q, want %q", sql, got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := OpenEmbedded(ctx, testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = fresh.Close() }()
+	if got, want := query(t, fresh, sql), "\\N\n"; got != want {
+		t.Errorf("new data dir: %s\ngot %q, want %q", sql, got, want)
+	}
+}
+
 // openBefore opens a new data dir in dir with the schema of every
 // migration before version, as an older release left it, for an upgrade
 // test to write into with old's exec and then reopen with OpenEmbedded.
