@@ -1,12 +1,14 @@
 package adminapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -500,7 +502,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, profile stri
 }
 
 // searchWindows are the spans, back from the newest end of the range
-// (or the cursor), that event search reads before the whole range. A
+// (or the cursor), that event search tries before the whole range. A
 // listing is newest first, so the newest window that holds a full page
 // (limit+1 distinct events) gives exactly the page the whole range gives:
 // every event outside it is older than every event in it, and an event's
@@ -544,9 +546,10 @@ func (s *Server) eventsByKey(r *http.Request, keys []eventSize, ascending bool) 
 }
 
 // searchPage returns the sizes of up to limit+1 events of f after the
-// cursor, newest first, trying the searchWindows before the whole range.
-// Searches for one profile or session (few rows, found through skip
-// indexes) read the whole range at once.
+// cursor, newest first: from the first of the searchWindows that holds
+// that many, else from the whole range. Searches for one profile or
+// session (few rows, found through skip indexes) take the whole range at
+// once.
 func (s *Server) searchPage(r *http.Request, f filter, after *eventCursor, limit int) ([]eventSize, error) {
 	end := f.to
 	if after != nil && after.t.Before(end) {
@@ -560,13 +563,93 @@ func (s *Server) searchPage(r *http.Request, f filter, after *eventCursor, limit
 			if !win.from.After(f.from) {
 				break
 			}
-			rows, err := runQuery[eventSize](s, r, searchSQL(win, after, limit))
-			if err != nil || len(rows) > limit || withinBytes(rows, limit) < len(rows) {
+			rows, done, err := s.searchWindow(r, win, end, after, limit, false)
+			if err != nil || done {
 				return rows, err
 			}
 		}
 	}
-	return runQuery[eventSize](s, r, searchSQL(f, after, limit))
+	rows, _, err := s.searchWindow(r, f, end, after, limit, true)
+	return rows, err
+}
+
+// searchSlack is how many rows past a page searchWindow asks newestSQL
+// for: room for the copies of an event, the events at one millisecond
+// that a page's last events may share and the ones at the cursor's
+// millisecond already listed, before it needs the exact listing.
+const searchSlack = 16
+
+// searchWindow lists up to limit+1 events of f after the cursor (rows
+// before end, the cursor's next millisecond), newest first, when f holds
+// that many (done), or when whole, all of them; else nothing (a wider
+// window may hold a page).
+//
+// It takes the limit+1+searchSlack newest rows before end by time alone
+// (newestSQL), drops those at or before the cursor in listing order and
+// puts the rest in listing order, each event once at its newest copy.
+// Every row newer than the oldest of them (cut) is among them, so the
+// events newer than cut are exactly the first events of the listing: the
+// answer is a page when at least limit of them are newer than cut and one
+// more event follows, or when the rows are all f holds. Else (copies or
+// events sharing a millisecond crowd the rows) the exact listing of f
+// (searchSQL) answers.
+func (s *Server) searchWindow(r *http.Request, f filter, end time.Time, after *eventCursor, limit int, whole bool) ([]eventSize, bool, error) {
+	n := limit + 1 + searchSlack
+	before := f
+	before.to = end
+	rows, err := runQuery[eventSize](s, r, newestSQL(before, n))
+	if err != nil {
+		return nil, false, err
+	}
+	all := len(rows) < n
+	var cut int64
+	if len(rows) > 0 {
+		cut = slices.MinFunc(rows, func(a, b eventSize) int { return cmp.Compare(a.TimeMS, b.TimeMS) }).TimeMS
+	}
+	if after != nil {
+		last := eventSize{TimeMS: after.t.UnixMilli(), SourceID: after.source, EventID: after.id}
+		rows = slices.DeleteFunc(rows, func(e eventSize) bool { return listedBefore(last, e) >= 0 })
+	}
+	page := listingOrder(rows)
+	switch {
+	case all:
+		// Every row of f after the cursor.
+		return page[:min(len(page), limit+1)], len(page) > limit || whole, nil
+	case len(page) > limit && page[limit-1].TimeMS > cut:
+		return page[:limit+1], true, nil
+	}
+	page, err = runQuery[eventSize](s, r, searchSQL(f, after, limit))
+	return page, err != nil || len(page) > limit || whole, err
+}
+
+// listedBefore orders events as a listing does (newest first; at one
+// millisecond by source, then event id, descending): negative when a
+// comes before b, 0 for the same place.
+func listedBefore(a, b eventSize) int {
+	if c := cmp.Compare(b.TimeMS, a.TimeMS); c != 0 {
+		return c
+	}
+	if c := strings.Compare(b.SourceID, a.SourceID); c != 0 {
+		return c
+	}
+	return strings.Compare(b.EventID, a.EventID)
+}
+
+// listingOrder puts rows in listing order (listedBefore) and keeps each
+// event's first, newest copy: what searchSQL's ORDER BY and LIMIT 1 BY
+// do.
+func listingOrder(rows []eventSize) []eventSize {
+	slices.SortStableFunc(rows, listedBefore)
+	type key struct{ source, id string }
+	seen := make(map[key]bool, len(rows))
+	return slices.DeleteFunc(rows, func(e eventSize) bool {
+		k := key{e.SourceID, e.EventID}
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
 }
 
 // sessionDetail: GET /api/v1/sessions/{id} — a session's figures and its

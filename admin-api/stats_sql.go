@@ -436,22 +436,41 @@ func eventsByKeySQL(keys []eventSize, ascending bool) query {
 		" ORDER BY event_time" + dir + ", source_id" + dir + ", event_id" + dir + " LIMIT 1 BY source_id, event_id")
 }
 
+// after writes the condition that a row comes after cursor c in a
+// newest-first listing (nothing when c is nil).
+func (b *builder) after(c *eventCursor) string {
+	if c == nil {
+		return ""
+	}
+	return " AND (event_time, source_id, event_id) < (" + b.time(c.t) + ", " + b.str(c.source) + ", " + b.str(c.id) + ")"
+}
+
 // searchSQL lists the sizes (eventSizeColumns) of the events matching f,
 // newest first, after the cursor (when set), each (source_id, event_id)
 // once, limit+1 rows so the caller knows whether another page exists.
 // Always raw rows.
 func searchSQL(f filter, after *eventCursor, limit int) query {
 	b := newBuilder()
-	w := b.where(f, f.from)
-	if after != nil {
-		w += " AND (event_time, source_id, event_id) < (" + b.time(after.t) + ", " + b.str(after.source) + ", " + b.str(after.id) + ")"
-	}
+	w := b.where(f, f.from) + b.after(after)
 	order := " ORDER BY event_time DESC, source_id DESC, event_id DESC LIMIT 1 BY source_id, event_id LIMIT " + b.uint(uint64(limit+1))
 	// Two steps: the page's keys from the narrow columns, then the sizes
 	// of those rows only, found by the full sort key (a granule each).
 	return b.done("WITH page AS (SELECT source_id, event_id, event_type, event_time FROM " + eventsTable + " WHERE " + w + order + ") " +
 		"SELECT " + eventSizeColumns + " FROM " + eventsTable + " WHERE " + w +
 		" AND event_time >= (SELECT min(event_time) FROM page) AND " + fullKey + " IN (SELECT source_id, toDate(event_time), event_type, event_id FROM page)" + order)
+}
+
+// newestSQL lists the sizes (eventSizeColumns) of the n newest rows of f
+// by time alone: an event's copies are a row each, and rows at the n-th
+// row's millisecond beyond n are left out (searchWindow checks the answer
+// is a page). Ordered by time only, the query reads the time column and
+// the filters' columns of the rows in range and the other columns of the
+// n rows it returns only (lazy materialisation), instead of sorting every
+// row in range by the full listing order. Always raw rows.
+func newestSQL(f filter, n int) query {
+	b := newBuilder()
+	return b.done("SELECT " + eventSizeColumns + " FROM " + eventsTable + " WHERE " + b.where(f, f.from) +
+		" ORDER BY event_time DESC LIMIT " + b.uint(uint64(n)))
 }
 
 // sessionEventsSQL lists the sizes of a session's events oldest first,

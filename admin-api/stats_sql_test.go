@@ -33,6 +33,7 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 		"seriesS":         seriesSessionsSQL(f, day, time.Time{}),
 		"bd":              bd,
 		"search":          searchSQL(f, &eventCursor{t: from, source: "s' --", id: "i' --"}, 10),
+		"newest":          newestSQL(f, 10),
 		"session":         sessionEventsSQL(f, 10),
 		"funnel":          funnelSQL(f, []funnelStep{{"a' --", "/p' --"}, {"b", ""}}, time.Hour),
 		"realtime":        realtimeSQL(f, false),
@@ -119,6 +120,7 @@ func TestRollupChoice(t *testing.T) {
 		{"breakdown by page, whole days", pageDays, true},
 		{"breakdown by page, hours", pageHours, false},
 		{"search", searchSQL(aligned, nil, 5), false},
+		{"newest rows", newestSQL(aligned, 5), false},
 		{"funnel", funnelSQL(aligned, []funnelStep{{"a", ""}, {"b", ""}}, time.Hour), false},
 	}
 	for _, c := range cases {
