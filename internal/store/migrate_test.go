@@ -173,6 +173,41 @@ func TestUpgradeFinalisesSessionPages(t *testing.T) {
 	}
 }
 
+// A data dir written before visitors_hourly (every migration before
+// 0010) keeps working after the upgrade: migration 10 backfills it from
+// counts_hourly, one sketch per source, hour and bot flag over every event
+// type, holding the visitors the typed sketches held. Mutation tried: the
+// migration without its backfill INSERT made it fail.
+func TestUpgradeBackfillsVisitorsHourly(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 10)
+	// Two hours: 30 events of 3 types and 9 visitors at 10:00-10:29 (a
+	// visitor's events of several types), 4 events of 2 visitors at 11:00,
+	// one of them a bot.
+	at := time.Date(2026, 2, 10, 10, 0, 0, 0, time.UTC)
+	var vals []string
+	add := func(id, typ string, t time.Time, visitor string, bot bool) {
+		vals = append(vals, fmt.Sprintf("('src-vh', '%s', '%s', '%s', '%s', '%s', %v)", id, typ, t.Format(chTimeLayout), t.Format(chTimeLayout), visitor, bot))
+	}
+	for i := range 30 {
+		add(fmt.Sprintf("e%d", i), []string{"page", "click", "signup"}[i%3], at.Add(time.Duration(i)*time.Minute), fmt.Sprintf("v%d", i%9), false)
+	}
+	for i := range 4 {
+		add(fmt.Sprintf("f%d", i), "page", at.Add(time.Hour+time.Duration(i)*time.Minute), fmt.Sprintf("w%d", i%2), i == 3)
+	}
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	s := upgrade(t, db, dir)
+	sql := "SELECT toString(hour), is_bot, count(), uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly WHERE source_id = 'src-vh' GROUP BY hour, is_bot ORDER BY hour, is_bot"
+	if got, want := query(t, s, sql), "2026-02-10 10:00:00\tfalse\t1\t9\n2026-02-10 11:00:00\tfalse\t1\t2\n2026-02-10 11:00:00\ttrue\t1\t1\n"; got != want {
+		t.Errorf("%s\ngot %q, want %q", sql, got, want)
+	}
+}
+
 // A data dir whose properties and context are JSON columns (migrations
 // 1-5) keeps working after migration 7 makes them text: the events
 // stored before read back as their objects' JSON text, through the
