@@ -25,10 +25,12 @@ import (
 // (types, profile, session, property, dimension) a session is made of its
 // matching events only.
 //
-// Paths: hours the finaliser has closed come from sessions_hourly (newest
-// version of each hour), sessions started after them (the open tail) from
-// the per-session rollup events_sessions; event-level filters and ranges
-// not on whole hours read trackstream.events.
+// Paths: whole hours the finaliser has closed come from sessions_hourly
+// (newest version of each hour), sessions started after them (the open
+// tail) or in the partial hours at either end of a range not on whole
+// hours from the per-session rollup events_sessions (which keeps each
+// session's exact first event time); event types and event-level filters
+// read trackstream.events.
 
 const (
 	// sessionsTable is the per-session rollup (migration 0003).
@@ -41,8 +43,8 @@ const (
 
 // sessionRollup reports whether the session rollups can answer f's
 // session figures: no event type (a session's events of some types are
-// not in them) and nothing else rawOnly needs.
-func (f filter) sessionRollup() bool { return !f.rawOnly() && len(f.types) == 0 }
+// not in them) and no event-level filter.
+func (f filter) sessionRollup() bool { return !f.eventLevel() && len(f.types) == 0 }
 
 // dayStart is the start of t's UTC day.
 func dayStart(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
@@ -114,22 +116,30 @@ func (b *builder) finalisedSessions(f filter, lo, hi time.Time) string {
 	return sessionsHourly + " FINAL WHERE " + strings.Join(c, " AND ")
 }
 
-// sessionParts are the pieces of a session query: rows of (k, n, nb, ms)
-// (key, sessions, bounces, duration in ms) from the finalised hours before
-// final, from the open tail and from raw events. key writes the key of a
-// finalised hour (column hour) or of a session (column start).
-func sessionParts(b *builder, f filter, lo, final time.Time, useRollup bool, key func(col string) string) string {
+// sessionParts are the pieces of a session query over the sessions
+// started in [lo, hi): rows of (k, n, nb, ms) (key, sessions, bounces,
+// duration in ms) from the sessions started in a partial first hour, from
+// the finalised whole hours before final, from the open tail after them
+// and from raw events. key writes the key of a finalised hour (column
+// hour) or of a session (column start).
+func sessionParts(b *builder, f filter, lo, hi, final time.Time, useRollup bool, key func(col string) string) string {
+	perSession := func(sessions string) string {
+		return "SELECT " + key("start") + " AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" + sessions + ")"
+	}
+	if !useRollup {
+		return perSession(b.sessionsFromEvents(f, lo, hi))
+	}
 	var parts []string
-	if useRollup {
-		if fin := minTime(final, f.to); fin.After(lo) {
-			parts = append(parts, "SELECT "+key("hour")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessions(f, lo, fin))
-			lo = fin
-		}
-		if lo.Before(f.to) {
-			parts = append(parts, "SELECT "+key("start")+" AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM ("+b.sessionsFromRollup(f, lo, f.to)+")")
-		}
-	} else {
-		parts = append(parts, "SELECT "+key("start")+" AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM ("+b.sessionsFromEvents(f, lo, f.to)+")")
+	if h := minTime(ceilHour(lo), hi); h.After(lo) {
+		parts = append(parts, perSession(b.sessionsFromRollup(f, lo, h)))
+		lo = h
+	}
+	if fin := minTime(final, hi.Truncate(time.Hour)); fin.After(lo) {
+		parts = append(parts, "SELECT "+key("hour")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessions(f, lo, fin))
+		lo = fin
+	}
+	if lo.Before(hi) {
+		parts = append(parts, perSession(b.sessionsFromRollup(f, lo, hi)))
 	}
 	return strings.Join(parts, " UNION ALL ")
 }
@@ -146,23 +156,32 @@ func minTime(a, b time.Time) time.Time {
 // bounced ones and their average duration in seconds. final is where the
 // finalised hours end (zero: none).
 func sessionStatsSQL(f filter, final time.Time) query {
+	return sessionStatsFrom(f, final, f.sessionRollup())
+}
+
+// sessionStatsFrom is sessionStatsSQL from the session rollups when
+// useRollup (f must pass sessionRollup), else from event rows.
+func sessionStatsFrom(f filter, final time.Time, useRollup bool) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
 	b := newBuilder()
-	from := f.from
-	key := func(col string) string {
-		if col == "hour" {
-			return "if(hour >= " + b.hour(from) + ", 'current', 'previous')"
-		}
-		return "if(start >= " + b.time(from) + ", 'current', 'previous')"
+	period := func(name string) func(string) string {
+		return func(string) string { return b.str(name) }
 	}
 	return b.done("SELECT k AS period, sum(n) AS sessions, sum(nb) AS bounces, ifNotFinite(sum(ms) / sum(n) / 1000, 0) AS avg_duration FROM (" +
-		sessionParts(b, f, prev, final, f.sessionRollup(), key) + ") GROUP BY period")
+		sessionParts(b, f, prev, f.from, final, useRollup, period("previous")) + " UNION ALL " +
+		sessionParts(b, f, f.from, f.to, final, useRollup, period("current")) + ") GROUP BY period")
 }
 
 // seriesSessionsSQL computes per bucket (t, unix seconds) the sessions
 // started in it, the bounced ones and their average duration. By minute
 // no finalised hour is used.
 func seriesSessionsSQL(f filter, iv interval, final time.Time) query {
+	return seriesSessionsFrom(f, iv, final, f.sessionRollup())
+}
+
+// seriesSessionsFrom is seriesSessionsSQL from the session rollups when
+// useRollup (f must pass sessionRollup), else from event rows.
+func seriesSessionsFrom(f filter, iv interval, final time.Time, useRollup bool) query {
 	b := newBuilder()
 	if iv == minute {
 		final = time.Time{}
@@ -174,7 +193,7 @@ func seriesSessionsSQL(f filter, iv interval, final time.Time) query {
 		return "toUnixTimestamp(" + bucketExpr(iv, col) + ")"
 	}
 	return b.done("SELECT k AS t, sum(n) AS sessions, sum(nb) AS bounces, ifNotFinite(sum(ms) / sum(n) / 1000, 0) AS avg_duration FROM (" +
-		sessionParts(b, f, f.from, final, f.sessionRollup(), key) + ") GROUP BY t ORDER BY t")
+		sessionParts(b, f, f.from, f.to, final, useRollup, key) + ") GROUP BY t ORDER BY t")
 }
 
 // sessionPageDimensions are the breakdowns by a session's first (entry)

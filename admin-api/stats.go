@@ -152,18 +152,19 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 	}
 	var counts []countsRow
 	var sess []sessionsRow
+	countsQ, sessQ := summaryCountsSQL(f), query{}
 	err = concurrently(
-		func() (err error) { counts, err = runQuery[countsRow](s, r, summaryCountsSQL(f)); return err },
+		func() (err error) { counts, err = runQuery[countsRow](s, r, countsQ); return err },
 		func() (err error) {
-			sess, err = s.sessionRows(r, f, func(final time.Time) query { return sessionStatsSQL(f, final) })
+			sess, err = s.sessionRows(r, f, func(final time.Time) query { sessQ = sessionStatsSQL(f, final); return sessQ })
 			return err
 		},
 	)
 	if err != nil {
 		return err
 	}
-	est := !f.rawOnly()
-	per := map[string]*summaryMetrics{"current": {VisitorsEstimated: est}, "previous": {VisitorsEstimated: est}}
+	rollup := f.countsRollup()
+	per := map[string]*summaryMetrics{"current": {VisitorsEstimated: rollup}, "previous": {VisitorsEstimated: rollup}}
 	for _, c := range counts {
 		if m := per[c.Period]; m != nil {
 			m.Events, m.Visitors, m.Pageviews = c.Events, c.Visitors, c.Pageviews
@@ -179,7 +180,8 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 		"range":    rangeOf(f),
 		"previous": map[string]any{"from": prev.Format(time.RFC3339Nano), "to": f.from.Format(time.RFC3339Nano), "metrics": per["previous"]},
 		"metrics":  per["current"],
-		"rollup":   !f.rawOnly(),
+		"rollup":   rollup,
+		"scanned":  countsQ.scans() || sessQ.scans(),
 	})
 }
 
@@ -238,10 +240,11 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	}
 	var counts []countsRow
 	var sess []sessionsRow
+	countsQ, sessQ := seriesCountsSQL(f, iv), query{}
 	err = concurrently(
-		func() (err error) { counts, err = runQuery[countsRow](s, r, seriesCountsSQL(f, iv)); return err },
+		func() (err error) { counts, err = runQuery[countsRow](s, r, countsQ); return err },
 		func() (err error) {
-			sess, err = s.sessionRows(r, f, func(final time.Time) query { return seriesSessionsSQL(f, iv, final) })
+			sess, err = s.sessionRows(r, f, func(final time.Time) query { sessQ = seriesSessionsSQL(f, iv, final); return sessQ })
 			return err
 		},
 	)
@@ -264,10 +267,10 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 			pt.Sessions, pt.BounceRate, pt.AvgSessionDuration = c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
 		}
 	}
-	rollup := iv != minute && !f.rawOnly()
+	rollup := seriesRollup(f, iv)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "interval": iv, "points": points,
-		"rollup": rollup, "visitors_estimated": rollup,
+		"rollup": rollup, "visitors_estimated": rollup, "scanned": countsQ.scans() || sessQ.scans(),
 	})
 }
 
@@ -341,7 +344,7 @@ func (s *Server) statsBreakdown(w http.ResponseWriter, r *http.Request, _ princi
 	if dim == "" {
 		dim = "property"
 	}
-	rollup := prop == "" && dim == "type" && !f.rawOnly() || f.breakdownRollup(dim, prop) || strings.Contains(q.sql, sessionPagesDaily+" ")
+	rollup := typeRollup(f, dim, prop) || f.breakdownRollup(dim, prop) || strings.Contains(q.sql, sessionPagesDaily+" ")
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "dimension": dim, "property": prop, "total_events": total, "rows": nonNil(rows),
 		"rollup": rollup, "visitors_estimated": rollup, "scanned": q.scans(),

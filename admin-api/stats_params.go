@@ -73,11 +73,32 @@ type dimFilter struct{ column, value string }
 // endpoint accepts (filter.browser=Firefox, filter.page=/pricing).
 const dimFilterPrefix = "filter."
 
-// rawOnly reports whether the filter needs event-level rows: only source,
-// event type, bot flag and an hour-aligned time range are in the rollup.
-func (f filter) rawOnly() bool {
-	return f.profile != "" || f.session != "" || len(f.props) > 0 || len(f.dims) > 0 ||
-		!f.from.Equal(f.from.Truncate(time.Hour)) || !f.to.Equal(f.to.Truncate(time.Hour))
+// eventLevel reports whether f filters on what only event rows hold
+// (profile, session, property, dimension): the rollups keep source, event
+// type, bot flag and time only.
+func (f filter) eventLevel() bool {
+	return f.profile != "" || f.session != "" || len(f.props) > 0 || len(f.dims) > 0
+}
+
+// hourAligned reports whether f's range is whole hours.
+func (f filter) hourAligned() bool {
+	return f.from.Equal(f.from.Truncate(time.Hour)) && f.to.Equal(f.to.Truncate(time.Hour))
+}
+
+// countsRollup reports whether the count rollups answer f's events,
+// pageviews and visitors: no event-level filter and at least one whole
+// hour in the range (the partial hours at its ends come from event rows,
+// see spansOf).
+func (f filter) countsRollup() bool {
+	return !f.eventLevel() && ceilHour(f.from).Before(f.to.Truncate(time.Hour))
+}
+
+// ceilHour is the first whole hour at or after t.
+func ceilHour(t time.Time) time.Time {
+	if h := t.Truncate(time.Hour); h.Before(t) {
+		return h.Add(time.Hour)
+	}
+	return t
 }
 
 // params reads a request's query string, refusing parameters the endpoint

@@ -29,12 +29,15 @@ import (
 //
 // The count rollups answer events, pageviews and visitors of the summary,
 // the series at hour/day/week and the breakdown by type when the filter
-// is rollup-friendly (filter.rawOnly is false: hour-aligned range, no
-// profile/session/property filter): whole UTC days from the daily tables,
-// the hours at either end from counts_hourly. Breakdowns of the other
-// dimensions read dims_daily over whole days without an event type.
-// Visitors from the rollups are sketches (uniqCombined64), an estimate the
-// answers label. The session rollup (events_sessions: per source, hour,
+// is rollup-friendly (filter.countsRollup: no profile, session, property
+// or dimension filter, at least one whole hour in the range): whole UTC
+// days from the daily tables, the other whole hours from counts_hourly
+// (visitors_hourly without a type filter, migration 0010), and the
+// partial hours at either end of a range not on whole hours from event
+// rows (edgeSQL: exact distinct counts, visitor sketches of the same
+// kind merged with the rollups'). Breakdowns of the other dimensions read
+// dims_daily over whole days without an event type. Visitors from the
+// rollups are sketches (uniqCombined64), an estimate the answers label. The session rollup (events_sessions: per source, hour,
 // bot flag and session, the first and last event time and the smallest and
 // largest event id, all min/max, so duplicates change nothing) and the
 // finalised sessions_hourly answer the session figures (sessions_sql.go).
@@ -48,11 +51,16 @@ const (
 	countsHourly  = schemas.Database + ".counts_hourly"
 	countsDaily   = schemas.Database + ".counts_daily"
 	visitorsDaily = schemas.Database + ".visitors_daily"
-	dimsDaily     = schemas.Database + ".dims_daily"
+	// visitorsHourly is visitors_daily per hour (migration 0010).
+	visitorsHourly = schemas.Database + ".visitors_hourly"
+	dimsDaily      = schemas.Database + ".dims_daily"
 	// countsMinute is the realtime rollup (migration 0008).
 	countsMinute = schemas.Database + ".counts_minute"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
 	visitorMerge = "uniqCombined64Merge(15)(visitors)"
+	// visitorState is the sketch of event rows' visitors, of the rollups'
+	// kind (visitorMerge merges both).
+	visitorState = "uniqCombined64State(15)(" + visitorExpr + ")"
 
 	// visitorExpr is the visitor of an event, as the rollup defines it.
 	visitorExpr = "multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id)"
@@ -161,7 +169,12 @@ func mapSlice[T, U any](in []T, f func(T) U) []U {
 // [from, to); from is usually f.from but the summary widens it to the
 // previous period.
 func (b *builder) where(f filter, from time.Time) string {
-	c := []string{"event_time >= " + b.time(from), "event_time < " + b.time(f.to)}
+	return strings.Join(append([]string{"event_time >= " + b.time(from), "event_time < " + b.time(f.to)}, b.eventConds(f)...), " AND ")
+}
+
+// eventConds are the conditions of f on event rows other than time.
+func (b *builder) eventConds(f filter) []string {
+	var c []string
 	if f.source != "" {
 		c = append(c, "source_id = "+b.str(f.source))
 	}
@@ -183,7 +196,7 @@ func (b *builder) where(f filter, from time.Time) string {
 	for _, d := range f.dims {
 		c = append(c, "toString("+d.column+") = "+b.str(d.value))
 	}
-	return strings.Join(c, " AND ")
+	return c
 }
 
 // property is the text of property key (a path, dots between levels) in
@@ -198,19 +211,39 @@ func (b *builder) property(key string) string {
 	return "toString(JSONExtract(properties, " + strings.Join(b.strs(strings.Split(key, ".")), ", ") + ", 'Dynamic'))"
 }
 
-// span is a piece of a rollup-friendly range and the rollup that answers
-// it: whole UTC days read the daily rollups, the hours at either end the
-// hourly one.
+// span is a piece of a rollup-friendly range and what answers it: whole
+// UTC days the daily rollups, whole hours the hourly ones, the partial
+// hours at either end of a range event rows (edge).
 type span struct {
 	from, to time.Time
 	daily    bool
+	edge     bool
 	// period labels the summary's spans: current or previous.
 	period string
 }
 
-// spansOf splits [from, to) (hour-aligned) into whole days, when daily is
-// allowed, and the hours before the first and after the last whole day.
+// spansOf splits [from, to) into the partial hours at either end (edges,
+// read from event rows), whole days when daily is allowed, and the whole
+// hours before the first and after the last whole day.
 func spansOf(from, to time.Time, daily bool, period string) []span {
+	h0, h1 := ceilHour(from), to.Truncate(time.Hour)
+	if !h0.Before(h1) {
+		return []span{{from: from, to: to, edge: true, period: period}}
+	}
+	var out []span
+	if from.Before(h0) {
+		out = append(out, span{from: from, to: h0, edge: true, period: period})
+	}
+	out = append(out, hourSpans(h0, h1, daily, period)...)
+	if h1.Before(to) {
+		out = append(out, span{from: h1, to: to, edge: true, period: period})
+	}
+	return out
+}
+
+// hourSpans splits [from, to) (whole hours) into whole days, when daily
+// is allowed, and the hours before the first and after the last whole day.
+func hourSpans(from, to time.Time, daily bool, period string) []span {
 	d0, d1 := from.Truncate(24*time.Hour), to.Truncate(24*time.Hour)
 	if d0.Before(from) {
 		d0 = d0.Add(24 * time.Hour)
@@ -252,29 +285,75 @@ func (b *builder) whereSpan(f filter, sp span, typed bool) string {
 	return strings.Join(c, " AND ")
 }
 
+// edgeSQL is what the edge spans (partial hours) add to rollupSQL, from
+// the event rows matching f in them, per key k (an expression over event
+// rows, written by rowKey): counts, rows of (k, n, pv) with the exact distinct events and
+// pageviews as the raw paths count them, and visitors, rows of (k,
+// visitors) with a sketch of the rollups' kind for visitorMerge. One
+// statement for all edges, so an event with copies in two edges of one key
+// counts once. The edges read at most an hour of rows each, found through
+// the events sort key's day (and event type).
+//
+// Copies of an event stored before migration 0004 are in the rollups once,
+// in the hour of the earliest copy: an edge that follows rollup hours
+// leaves out the events with a copy in the rollup hour before it (a
+// resend whose corrected time crossed the hour), which that hour counted.
+func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string) (counts, visitors string) {
+	var in []string
+	for i, sp := range spans {
+		if !sp.edge {
+			continue
+		}
+		c := "(event_time >= " + b.time(sp.from) + " AND event_time < " + b.time(sp.to)
+		if i > 0 && !spans[i-1].edge && spans[i-1].to.Equal(sp.from) {
+			g := f
+			g.from, g.to = sp.from.Add(-time.Hour), sp.from
+			c += " AND " + eventKey + " NOT IN (SELECT " + eventKey + " FROM " + eventsTable + " WHERE " + b.where(g, g.from) + ")"
+		}
+		in = append(in, c+")")
+	}
+	if len(in) == 0 {
+		return "", ""
+	}
+	where := strings.Join(append([]string{"(" + strings.Join(in, " OR ") + ")"}, b.eventConds(f)...), " AND ")
+	k := rowKey(b)
+	counts = "SELECT " + k + " AS k, uniqExact" + eventKey + " AS n, uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pv FROM " +
+		eventsTable + " WHERE " + where + " GROUP BY k"
+	visitors = "SELECT " + k + " AS k, " + visitorState + " AS visitors FROM " + eventsTable + " WHERE " + where +
+		" AND " + visitorExpr + " != '' GROUP BY k"
+	return counts, visitors
+}
+
 // rollupSQL answers events, pageviews and visitors per key from the count
-// rollups over spans; key writes the key of a span whose time column is
-// col (hour or day), name is the key's column name in the answer. Visitors
-// of whole days over all event types come from visitors_daily (one sketch
-// per day), otherwise from the typed tables' sketches (byType: the key
-// involves the event type).
-func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span, col string) string, byType bool) query {
+// rollups over spans, and from event rows over edge spans (edgeSQL); key
+// writes the key of a rollup span whose time column is col (hour or day),
+// rowKey the key of an event row; name is the key's column name in the
+// answer. Visitors over all event types come from visitors_daily and
+// visitors_hourly (one sketch per day or hour), otherwise from the typed
+// tables' sketches (byType: the key involves the event type).
+func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span, col string) string, rowKey func(b *builder) string, byType bool) query {
 	b := newBuilder()
 	var counts, visitors []string
 	for _, sp := range spans {
-		table, col := countsHourly, "hour"
-		if sp.daily {
-			table, col = countsDaily, "day"
+		if sp.edge {
+			continue
 		}
-		counts = append(counts, "SELECT "+key(b, sp, col)+" AS k, event_type, events FROM "+table+" WHERE "+b.whereSpan(f, sp, true))
-		if sp.daily && len(f.types) == 0 && !byType {
-			visitors = append(visitors, "SELECT "+key(b, sp, col)+" AS k, visitors FROM "+visitorsDaily+" WHERE "+b.whereSpan(f, sp, false))
+		table, col, perVisit := countsHourly, "hour", visitorsHourly
+		if sp.daily {
+			table, col, perVisit = countsDaily, "day", visitorsDaily
+		}
+		counts = append(counts, "SELECT "+key(b, sp, col)+" AS k, events AS n, if(event_type IN "+pageTypes+", events, 0) AS pv FROM "+table+" WHERE "+b.whereSpan(f, sp, true))
+		if len(f.types) == 0 && !byType {
+			visitors = append(visitors, "SELECT "+key(b, sp, col)+" AS k, visitors FROM "+perVisit+" WHERE "+b.whereSpan(f, sp, false))
 		} else {
 			visitors = append(visitors, "SELECT "+key(b, sp, col)+" AS k, visitors FROM "+table+" WHERE "+b.whereSpan(f, sp, true))
 		}
 	}
+	if c, v := edgeSQL(b, f, spans, rowKey); c != "" {
+		counts, visitors = append(counts, c), append(visitors, v)
+	}
 	return b.done("SELECT c.k AS " + name + ", c.n AS events, c.pv AS pageviews, v.vis AS visitors FROM (" +
-		"SELECT k, sum(events) AS n, sumIf(events, event_type IN " + pageTypes + ") AS pv FROM (" + strings.Join(counts, " UNION ALL ") + ") GROUP BY k" +
+		"SELECT k, sum(n) AS n, sum(pv) AS pv FROM (" + strings.Join(counts, " UNION ALL ") + ") GROUP BY k" +
 		") AS c LEFT JOIN (" +
 		"SELECT k, " + visitorMerge + " AS vis FROM (" + strings.Join(visitors, " UNION ALL ") + ") GROUP BY k" +
 		") AS v USING k ORDER BY " + name)
@@ -282,13 +361,21 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 
 // summaryCountsSQL counts events, pageviews and visitors of the current
 // period [from, to) and the previous one of the same length, one row per
-// period. Rollups when f allows them.
+// period. Rollups (and edges) when f.countsRollup.
 func summaryCountsSQL(f filter) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
-	if !f.rawOnly() {
+	if f.countsRollup() {
 		spans := append(spansOf(prev, f.from, true, "previous"), spansOf(f.from, f.to, true, "current")...)
-		return rollupSQL(f, spans, "period", func(b *builder, sp span, _ string) string { return b.str(sp.period) }, false)
+		return rollupSQL(f, spans, "period", func(b *builder, sp span, _ string) string { return b.str(sp.period) },
+			func(b *builder) string { return "if(event_time >= " + b.time(f.from) + ", 'current', 'previous')" }, false)
 	}
+	return rawSummaryCountsSQL(f)
+}
+
+// rawSummaryCountsSQL is summaryCountsSQL from event rows only: exact
+// distinct counts.
+func rawSummaryCountsSQL(f filter) query {
+	prev := f.from.Add(-f.to.Sub(f.from))
 	b := newBuilder()
 	return b.done("SELECT if(event_time >= " + b.time(f.from) + ", 'current', 'previous') AS period, " +
 		b.eventCount(f, "") + " AS events, " +
@@ -310,18 +397,31 @@ func bucketExpr(iv interval, col string) string {
 	return "toDateTime(toMonday(" + col + "), 'UTC')"
 }
 
+// seriesRollup reports whether the count rollups answer f's series by iv:
+// hour and coarser when f.countsRollup.
+func seriesRollup(f filter, iv interval) bool { return iv != minute && f.countsRollup() }
+
 // seriesCountsSQL counts events, pageviews and visitors per bucket, as t
 // (unix seconds). Rollups for hour and coarser when f allows them (daily
-// ones for whole days of day and week buckets).
+// ones for whole days of day and week buckets, event rows for the partial
+// hours at either end).
 func seriesCountsSQL(f filter, iv interval) query {
-	if iv != minute && !f.rawOnly() {
+	if seriesRollup(f, iv) {
 		return rollupSQL(f, spansOf(f.from, f.to, iv != hour, ""), "t", func(_ *builder, sp span, col string) string {
 			if sp.daily {
 				col = "toDateTime(day, 'UTC')"
 			}
 			return "toUnixTimestamp(" + bucketExpr(iv, col) + ")"
+		}, func(*builder) string {
+			return "toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ")"
 		}, false)
 	}
+	return rawSeriesCountsSQL(f, iv)
+}
+
+// rawSeriesCountsSQL is seriesCountsSQL from event rows only: exact
+// distinct counts.
+func rawSeriesCountsSQL(f filter, iv interval) query {
 	b := newBuilder()
 	return b.done("SELECT toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ") AS t, " +
 		b.eventCount(f, "") + " AS events, " +
@@ -339,18 +439,26 @@ func (f filter) dayAligned() bool {
 // dimension (not type, not a property) under f: whole days, no event type
 // and no event-level filter.
 func (f filter) breakdownRollup(dimension, property string) bool {
-	return property == "" && dimension != "type" && sessionPageDimensions[dimension] == "" && !f.rawOnly() && len(f.types) == 0 && f.dayAligned()
+	return property == "" && dimension != "type" && sessionPageDimensions[dimension] == "" && !f.eventLevel() && len(f.types) == 0 && f.dayAligned()
+}
+
+// typeRollup reports whether the count rollups answer a breakdown of
+// dimension (or property) under f: by type when f.countsRollup.
+func typeRollup(f filter, dimension, property string) bool {
+	return property == "" && dimension == "type" && f.countsRollup()
 }
 
 // breakdownSQL is the top limit values of a dimension (a column from
 // dimensions, or a property key when property != "") with their events
 // and visitors, and the total of events over all values. Rollups for type
-// (hour-aligned ranges) and for the other dimensions over whole days
-// without an event type; raw rows otherwise. pageDays are the finalised
-// days of the entry_page and exit_page breakdowns (sessionPagesSQL).
+// (ranges with a whole hour, the partial hours at the ends from event
+// rows) and for the other dimensions over whole days without an event
+// type; raw rows otherwise. pageDays are the finalised days of the
+// entry_page and exit_page breakdowns (sessionPagesSQL).
 func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[time.Time]bool) (query, error) {
-	if property == "" && dimension == "type" && !f.rawOnly() {
-		q := rollupSQL(f, spansOf(f.from, f.to, true, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" }, true)
+	if typeRollup(f, dimension, property) {
+		q := rollupSQL(f, spansOf(f.from, f.to, true, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" },
+			func(*builder) string { return "event_type" }, true)
 		b := &builder{params: q.params, n: len(q.params)}
 		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" + q.sql +
 			") ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))), nil

@@ -80,7 +80,7 @@ func mustBreakdown(t *testing.T, f filter, dim string, limit int) query {
 
 // readsRollup reports whether q reads a count rollup.
 func readsRollup(q query) bool {
-	for _, table := range []string{countsHourly, countsDaily, visitorsDaily, dimsDaily} {
+	for _, table := range []string{countsHourly, countsDaily, visitorsDaily, visitorsHourly, dimsDaily} {
 		if strings.Contains(q.sql, table+" ") {
 			return true
 		}
@@ -93,6 +93,7 @@ func TestRollupChoice(t *testing.T) {
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	aligned := filter{from: from, to: from.Add(24 * time.Hour), source: "s", types: []string{"page"}}
 	unaligned := filter{from: from.Add(time.Minute), to: from.Add(24 * time.Hour)}
+	inOneHour := filter{from: from.Add(time.Minute), to: from.Add(59 * time.Minute)}
 	withProfile := aligned
 	withProfile.profile = "p"
 	typeBD, _ := breakdownSQL(aligned, "type", "", 5, nil)
@@ -109,7 +110,10 @@ func TestRollupChoice(t *testing.T) {
 		rollup bool
 	}{
 		{"summary, aligned", summaryCountsSQL(aligned), true},
-		{"summary, unaligned", summaryCountsSQL(unaligned), false},
+		{"summary, unaligned", summaryCountsSQL(unaligned), true},
+		{"summary, within an hour", summaryCountsSQL(inOneHour), false},
+		{"series, unaligned", seriesCountsSQL(unaligned, hour), true},
+		{"series, within an hour", seriesCountsSQL(inOneHour, day), false},
 		{"summary, profile filter", summaryCountsSQL(withProfile), false},
 		{"session stats", sessionStatsSQL(aligned, time.Time{}), false},
 		{"series by hour", seriesCountsSQL(aligned, hour), true},
@@ -131,7 +135,7 @@ func TestRollupChoice(t *testing.T) {
 }
 
 // TestSessionRollupChoice pins which session figures read the session
-// rollup: hour-aligned, no event type, no event-level filter.
+// rollup: no event type, no event-level filter.
 func TestSessionRollupChoice(t *testing.T) {
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	aligned := filter{from: from, to: from.Add(24 * time.Hour), source: "s"}
@@ -148,7 +152,7 @@ func TestSessionRollupChoice(t *testing.T) {
 	}{
 		{"summary, aligned", sessionStatsSQL(aligned, time.Time{}), true},
 		{"summary, event type", sessionStatsSQL(typed, time.Time{}), false},
-		{"summary, unaligned", sessionStatsSQL(unaligned, time.Time{}), false},
+		{"summary, unaligned", sessionStatsSQL(unaligned, time.Time{}), true},
 		{"summary, property filter", sessionStatsSQL(withProp, time.Time{}), false},
 		{"series by day", seriesSessionsSQL(aligned, day, time.Time{}), true},
 		{"series by minute", seriesSessionsSQL(aligned, minute, time.Time{}), true},
