@@ -299,23 +299,24 @@ func (b *builder) whereSpan(f filter, sp span, typed bool) string {
 // leaves out the events with a copy in the rollup hour before it (a
 // resend whose corrected time crossed the hour), which that hour counted.
 func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string) (counts, visitors string) {
-	var in []string
+	var in, out []string
 	for i, sp := range spans {
 		if !sp.edge {
 			continue
 		}
-		c := "(event_time >= " + b.time(sp.from) + " AND event_time < " + b.time(sp.to)
+		in = append(in, "(event_time >= "+b.time(sp.from)+" AND event_time < "+b.time(sp.to)+")")
 		if i > 0 && !spans[i-1].edge && spans[i-1].to.Equal(sp.from) {
 			g := f
 			g.from, g.to = sp.from.Add(-time.Hour), sp.from
-			c += " AND " + eventKey + " NOT IN (SELECT " + eventKey + " FROM " + eventsTable + " WHERE " + b.where(g, g.from) + ")"
+			// A condition of its own (not inside the OR above), so that
+			// it is evaluated on the edges' rows only.
+			out = append(out, "NOT (event_time >= "+b.time(sp.from)+" AND "+eventKey+" IN (SELECT "+eventKey+" FROM "+eventsTable+" WHERE "+b.where(g, g.from)+"))")
 		}
-		in = append(in, c+")")
 	}
 	if len(in) == 0 {
 		return "", ""
 	}
-	where := strings.Join(append([]string{"(" + strings.Join(in, " OR ") + ")"}, b.eventConds(f)...), " AND ")
+	where := strings.Join(append(append([]string{"(" + strings.Join(in, " OR ") + ")"}, b.eventConds(f)...), out...), " AND ")
 	k := rowKey(b)
 	counts = "SELECT " + k + " AS k, uniqExact" + eventKey + " AS n, uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pv FROM " +
 		eventsTable + " WHERE " + where + " GROUP BY k"

@@ -3,7 +3,12 @@
 -- visitors_daily is for days. A series by hour over all types merged
 -- counts_hourly's sketch of every (source, hour, event type, bot flag);
 -- it now merges one per (source, hour, bot flag). See
--- docs/clickhouse-schema.md, "Read path".
+-- docs/clickhouse-schema.md, "Reading the count rollups".
+--
+-- Granules of 128 rows (64 hours of a source): a read deserialises the
+-- sketch of every row of the granules it touches (measured at 10M events,
+-- 7 days by hour over 3 sources: reading the sketches 35 -> 24 ms CPU,
+-- merging them per hour 51 -> 45 ms, against 8,192-row granules).
 --
 -- Retried inserts reach the view once, as for the tables of 0004 (a
 -- deduplication window on the target, and the store inserts with
@@ -19,7 +24,7 @@ CREATE TABLE IF NOT EXISTS trackstream.visitors_hourly${LOCAL} ${ON_CLUSTER}
 ENGINE = ${REPLICATED}AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (source_id, hour, is_bot)
-SETTINGS non_replicated_deduplication_window = 10000;
+SETTINGS index_granularity = 128, non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.visitors_hourly_mv${LOCAL} ${ON_CLUSTER}
 TO trackstream.visitors_hourly${LOCAL}
