@@ -287,8 +287,8 @@ func (b *builder) whereSpan(f filter, sp span, typed bool) string {
 
 // edgeSQL is what the edge spans (partial hours) add to rollupSQL, from
 // the event rows matching f in them, per key k (an expression over event
-// rows, written by rowKey): counts, rows of (k, n, pv) with the exact distinct events and
-// pageviews as the raw paths count them, and visitors, rows of (k,
+// rows, written by rowKey): counts, rows of (k, n, pv) with the exact
+// events and pageviews as the raw paths count them (builder.eventCount), and visitors, rows of (k,
 // visitors) with a sketch of the rollups' kind for visitorMerge. One
 // statement for all edges, so an event with copies in two edges of one key
 // counts once. The edges read at most an hour of rows each, found through
@@ -297,7 +297,9 @@ func (b *builder) whereSpan(f filter, sp span, typed bool) string {
 // Copies of an event stored before migration 0004 are in the rollups once,
 // in the hour of the earliest copy: an edge that follows rollup hours
 // leaves out the events with a copy in the rollup hour before it (a
-// resend whose corrected time crossed the hour), which that hour counted.
+// resend whose corrected time crossed the hour), which that hour counted;
+// only rows received by the copy horizon are looked at, none when no
+// copies are stored.
 func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string) (counts, visitors string) {
 	var in, out []string
 	for i, sp := range spans {
@@ -305,12 +307,17 @@ func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string)
 			continue
 		}
 		in = append(in, "(event_time >= "+b.time(sp.from)+" AND event_time < "+b.time(sp.to)+")")
-		if i > 0 && !spans[i-1].edge && spans[i-1].to.Equal(sp.from) {
+		if i > 0 && !spans[i-1].edge && spans[i-1].to.Equal(sp.from) && (f.uniqueAfter == nil || !f.uniqueAfter.IsZero()) {
 			g := f
 			g.from, g.to = sp.from.Add(-time.Hour), sp.from
+			old := ""
+			if f.uniqueAfter != nil {
+				// Only rows received by the copy horizon have copies.
+				old = " AND received_at <= " + b.time(*f.uniqueAfter)
+			}
 			// A condition of its own (not inside the OR above), so that
 			// it is evaluated on the edges' rows only.
-			out = append(out, "NOT (event_time >= "+b.time(sp.from)+" AND "+eventKey+" IN (SELECT "+eventKey+" FROM "+eventsTable+" WHERE "+b.where(g, g.from)+"))")
+			out = append(out, "NOT (event_time >= "+b.time(sp.from)+old+" AND "+eventKey+" IN (SELECT "+eventKey+" FROM "+eventsTable+" WHERE "+b.where(g, g.from)+old+"))")
 		}
 	}
 	if len(in) == 0 {
@@ -318,7 +325,7 @@ func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string)
 	}
 	where := strings.Join(append(append([]string{"(" + strings.Join(in, " OR ") + ")"}, b.eventConds(f)...), out...), " AND ")
 	k := rowKey(b)
-	counts = "SELECT " + k + " AS k, uniqExact" + eventKey + " AS n, uniqExactIf(" + eventKey + ", event_type IN " + pageTypes + ") AS pv FROM " +
+	counts = "SELECT " + k + " AS k, " + b.eventCount(f, "") + " AS n, " + b.eventCount(f, "event_type IN "+pageTypes) + " AS pv FROM " +
 		eventsTable + " WHERE " + where + " GROUP BY k"
 	visitors = "SELECT " + k + " AS k, " + visitorState + " AS visitors FROM " + eventsTable + " WHERE " + where +
 		" AND " + visitorExpr + " != '' GROUP BY k"
