@@ -123,7 +123,7 @@ func TestRawCountsWithCopiesFromBeforeDeduplication(t *testing.T) {
 
 	e := startWith(t, st, &clock{t: copiesDay.Add(24*time.Hour + 19*time.Minute + 40*time.Second)})
 	tok := e.login("admin", strong)
-	// Two days less a second: raw rows.
+	// Two days less a second: raw rows for the breakdowns.
 	rg := "source=" + source + "&from=" + url.QueryEscape(copiesDay.Format(time.RFC3339)) +
 		"&to=" + url.QueryEscape(copiesDay.Add(48*time.Hour-time.Second).Format(time.RFC3339))
 
@@ -131,7 +131,11 @@ func TestRawCountsWithCopiesFromBeforeDeduplication(t *testing.T) {
 		Metrics struct{ Events, Pageviews, Visitors uint64 }
 		Rollup  bool
 	}
-	e.get(tok, "/api/v1/stats/summary?"+rg, http.StatusOK, &sum)
+	// A range not on whole hours reads the rollups for its whole hours
+	// (here, unlike a data dir upgraded through migration 4, the old rows
+	// reached the rollups' views with their copies): an event-level filter
+	// every event passes (no host) keeps the summary on raw rows.
+	e.get(tok, "/api/v1/stats/summary?"+rg+"&filter.host=", http.StatusOK, &sum)
 	if sum.Rollup || sum.Metrics.Events != 16 || sum.Metrics.Pageviews != 12 || sum.Metrics.Visitors != 6 {
 		t.Errorf("summary: got %+v (rollup %v), want 16 events, 12 pageviews, 6 visitors from raw rows", sum.Metrics, sum.Rollup)
 	}
