@@ -95,6 +95,7 @@ func TestClusterVariant(t *testing.T) {
 		"ENGINE = ReplicatedSummingMergeTree",
 		"ENGINE = Distributed('events_cluster', trackstream, event_ids_local, cityHash64(source_id, event_id))",
 		"DROP TABLE IF EXISTS trackstream.events_hourly_local ON CLUSTER 'events_cluster'",
+		"ENGINE = Distributed('events_cluster', trackstream, copy_horizon_local, rand())",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("cluster migrations lack %q", want)
