@@ -41,10 +41,12 @@ ENGINE = Distributed(${CLUSTER}, trackstream, copy_horizon_local, rand());
 -- interrupted before its record) adds a row; readers take the latest
 -- (max, which skips NULL).
 -- Run with the processors stopped, as every migration (a processor
--- applies migrations before it consumes).
+-- applies migrations before it consumes). On a cluster the row reaches
+-- its shard before the migration is recorded (a foreground insert into
+-- the Distributed table), so no admin API reads the table empty.
 INSERT INTO trackstream.copy_horizon
 SELECT maxOrNull(last) FROM (
     SELECT max(received_at) AS last FROM trackstream.events
     GROUP BY cityHash64(source_id, event_id) HAVING count() > 1
 )
-SETTINGS max_bytes_before_external_group_by = 1000000000;
+SETTINGS max_bytes_before_external_group_by = 1000000000, distributed_foreground_insert = 1;
