@@ -228,8 +228,13 @@ type QueryTiming struct {
 	Rollup *bool `json:"rollup,omitempty"`
 	// Scanned is the answer's "scanned" flag (whether it read the event
 	// rows of its whole range), when it has one.
-	Scanned *bool  `json:"scanned,omitempty"`
-	Err     string `json:"error,omitempty"`
+	Scanned *bool `json:"scanned,omitempty"`
+	// VisitorsError is how far the answer's visitors figures are from
+	// exact counts, when they have a reference (see ExactVisitors).
+	VisitorsError *VisitorsError `json:"visitors_error,omitempty"`
+	Err           string         `json:"error,omitempty"`
+	// answer is the warm-up call's answer.
+	answer json.RawMessage
 }
 
 // QueryRun is S7 at one dataset size.
@@ -289,6 +294,12 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 		return run
 	}
 	run.DataDirSize = dirSize(filepath.Join(dataDir, "clickhouse"))
+	// The exact visitors the answers' figures are compared with, counted
+	// before the node holds the data dir.
+	var exact ExactVisitors
+	if err := h.helperJSON(ctx, &exact, "exact-visitors", "-lib", h.cfg.LibPath, "-data-dir", dataDir); err != nil {
+		h.log.Warn("S7: no exact visitors to compare the answers with", "events", n, "error", err)
+	}
 	// Slow queries are measured, not cut at the default 10 s.
 	node, err := h.startAll(ctx, "all-"+filepath.Base(dataDir), dataDir, "TRACKSTREAM_CLICKHOUSE_QUERY_TIMEOUT=2m")
 	if err != nil {
@@ -317,6 +328,7 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 			break
 		}
 		t := timeQuery(ctx, node.adm, c, h.cfg.QueryCalls, node.p.pid())
+		t.VisitorsError = compareVisitors(t.answer, exact[c.Name])
 		h.log.Info("S7", "events", n, "query", c.Name, "p50_ms", t.P50, "p95_ms", t.P95, "server_cpu_ms", t.ServerCPU, "error", t.Err)
 		run.Queries = append(run.Queries, t)
 	}
@@ -359,8 +371,12 @@ func timeQuery(ctx context.Context, adm *client.Admin, c QueryCase, calls, pid i
 		Rollup  *bool `json:"rollup"`
 		Scanned *bool `json:"scanned"`
 	}
-	if err := adm.Call(ctx, http.MethodGet, c.Path, nil, &answer); err != nil {
+	if err := adm.Call(ctx, http.MethodGet, c.Path, nil, &t.answer); err != nil {
 		t.Err = err.Error()
+		return t
+	}
+	if err := json.Unmarshal(t.answer, &answer); err != nil {
+		t.Err = "answer: " + err.Error()
 		return t
 	}
 	t.Rollup, t.Scanned = answer.Rollup, answer.Scanned
@@ -483,6 +499,7 @@ func (r *Report) writeS7Targets(p func(string, ...any)) {
 		}
 		p("| S7 %s at %s events | %s | %s | | %s |\n", t.Name, eventsLabel(run.Events), s7Target(t.Class), measured, verdict(s7Met(t), t.Calls > 0 || t.Err != ""))
 	}
+	writeS7VisitorsTarget(p, run)
 }
 
 // writeS7 writes the S7/S8 section: every query at every dataset size,
@@ -532,6 +549,7 @@ func (r *Report) writeS7(p func(string, ...any)) {
 		p("| %s | %s | %s | %s | %s |\n", c.Name, c.Class, rollup, strings.Join(cells, " | "), s8Verdict(rollup == "yes", first, last, growth, len(runs)))
 	}
 	p("\n")
+	r.writeS7Visitors(p, runs)
 	for _, run := range runs {
 		status := fmt.Sprintf("seeded %d events + %d duplicates in %.0f s, %.0f MiB on disk; session figures finalised in %.0f s after start; load average %.1f after the queries", run.Seed.Events, run.Seed.Duplicates, run.Seed.Seconds, float64(run.DataDirSize)/(1<<20), run.SessionsCatchUp, run.LoadAvg)
 		if run.Err != "" {

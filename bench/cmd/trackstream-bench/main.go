@@ -6,10 +6,11 @@
 //
 // Its other subcommands are the helper processes the suite starts:
 // broker (the kfake broker of the ingest-only scenarios), http-ceiling
-// (ceiling H), chdb-ceiling (ceiling C), chdb-size (S6) and seed-queries
-// (the dataset of S7/S8). Run only some scenarios with -only (e.g.
-// `-only s7`, or `-only s3split` for S3 on separate processes and Apache
-// Kafka); the other scenarios' results are then kept from the
+// (ceiling H), chdb-ceiling (ceiling C), chdb-size (S6), seed-queries
+// (the dataset of S7/S8) and exact-visitors (the exact counts S7's
+// visitors figures are compared with). Run only some scenarios with -only
+// (e.g. `-only s7`, or `-only s3split` for S3 on separate processes and
+// Apache Kafka); the other scenarios' results are then kept from the
 // existing benchmarks.json in -out, so the report stays complete.
 package main
 
@@ -46,7 +47,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return errors.New("usage: trackstream-bench run|render|broker|http-ceiling|chdb-ceiling|chdb-size|seed-queries [flags]")
+		return errors.New("usage: trackstream-bench run|render|broker|http-ceiling|chdb-ceiling|chdb-size|seed-queries|exact-visitors [flags]")
 	}
 	fs := flag.NewFlagSet("trackstream-bench "+args[0], flag.ContinueOnError)
 	lib := fs.String("lib", config.DefaultCHDBLib(), "libchdb.so")
@@ -107,6 +108,19 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 			return err
 		}
 		return json.NewEncoder(stdout).Encode(res)
+	case "exact-visitors":
+		dir := fs.String("data-dir", "", "trackstream data dir seeded by seed-queries (not in use by another process)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" {
+			return errors.New("exact-visitors: -data-dir is required")
+		}
+		res, err := harness.CountExactVisitors(ctx, *lib, *dir, harness.QueryCases())
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(res)
 	case "run":
 		return runSuite(ctx, fs, lib, args[1:], stdout, log)
 	case "render":
@@ -131,7 +145,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		}
 		return writeReport(&rep, *out, *command, notesText, false)
 	}
-	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling, chdb-size or seed-queries", args[0])
+	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling, chdb-size, seed-queries or exact-visitors", args[0])
 }
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
