@@ -263,7 +263,17 @@ func sessionPagesSQL(b *builder, f filter, pick string, limit int, pageDays map[
 		c = append(c, "NOT is_bot")
 	}
 	c = append(c, "(day, version) IN (SELECT day, max(version) FROM "+sessionPagesDaily+" WHERE source_id = '' AND "+days()+" GROUP BY day)")
-	parts := []string{"SELECT page AS value, sessions AS n, visitors AS vis FROM " + sessionPagesDaily + " FINAL WHERE " + strings.Join(c, " AND ")}
+	rows := sessionPagesDaily + " FINAL WHERE " + strings.Join(c, " AND ")
+	if len(raw) == 0 {
+		// The top paths by sessions first, then the visitor sketches of
+		// those paths only (the merges are most of the cost).
+		top := "SELECT page AS value, sum(sessions) AS events, sum(sum(sessions)) OVER () AS total FROM " + rows +
+			" GROUP BY value ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))
+		return b.done("WITH top AS (" + top + ") SELECT t.value AS value, t.events AS events, v.vis AS visitors, t.total AS total FROM top AS t LEFT JOIN (" +
+			"SELECT page AS value, uniqCombined64Merge(12)(visitors) AS vis FROM " + rows + " AND page IN (SELECT value FROM top) GROUP BY value" +
+			") AS v USING value ORDER BY events DESC, value ASC")
+	}
+	parts := []string{"SELECT page AS value, sessions AS n, visitors AS vis FROM " + rows}
 	for _, r := range raw {
 		parts = append(parts, "SELECT page AS value, count() AS n, uniqCombined64StateIf(12)(visitor, visitor != '') AS vis FROM ("+
 			b.sessionPagesFromEvents(f, pick, r[0], r[1])+") GROUP BY value")
