@@ -819,9 +819,15 @@ func (h *harness) ceilingC(ctx context.Context) {
 	h.rep.C = &res
 }
 
-// helperJSON runs a helper subcommand and decodes its JSON output.
+// helperJSON runs a helper subcommand and decodes its JSON output; it
+// may take up to 10 minutes.
 func (h *harness) helperJSON(ctx context.Context, v any, args ...string) error {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	return h.helperJSONWithin(ctx, 10*time.Minute, v, args...)
+}
+
+// helperJSONWithin is helperJSON with its own time limit.
+func (h *harness) helperJSONWithin(ctx context.Context, limit time.Duration, v any, args ...string) error {
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, h.cfg.Self, args...)
 	var stderr bytes.Buffer

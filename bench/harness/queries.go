@@ -87,6 +87,13 @@ WHERE (source_id, event_id) NOT IN (SELECT source_id, event_id FROM trackstream.
 		base.Format("2006-01-02 15:04:05.000"), uint64(QueryDays*24*time.Hour/time.Millisecond), total, max(total/15, 1), start, n, start, n)
 }
 
+// seedHelperLimit bounds the helper processes that seed a dataset, add
+// its live day (which applies the migrations a copied data dir lacks: one
+// may refill the rollups from every stored event, e.g. 0012, longer than
+// 10 minutes at 10M events on a loaded 2-core machine) or count its exact
+// visitors.
+const seedHelperLimit = 2 * time.Hour
+
 // seedChunk is the most rows one seeding INSERT generates.
 const seedChunk = 1_000_000
 
@@ -282,14 +289,14 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 		run.Seed = SeedResult{Events: n, Duplicates: n / 100, CopiedFrom: src}
 	} else {
 		h.log.Info("S7: seeding", "events", n)
-		if err := h.helperJSON(ctx, &run.Seed, "seed-queries", "-lib", h.cfg.LibPath, "-data-dir", dataDir, "-events", strconv.FormatUint(n, 10)); err != nil {
+		if err := h.helperJSONWithin(ctx, seedHelperLimit, &run.Seed, "seed-queries", "-lib", h.cfg.LibPath, "-data-dir", dataDir, "-events", strconv.FormatUint(n, 10)); err != nil {
 			run.Err = err.Error()
 			return run
 		}
 	}
 	// The live day the realtime queries read (and, on a copied data dir,
 	// the migrations it lacks).
-	if err := h.helperJSON(ctx, &run.Recent, "seed-queries", "-lib", h.cfg.LibPath, "-data-dir", dataDir, "-events", strconv.FormatUint(n, 10), "-recent"); err != nil {
+	if err := h.helperJSONWithin(ctx, seedHelperLimit, &run.Recent, "seed-queries", "-lib", h.cfg.LibPath, "-data-dir", dataDir, "-events", strconv.FormatUint(n, 10), "-recent"); err != nil {
 		run.Err = err.Error()
 		return run
 	}
@@ -297,7 +304,7 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 	// The exact visitors the answers' figures are compared with, counted
 	// before the node holds the data dir.
 	var exact ExactVisitors
-	if err := h.helperJSON(ctx, &exact, "exact-visitors", "-lib", h.cfg.LibPath, "-data-dir", dataDir); err != nil {
+	if err := h.helperJSONWithin(ctx, seedHelperLimit, &exact, "exact-visitors", "-lib", h.cfg.LibPath, "-data-dir", dataDir); err != nil {
 		h.log.Warn("S7: no exact visitors to compare the answers with", "events", n, "error", err)
 	}
 	// Slow queries are measured, not cut at the default 10 s.
