@@ -100,8 +100,8 @@ type summaryMetrics struct {
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
 	// VisitorsEstimated says Visitors is an estimate (merged sketches of
-	// the rollups, within 1% of the exact count where measured); every
-	// other figure is exact.
+	// the rollups, measured within 1% of the exact count for the summary
+	// and series); every other figure is exact.
 	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 
