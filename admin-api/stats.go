@@ -100,8 +100,7 @@ type summaryMetrics struct {
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
 	// VisitorsEstimated says Visitors is an estimate (merged sketches of
-	// the rollups, measured within 1% of the exact count for the summary
-	// and series); every other figure is exact.
+	// the rollups, measured within 1.5% for totals and series, up to 4.4% for breakdowns); every other figure is exact.
 	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 

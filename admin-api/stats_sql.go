@@ -57,10 +57,10 @@ const (
 	// countsMinute is the realtime rollup (migration 0008).
 	countsMinute = schemas.Database + ".counts_minute"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
-	visitorMerge = "uniqCombined64Merge(17)(visitors)"
+	visitorMerge = "uniqCombined64Merge(15)(visitors)"
 	// visitorState is the sketch of event rows' visitors, of the rollups'
 	// kind (visitorMerge merges both).
-	visitorState = "uniqCombined64State(17)(" + visitorExpr + ")"
+	visitorState = "uniqCombined64State(15)(" + visitorExpr + ")"
 
 	// visitorExpr is the visitor of an event, as the rollup defines it.
 	visitorExpr = "multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id)"
@@ -502,7 +502,7 @@ func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[
 		top := "SELECT value, n, total FROM (SELECT value, sum(events) AS n, sum(sum(events)) OVER () AS total FROM " + dimsDaily +
 			" WHERE " + where() + " GROUP BY value) ORDER BY n DESC, value ASC LIMIT " + b.uint(uint64(limit))
 		return b.done("WITH top AS (" + top + ") SELECT t.value AS value, t.n AS events, t.total AS total, v.vis AS visitors FROM top AS t LEFT JOIN (" +
-			"SELECT value, uniqCombined64Merge(16)(visitors) AS vis FROM " + dimsDaily + " WHERE " + where() +
+			"SELECT value, uniqCombined64Merge(12)(visitors) AS vis FROM " + dimsDaily + " WHERE " + where() +
 			" AND value IN (SELECT value FROM top) GROUP BY value) AS v USING value ORDER BY events DESC, value ASC"), nil
 	}
 	// Each event has one value of a dimension (a resent event carries the

@@ -153,7 +153,7 @@ func TestEmbeddedStore(t *testing.T) {
 		for table, want := range map[string]string{
 			"counts_hourly": "21\t1\n", "counts_daily": "21\t1\n",
 		} {
-			if got := query(t, s, "SELECT sum(events), uniqCombined64Merge(17)(visitors) FROM trackstream."+table+" WHERE source_id = 'src-retry'"); got != want {
+			if got := query(t, s, "SELECT sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream."+table+" WHERE source_id = 'src-retry'"); got != want {
 				t.Errorf("%s events/visitors = %q, want %q", table, got, want)
 			}
 		}
