@@ -90,6 +90,7 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 	events := make([]event.Event, 0, len(b.items))
 	var rejected []Rejection
 	keys := newKeyScan(lim.MaxKeys, budget.hashSeed())
+	defer keys.release()
 	for i := range b.items {
 		it := &b.items[i]
 		if it.reject == nil {

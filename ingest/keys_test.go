@@ -147,3 +147,25 @@ func mustJSON(t *testing.T, s string) jsonread.Value {
 	}
 	return v
 }
+
+// A scan given back and taken again starts like a new one: no paths or
+// key count of the event before, the new key limit.
+func TestKeyScanReused(t *testing.T) {
+	seed := maphash.MakeSeed()
+	s := newKeyScan(100, seed)
+	if p := s.scanEvent(&item{props: mustJSON(t, `{"a":1,"b":2,"c":3}`)}); p != nil {
+		t.Fatal(p)
+	}
+	s.release()
+	s = newKeyScan(2, seed)
+	defer s.release()
+	if p := s.scanEvent(&item{props: mustJSON(t, `{"x":1}`)}); p != nil {
+		t.Fatalf("one key refused by a reused scan allowing 2: %v", p)
+	}
+	if len(s.paths) != 1 || s.keys != 1 {
+		t.Fatalf("reused scan noted %d paths and %d keys, want 1 and 1", len(s.paths), s.keys)
+	}
+	if p := s.scanEvent(&item{props: mustJSON(t, `{"x":1,"y":2,"z":3}`)}); p == nil || p.code != rejectTooLarge {
+		t.Fatalf("three keys with a limit of 2: %v, want too large", p)
+	}
+}

@@ -411,7 +411,10 @@ func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Fac
 	if raw.IsNullOrNothing() {
 		return nil
 	}
-	if p := newKeyScan(lim.MaxKeys, maphash.MakeSeed()).scanKeys(name, raw); p != nil {
+	keys := newKeyScan(lim.MaxKeys, maphash.MakeSeed())
+	p := keys.scanKeys(name, raw)
+	keys.release()
+	if p != nil {
 		if p.code == rejectTooLarge {
 			return &requestError{413, "too_large", p.path + " " + p.reason}
 		}
