@@ -1,17 +1,23 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/jsonread"
@@ -244,4 +250,54 @@ func decodeBodies(b *testing.B, name string) [][]byte {
 		b.Fatalf("%s holds no bodies", f.Name())
 	}
 	return bodies
+}
+
+// BenchmarkTrack measures a /track request of one event as S1 sends it
+// (the load generator's bodies, as wrk replays them), through everything
+// ingest does short of the connection: fasthttp's header parsing, Fiber's
+// middleware and routing, decode, judge, encode, produce to an in-process
+// Kafka (kfake) with acks from all replicas, waiting for the ack and the
+// answer. kfake's work counts in the CPU figure too, and the socket reads
+// and writes of the client's connection are left out, so events/cpu-s is
+// higher than the S1 scenario's per-core figure; it moves with it.
+// Several requests are in flight at once, as under S1, so the producer
+// batches as it does there.
+func BenchmarkTrack(b *testing.B) {
+	env := newEnv(b, nil)
+	handler := env.srv.app.Handler()
+	srcID := regexp.MustCompile(`"source":\{"id":"[^"]*"\}`)
+	var requests [][]byte
+	for _, body := range decodeBodies(b, "tracardi-batch1") {
+		body = srcID.ReplaceAll(body, []byte(`"source":{"id":"`+enabledSource+`"}`))
+		requests = append(requests, fmt.Appendf(nil, "POST /track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+	}
+	peer := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(new(fasthttp.Request), peer, nil)
+		var rd bytes.Reader
+		br := bufio.NewReader(&rd)
+		for pb.Next() {
+			rd.Reset(requests[int(next.Add(1))%len(requests)])
+			br.Reset(&rd)
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			if err := ctx.Request.Read(br); err != nil {
+				b.Error(err)
+				return
+			}
+			handler(&ctx)
+			if status := ctx.Response.StatusCode(); status != fasthttp.StatusOK {
+				b.Errorf("status %d: %s", status, ctx.Response.Body())
+				return
+			}
+		}
+	})
+	cpu := cpuTime(b) - cpu0
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "events/cpu-s")
 }

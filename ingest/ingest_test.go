@@ -76,7 +76,7 @@ type testEnv struct {
 }
 
 // newEnv starts a test environment; tune adjusts the ingest configuration.
-func newEnv(t *testing.T, tune func(*config.Ingest)) *testEnv {
+func newEnv(t testing.TB, tune func(*config.Ingest)) *testEnv {
 	t.Helper()
 	cfg := config.Default().Ingest
 	cfg.DrainDelay = 0 // tests that drain set their own
