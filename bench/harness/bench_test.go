@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trackstream/trackstream/bench/loadgen"
+	"github.com/trackstream/trackstream/internal/chdb"
 	"github.com/trackstream/trackstream/internal/testkit"
 )
 
@@ -252,7 +253,7 @@ func TestProduceCeilingAgainstBroker(t *testing.T) {
 func TestCHDBCeilingAndSize(t *testing.T) {
 	lib := testkit.CHDBLib(t)
 	dir := filepath.Join(t.TempDir(), "ch")
-	res, err := CHDBCeiling(context.Background(), lib, dir, 3000, 1000)
+	res, err := CHDBCeiling(context.Background(), lib, dir, 3000, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +270,34 @@ func TestCHDBCeilingAndSize(t *testing.T) {
 	// totals are checked here.
 	if size.Rows != 3000 || size.Bytes != res.BytesOnDisk || len(size.Columns) < 9 {
 		t.Fatalf("table size after reopening: %+v", size)
+	}
+}
+
+// Ceiling C without a view inserts nothing into that view's table and
+// still feeds the others; a name that is not a view is refused before
+// anything is inserted.
+func TestCHDBCeilingDropView(t *testing.T) {
+	lib := testkit.CHDBLib(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "ch")
+	if _, err := CHDBCeiling(ctx, lib, dir, 1000, 1000, []string{"dims_daily_mv"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := chdb.Open(lib, filepath.Join(dir, "clickhouse"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := db.Query(ctx, "SELECT (SELECT count() FROM trackstream.dims_daily), (SELECT sum(events) FROM trackstream.counts_daily)", "TabSeparated")
+	_ = db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "0\t1000" {
+		t.Fatalf("dims_daily rows and counts_daily events after dropping dims_daily_mv: %q, want 0 and 1000", got)
+	}
+	_, err = CHDBCeiling(ctx, lib, filepath.Join(t.TempDir(), "ch"), 1000, 1000, []string{"events"})
+	if err == nil || !strings.Contains(err.Error(), "not a materialized view") {
+		t.Fatalf("dropping the events table: got %v, want a refusal", err)
 	}
 }
 

@@ -269,13 +269,28 @@ const ceilingFormat = "RowBinary via chdb_stream_insert (the processor's embedde
 // (store.Embedded.InsertRows, one deduplication token per batch) in
 // batches of batchRows until rows are in. Then it merges (OPTIMIZE FINAL)
 // and measures the bytes per row on disk.
-func CHDBCeiling(ctx context.Context, libPath, dataDir string, rows, batchRows int) (InsertResult, error) {
+//
+// dropViews names materialized views of the schema (such as dims_daily_mv)
+// to drop before the inserts, so that the difference to a run without
+// them is what those views cost the insert; the result is then not
+// ceiling C of the product.
+func CHDBCeiling(ctx context.Context, libPath, dataDir string, rows, batchRows int, dropViews []string) (InsertResult, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	s, err := store.OpenEmbedded(ctx, libPath, dataDir, quiet, store.Options{})
 	if err != nil {
 		return InsertResult{}, fmt.Errorf("ceiling C: %w", err)
 	}
 	defer s.Close()
+	// A second handle on the same data path (allowed within a process)
+	// for the statements the store does not offer.
+	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
+	if err != nil {
+		return InsertResult{}, err
+	}
+	defer db.Close()
+	if err := dropMaterializedViews(ctx, db, dropViews); err != nil {
+		return InsertResult{}, err
+	}
 	batch, err := CeilingRows(batchRows)
 	if err != nil {
 		return InsertResult{}, err
@@ -305,13 +320,6 @@ func CHDBCeiling(ctx context.Context, libPath, dataDir string, rows, batchRows i
 	if cpu > 0 {
 		res.RowsPerCPUS = float64(res.Rows) / cpu.Seconds()
 	}
-	// A second handle on the same data path (allowed within a process)
-	// for the size queries, which the store does not offer.
-	db, err := chdb.Open(libPath, filepath.Join(dataDir, "clickhouse"), 1)
-	if err != nil {
-		return res, err
-	}
-	defer db.Close()
 	size, err := tableSize(ctx, db, schemas.Database)
 	if err != nil {
 		return res, err
@@ -321,6 +329,26 @@ func CHDBCeiling(ctx context.Context, libPath, dataDir string, rows, batchRows i
 		res.BytesPerRow = float64(size.Bytes) / float64(size.Rows)
 	}
 	return res, nil
+}
+
+// dropMaterializedViews drops the named materialized views of trackstream's
+// database. A name must be one of its views (checked against
+// system.tables, since DDL takes no query parameters).
+func dropMaterializedViews(ctx context.Context, db *chdb.DB, names []string) error {
+	for _, name := range names {
+		out, err := db.QueryParams(ctx, "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String} AND engine = 'MaterializedView'",
+			"TabSeparated", map[string]string{"db": schemas.Database, "name": name})
+		if err != nil {
+			return fmt.Errorf("look up view %s: %w", name, err)
+		}
+		if strings.TrimSpace(string(out)) != "1" {
+			return fmt.Errorf("%s is not a materialized view of %s (see schemas/clickhouse for the *_mv names)", name, schemas.Database)
+		}
+		if err := db.Exec(ctx, "DROP VIEW "+schemas.Database+"."+name); err != nil {
+			return fmt.Errorf("drop view %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // processCPU is the user+system CPU time of this process so far (zero if

@@ -68,10 +68,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		path := fs.String("path", "", "chDB data dir (created)")
 		rows := fs.Int("rows", 500_000, "rows to insert")
 		batch := fs.Int("batch", 50_000, "rows per insert")
+		drop := fs.String("drop-view", "", "comma-separated materialized views to drop before inserting (e.g. dims_daily_mv), to measure what they cost")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		res, err := harness.CHDBCeiling(ctx, *lib, *path, *rows, *batch)
+		var views []string
+		if *drop != "" {
+			views = strings.Split(*drop, ",")
+		}
+		res, err := harness.CHDBCeiling(ctx, *lib, *path, *rows, *batch, views)
 		if err != nil {
 			return err
 		}
