@@ -96,6 +96,8 @@ func TestClusterVariant(t *testing.T) {
 		"ENGINE = Distributed('events_cluster', trackstream, event_ids_local, cityHash64(source_id, event_id))",
 		"DROP TABLE IF EXISTS trackstream.events_hourly_local ON CLUSTER 'events_cluster'",
 		"ENGINE = Distributed('events_cluster', trackstream, copy_horizon_local, rand())",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_minutely_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.counts_minutely_local",
+		"ENGINE = Distributed('events_cluster', trackstream, counts_minutely_local, cityHash64(source_id))",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("cluster migrations lack %q", want)

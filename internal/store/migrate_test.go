@@ -208,6 +208,57 @@ func TestUpgradeBackfillsVisitorsHourly(t *testing.T) {
 	}
 }
 
+// A data dir written before the minute rollup (every migration before
+// 0013, copies of events stored the way versions before 0004 stored them)
+// gets counts_minutely backfilled at the upgrade: every event once, in
+// the minute of its earliest copy (a copy across the minute boundary
+// leaves the next minute empty), with its pageviews, bot flag and
+// visitors, over all of history (no horizon, unlike counts_minute); events
+// stored after the upgrade reach it through its view. Mutation tried: the
+// backfill grouping rows instead of (source_id, event_id) (copies counted
+// twice, in both minutes) made it fail.
+func TestUpgradeBackfillsMinuteRollup(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 13)
+	// 10 events at 23:59:59.9 on 31 January a year ago (pages and clicks,
+	// 4 visitors), 5 of them stored again at 00:00:00.2 on 1 February
+	// (copies whose corrected time crossed the minute, and the day: copies
+	// on one day share the events sort key and are collapsed), and 3
+	// signups at 00:04:29.9, one of them a bot.
+	at := time.Date(2025, 1, 31, 23, 59, 59, 900e6, time.UTC)
+	var vals []string
+	add := func(id, typ string, t time.Time, visitor string, bot bool) {
+		vals = append(vals, fmt.Sprintf("('src-mn', '%s', '%s', '%s', '%s', '%s', %v)", id, typ, t.Format(chTimeLayout), t.Format(chTimeLayout), visitor, bot))
+	}
+	for i := range 10 {
+		add(fmt.Sprintf("e%d", i), []string{"page", "click"}[i%2], at, fmt.Sprintf("p%d", i%4), false)
+	}
+	for i := range 5 {
+		add(fmt.Sprintf("e%d", i), []string{"page", "click"}[i%2], at.Add(300*time.Millisecond), fmt.Sprintf("p%d", i%4), false)
+	}
+	for i := range 3 {
+		add(fmt.Sprintf("f%d", i), "signup", at.Add(4*time.Minute+30*time.Second), fmt.Sprintf("q%d", i), i == 2)
+	}
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	s := upgrade(t, db, dir)
+	sql := "SELECT toString(minute), is_bot, sum(events), sum(pageviews), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_minutely WHERE source_id = 'src-mn' GROUP BY minute, is_bot ORDER BY minute, is_bot"
+	if got, want := query(t, s, sql), "2025-01-31 23:59:00\tfalse\t10\t5\t4\n2025-02-01 00:04:00\tfalse\t2\t0\t2\n2025-02-01 00:04:00\ttrue\t1\t0\t1\n"; got != want {
+		t.Errorf("%s\ngot %q, want %q", sql, got, want)
+	}
+	later := rows("src-mn", 1, at.Add(time.Hour))
+	if err := s.InsertRows(ctx, "mn-1", later); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, s, "SELECT sum(events) FROM trackstream.counts_minutely WHERE source_id = 'src-mn'"); got != "14\n" {
+		t.Errorf("counts_minutely holds %q events after one more, want 14", got)
+	}
+}
+
 // A data dir whose properties and context are JSON columns (migrations
 // 1-5) keeps working after migration 7 makes them text: the events
 // stored before read back as their objects' JSON text, through the

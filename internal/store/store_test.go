@@ -100,7 +100,7 @@ func TestEmbeddedStore(t *testing.T) {
 			t.Fatalf("three inserts with one token stored %d rows, want 50", got)
 		}
 		// The retries reach no materialized view twice.
-		for _, table := range []string{"counts_hourly", "counts_daily"} {
+		for _, table := range []string{"counts_hourly", "counts_daily", "counts_minutely"} {
 			if got := query(t, s, "SELECT sum(events) FROM trackstream."+table+" WHERE source_id = 'src-token'"); got != "50\n" {
 				t.Fatalf("%s counts %q after three inserts with one token, want 50", table, got)
 			}
@@ -151,7 +151,7 @@ func TestEmbeddedStore(t *testing.T) {
 		}
 		// Every rollup counts each event once, on its first copy's day.
 		for table, want := range map[string]string{
-			"counts_hourly": "21\t1\n", "counts_daily": "21\t1\n",
+			"counts_hourly": "21\t1\n", "counts_daily": "21\t1\n", "counts_minutely": "21\t1\n",
 		} {
 			if got := query(t, s, "SELECT sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream."+table+" WHERE source_id = 'src-retry'"); got != want {
 				t.Errorf("%s events/visitors = %q, want %q", table, got, want)
