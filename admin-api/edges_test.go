@@ -184,6 +184,12 @@ var edgeRanges = [][2]time.Duration{
 	{time.Minute, 48 * time.Hour},
 	{-12*time.Hour + 30*time.Second, 36*time.Hour + time.Millisecond},
 	{24*time.Hour + 10*time.Minute, 24*time.Hour + 50*time.Minute},
+	// Whole minutes of the partial hour at the end from the minute rollup,
+	// then half a second from event rows: edge-old's o02 (24:20) has a
+	// copy at its start (24:25:00.000), counted by the minutes before it.
+	{22*time.Hour + 59*time.Minute + 30*time.Second, 24*time.Hour + 25*time.Minute + 500*time.Millisecond},
+	// Whole minutes at both ends, no sub-minute edge.
+	{23*time.Hour + 29*time.Minute, 24*time.Hour + 31*time.Minute},
 }
 
 // edgeFilters are the filters the comparisons run under (the range is set
@@ -197,8 +203,8 @@ var edgeFilters = []filter{
 }
 
 // Counts from the rollups plus the partial hours at the ends of the range
-// from event rows (summary and series by hour, day and week, breakdown by
-// type) equal the raw exact counts, visitors included (the dataset's
+// from the minute rollup and event rows (summary and series by minute,
+// hour, day and week, breakdown by type) equal the raw exact counts, visitors included (the dataset's
 // sketches hold few visitors, where uniqCombined64 is exact), over ranges
 // that start or end inside an hour, under source, type and bot filters,
 // with resends across hour and day boundaries; and the summary over the
@@ -208,7 +214,10 @@ var edgeFilters = []filter{
 // range is on whole hours). Mutations tried: the end edge starting an hour late
 // (spansOf: h1 + 1h, with the rollup hours still ending at h1) and the
 // end edge without its exclusion of the copies counted by the hour before
-// it each made it fail.
+// it each made it fail; since the minute rollup (0013), the sub-minute end
+// edge without that exclusion (edgeSQL's lookback ending at the minute
+// spans' start) and the minute spans one minute short at the end
+// (minuteSpans: m1 - 1 minute) each made it fail too.
 func TestEdgeHoursMatchRaw(t *testing.T) {
 	edgeSeeded(t)
 	// The copy horizons the counts run under: unknown (every event counted
@@ -232,7 +241,7 @@ func TestEdgeHoursMatchRaw(t *testing.T) {
 			if got, want := countsOf(t, summaryCountsSQL(f)), countsOf(t, rawSummaryCountsSQL(f)); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("summary %s: rollup and edges %v, raw %v", name, got, want)
 			}
-			for _, iv := range []interval{hour, day, week} {
+			for _, iv := range []interval{minute, hour, day, week} {
 				if got, want := countsOf(t, seriesCountsSQL(f, iv)), countsOf(t, rawSeriesCountsSQL(f, iv)); fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("series by %s %s: rollup and edges %v, raw %v", iv, name, got, want)
 				}
@@ -336,10 +345,13 @@ func sessionsOf(t *testing.T, q query) string {
 	return fmt.Sprint(out)
 }
 
-// An answer over a range not on whole hours says it came from the rollups
-// and that it read event rows (its partial hours); one on whole hours
-// only read no event rows. Mutation tried: the summary's scanned taken
-// from the session query only made it fail.
+// An answer over a range not on whole minutes says it came from the
+// rollups and that it read event rows (the parts of a minute at its
+// ends); one on whole minutes only (the partial hours from the minute
+// rollup) read no event rows, and neither does a series by minute over
+// whole minutes. Mutations tried: the summary's scanned taken from the
+// session query only, and the series by minute left on event rows
+// (seriesRollup false for minute), each made it fail.
 func TestEdgeAnswerFlags(t *testing.T) {
 	e := seeded(t)
 	edgeSeeded(t)
@@ -348,9 +360,13 @@ func TestEdgeAnswerFlags(t *testing.T) {
 		return "from=" + edgeDay.Add(from).Format(time.RFC3339Nano) + "&to=" + edgeDay.Add(to).Format(time.RFC3339Nano)
 	}
 	for path, want := range map[string][3]bool{ // rollup, scanned, visitors_estimated
-		"/api/v1/stats/summary?" + qs(time.Minute, 48*time.Hour):                                {true, true, true},
+		"/api/v1/stats/summary?" + qs(time.Minute, 48*time.Hour):                                {true, false, true},
+		"/api/v1/stats/summary?" + qs(30*time.Second, 48*time.Hour):                             {true, true, true},
+		"/api/v1/stats/series?interval=minute&" + qs(22*time.Hour, 26*time.Hour):                {true, false, true},
+		"/api/v1/stats/series?interval=minute&" + qs(22*time.Hour+time.Second, 23*time.Hour):    {true, true, true},
+		"/api/v1/stats/series?interval=minute&type=page&" + qs(22*time.Hour, 23*time.Hour):      {false, true, false},
 		"/api/v1/stats/summary?" + qs(0, 48*time.Hour):                                          {true, false, true},
-		"/api/v1/stats/series?interval=hour&" + qs(time.Minute, 48*time.Hour):                   {true, true, true},
+		"/api/v1/stats/series?interval=hour&" + qs(time.Minute, 48*time.Hour):                   {true, false, true},
 		"/api/v1/stats/series?interval=day&" + qs(0, 48*time.Hour):                              {true, false, true},
 		"/api/v1/stats/series?interval=hour&type=signup&" + qs(0, 48*time.Hour):                 {true, true, true},
 		"/api/v1/stats/summary?" + qs(24*time.Hour+10*time.Minute, 24*time.Hour+50*time.Minute): {false, true, false},

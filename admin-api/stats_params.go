@@ -93,6 +93,23 @@ func (f filter) countsRollup() bool {
 	return !f.eventLevel() && ceilHour(f.from).Before(f.to.Truncate(time.Hour))
 }
 
+// minuteRollup reports whether the minute rollup (counts_minutely, no
+// event type) answers f's events, pageviews and visitors by minute: no
+// event-level or event type filter and at least one whole minute in the
+// range (the parts of a minute at its ends come from event rows, see
+// minuteSpans).
+func (f filter) minuteRollup() bool {
+	return !f.eventLevel() && len(f.types) == 0 && ceilMinute(f.from).Before(f.to.Truncate(time.Minute))
+}
+
+// ceilMinute is the first whole minute at or after t.
+func ceilMinute(t time.Time) time.Time {
+	if m := t.Truncate(time.Minute); m.Before(t) {
+		return m.Add(time.Minute)
+	}
+	return t
+}
+
 // ceilHour is the first whole hour at or after t.
 func ceilHour(t time.Time) time.Time {
 	if h := t.Truncate(time.Hour); h.Before(t) {

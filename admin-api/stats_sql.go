@@ -32,10 +32,11 @@ import (
 // is rollup-friendly (filter.countsRollup: no profile, session, property
 // or dimension filter, at least one whole hour in the range): whole UTC
 // days from the daily tables, the other whole hours from counts_hourly
-// (visitors_hourly without a type filter, migration 0010), and the
-// partial hours at either end of a range not on whole hours from event
-// rows (edgeSQL: exact distinct counts, visitor sketches of the same
-// kind merged with the rollups'). Breakdowns of the other dimensions read
+// (visitors_hourly without a type filter, migration 0010), the whole
+// minutes of the partial hours at either end of a range from
+// counts_minutely without a type filter (migration 0013; the series by
+// minute too), and the rest from event rows (edgeSQL: exact distinct
+// counts, visitor sketches of the same kind merged with the rollups'). Breakdowns of the other dimensions read
 // dims_daily over whole days without an event type. Visitors from the
 // rollups are sketches (uniqCombined64), an estimate the answers label. The session rollup (events_sessions: per source, hour,
 // bot flag and session, the first and last event time and the smallest and
@@ -56,6 +57,9 @@ const (
 	dimsDaily      = schemas.Database + ".dims_daily"
 	// countsMinute is the realtime rollup (migration 0008).
 	countsMinute = schemas.Database + ".counts_minute"
+	// countsMinutely holds events, pageviews and a visitor sketch per
+	// source, minute and bot flag for good (migration 0013).
+	countsMinutely = schemas.Database + ".counts_minutely"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
 	visitorMerge = "uniqCombined64Merge(15)(visitors)"
 	// visitorState is the sketch of event rows' visitors, of the rollups'
@@ -212,31 +216,55 @@ func (b *builder) property(key string) string {
 }
 
 // span is a piece of a rollup-friendly range and what answers it: whole
-// UTC days the daily rollups, whole hours the hourly ones, the partial
-// hours at either end of a range event rows (edge).
+// UTC days the daily rollups, whole hours the hourly ones, whole minutes
+// of the partial hours at either end of a range the minute rollup
+// (minutely), and what is left of a minute at either end event rows
+// (edge).
 type span struct {
 	from, to time.Time
 	daily    bool
+	minutely bool
 	edge     bool
 	// period labels the summary's spans: current or previous.
 	period string
 }
 
-// spansOf splits [from, to) into the partial hours at either end (edges,
-// read from event rows), whole days when daily is allowed, and the whole
-// hours before the first and after the last whole day.
-func spansOf(from, to time.Time, daily bool, period string) []span {
+// spansOf splits [from, to) into the partial hours at either end
+// (minuteSpans: their whole minutes when minutely is allowed, event rows
+// for the rest), whole days when daily is allowed, and the whole hours
+// before the first and after the last whole day.
+func spansOf(from, to time.Time, daily, minutely bool, period string) []span {
 	h0, h1 := ceilHour(from), to.Truncate(time.Hour)
 	if !h0.Before(h1) {
-		return []span{{from: from, to: to, edge: true, period: period}}
+		return minuteSpans(from, to, minutely, period)
 	}
 	var out []span
 	if from.Before(h0) {
-		out = append(out, span{from: from, to: h0, edge: true, period: period})
+		out = append(out, minuteSpans(from, h0, minutely, period)...)
 	}
 	out = append(out, hourSpans(h0, h1, daily, period)...)
 	if h1.Before(to) {
-		out = append(out, span{from: h1, to: to, edge: true, period: period})
+		out = append(out, minuteSpans(h1, to, minutely, period)...)
+	}
+	return out
+}
+
+// minuteSpans splits [from, to) into its whole minutes, for the minute
+// rollup when minutely is allowed (no event type filter: the rollup has
+// no event type), and the parts of a minute at either end (edges, read
+// from event rows); all of it is an edge otherwise.
+func minuteSpans(from, to time.Time, minutely bool, period string) []span {
+	m0, m1 := ceilMinute(from), to.Truncate(time.Minute)
+	if !minutely || !m0.Before(m1) {
+		return []span{{from: from, to: to, edge: true, period: period}}
+	}
+	var out []span
+	if from.Before(m0) {
+		out = append(out, span{from: from, to: m0, edge: true, period: period})
+	}
+	out = append(out, span{from: m0, to: m1, minutely: true, period: period})
+	if m1.Before(to) {
+		out = append(out, span{from: m1, to: to, edge: true, period: period})
 	}
 	return out
 }
@@ -268,9 +296,12 @@ func (b *builder) date(t time.Time) string { return b.bind("Date", t.UTC().Forma
 // event types (typed tables only) and bot flag.
 func (b *builder) whereSpan(f filter, sp span, typed bool) string {
 	var c []string
-	if sp.daily {
+	switch {
+	case sp.daily:
 		c = []string{"day >= " + b.date(sp.from), "day < " + b.date(sp.to)}
-	} else {
+	case sp.minutely:
+		c = []string{"minute >= " + b.hour(sp.from), "minute < " + b.hour(sp.to)}
+	default:
 		c = []string{"hour >= " + b.hour(sp.from), "hour < " + b.hour(sp.to)}
 	}
 	if f.source != "" {
@@ -285,21 +316,23 @@ func (b *builder) whereSpan(f filter, sp span, typed bool) string {
 	return strings.Join(c, " AND ")
 }
 
-// edgeSQL is what the edge spans (partial hours) add to rollupSQL, from
+// edgeSQL is what the edge spans (partial hours or minutes) add to rollupSQL, from
 // the event rows matching f in them, per key k (an expression over event
 // rows, written by rowKey): counts, rows of (k, n, pv) with the exact
 // events and pageviews as the raw paths count them (builder.eventCount), and visitors, rows of (k,
 // visitors) with a sketch of the rollups' kind for visitorMerge. One
 // statement for all edges, so an event with copies in two edges of one key
-// counts once. The edges read at most an hour of rows each, found through
-// the events sort key's day (and event type).
+// counts once. The edges read at most an hour of rows each (less than a
+// minute next to the minute rollup), found through the events sort key's
+// day (and event type).
 //
 // Copies of an event stored before migration 0004 are in the rollups once,
-// in the hour of the earliest copy: an edge that follows rollup hours
-// leaves out the events with a copy in the rollup hour before it (a
-// resend whose corrected time crossed the hour), which that hour counted;
-// only rows received by the copy horizon are looked at, none when no
-// copies are stored.
+// in the hour and minute of the earliest copy (0013 backfilled the minute
+// rollup as 0004 did the others): an edge that follows rollup spans
+// leaves out the events with a copy in the hour of those spans before it
+// (a resend whose corrected time crossed the hour or minute), which they
+// counted; only rows received by the copy horizon are looked at, none
+// when no copies are stored.
 func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string) (counts, visitors string) {
 	var in, out []string
 	for i, sp := range spans {
@@ -309,7 +342,7 @@ func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string)
 		in = append(in, "(event_time >= "+b.time(sp.from)+" AND event_time < "+b.time(sp.to)+")")
 		if i > 0 && !spans[i-1].edge && spans[i-1].to.Equal(sp.from) && (f.uniqueAfter == nil || !f.uniqueAfter.IsZero()) {
 			g := f
-			g.from, g.to = sp.from.Add(-time.Hour), sp.from
+			g.from, g.to = rollupRunStart(spans[:i], sp.from.Add(-time.Hour)), sp.from
 			old := ""
 			if f.uniqueAfter != nil {
 				// Only rows received by the copy horizon have copies.
@@ -332,18 +365,38 @@ func edgeSQL(b *builder, f filter, spans []span, rowKey func(b *builder) string)
 	return counts, visitors
 }
 
+// rollupRunStart is the start of the rollup spans that end spans (the
+// run of contiguous spans that are not edges), but not before floor:
+// what an edge after them looks back to for copies they counted.
+func rollupRunStart(spans []span, floor time.Time) time.Time {
+	start := spans[len(spans)-1].to
+	for i := len(spans) - 1; i >= 0 && !spans[i].edge && spans[i].to.Equal(start) && start.After(floor); i-- {
+		start = spans[i].from
+	}
+	if start.Before(floor) {
+		return floor
+	}
+	return start
+}
+
 // rollupSQL answers events, pageviews and visitors per key from the count
 // rollups over spans, and from event rows over edge spans (edgeSQL); key
-// writes the key of a rollup span whose time column is col (hour or day),
+// writes the key of a rollup span whose time column is col (minute, hour or day),
 // rowKey the key of an event row; name is the key's column name in the
 // answer. Visitors over all event types come from visitors_daily and
 // visitors_hourly (one sketch per day or hour), otherwise from the typed
-// tables' sketches (byType: the key involves the event type).
+// tables' sketches (byType: the key involves the event type). Minute
+// spans (no type filter, not byType) read counts_minutely for all three.
 func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span, col string) string, rowKey func(b *builder) string, byType bool) query {
 	b := newBuilder()
 	var counts, visitors []string
 	for _, sp := range spans {
 		if sp.edge {
+			continue
+		}
+		if sp.minutely {
+			counts = append(counts, "SELECT "+key(b, sp, "minute")+" AS k, events AS n, pageviews AS pv FROM "+countsMinutely+" WHERE "+b.whereSpan(f, sp, false))
+			visitors = append(visitors, "SELECT "+key(b, sp, "minute")+" AS k, visitors FROM "+countsMinutely+" WHERE "+b.whereSpan(f, sp, false))
 			continue
 		}
 		table, col, perVisit := countsHourly, "hour", visitorsHourly
@@ -373,7 +426,8 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 func summaryCountsSQL(f filter) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
 	if f.countsRollup() {
-		spans := append(spansOf(prev, f.from, true, "previous"), spansOf(f.from, f.to, true, "current")...)
+		minutely := len(f.types) == 0
+		spans := append(spansOf(prev, f.from, true, minutely, "previous"), spansOf(f.from, f.to, true, minutely, "current")...)
 		return rollupSQL(f, spans, "period", func(b *builder, sp span, _ string) string { return b.str(sp.period) },
 			func(b *builder) string { return "if(event_time >= " + b.time(f.from) + ", 'current', 'previous')" }, false)
 	}
@@ -406,16 +460,28 @@ func bucketExpr(iv interval, col string) string {
 }
 
 // seriesRollup reports whether the count rollups answer f's series by iv:
-// hour and coarser when f.countsRollup.
-func seriesRollup(f filter, iv interval) bool { return iv != minute && f.countsRollup() }
+// by minute when f.minuteRollup, hour and coarser when f.countsRollup.
+func seriesRollup(f filter, iv interval) bool {
+	if iv == minute {
+		return f.minuteRollup()
+	}
+	return f.countsRollup()
+}
 
 // seriesCountsSQL counts events, pageviews and visitors per bucket, as t
-// (unix seconds). Rollups for hour and coarser when f allows them (daily
-// ones for whole days of day and week buckets, event rows for the partial
-// hours at either end).
+// (unix seconds). Rollups when f allows them: by minute the minute
+// rollup's whole minutes; hour and coarser the daily ones for whole days
+// of day and week buckets, hourly ones for whole hours and the minute
+// rollup for the whole minutes of the partial hours at either end
+// (without a type filter). Event rows for what is left of a minute at
+// either end.
 func seriesCountsSQL(f filter, iv interval) query {
 	if seriesRollup(f, iv) {
-		return rollupSQL(f, spansOf(f.from, f.to, iv != hour, ""), "t", func(_ *builder, sp span, col string) string {
+		spans := minuteSpans(f.from, f.to, true, "")
+		if iv != minute {
+			spans = spansOf(f.from, f.to, iv != hour, len(f.types) == 0, "")
+		}
+		return rollupSQL(f, spans, "t", func(_ *builder, sp span, col string) string {
 			if sp.daily {
 				col = "toDateTime(day, 'UTC')"
 			}
@@ -465,7 +531,7 @@ func typeRollup(f filter, dimension, property string) bool {
 // entry_page and exit_page breakdowns (sessionPagesSQL).
 func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[time.Time]bool) (query, error) {
 	if typeRollup(f, dimension, property) {
-		q := rollupSQL(f, spansOf(f.from, f.to, true, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" },
+		q := rollupSQL(f, spansOf(f.from, f.to, true, false, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" },
 			func(*builder) string { return "event_type" }, true)
 		b := &builder{params: q.params, n: len(q.params)}
 		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" + q.sql +

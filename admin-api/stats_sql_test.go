@@ -80,7 +80,7 @@ func mustBreakdown(t *testing.T, f filter, dim string, limit int) query {
 
 // readsRollup reports whether q reads a count rollup.
 func readsRollup(q query) bool {
-	for _, table := range []string{countsHourly, countsDaily, visitorsDaily, visitorsHourly, dimsDaily} {
+	for _, table := range []string{countsHourly, countsDaily, visitorsDaily, visitorsHourly, dimsDaily, countsMinutely} {
 		if strings.Contains(q.sql, table+" ") {
 			return true
 		}
@@ -118,7 +118,9 @@ func TestRollupChoice(t *testing.T) {
 		{"session stats", sessionStatsSQL(aligned, time.Time{}), false},
 		{"series by hour", seriesCountsSQL(aligned, hour), true},
 		{"series by week", seriesCountsSQL(aligned, week), true},
-		{"series by minute", seriesCountsSQL(aligned, minute), false},
+		{"series by minute, type filter", seriesCountsSQL(aligned, minute), false},
+		{"series by minute", seriesCountsSQL(untyped, minute), true},
+		{"series by minute, within a minute", seriesCountsSQL(filter{from: from.Add(time.Second), to: from.Add(time.Minute)}, minute), false},
 		{"breakdown by type", typeBD, true},
 		{"breakdown by page, event type", pageBD, false},
 		{"breakdown by page, whole days", pageDays, true},
