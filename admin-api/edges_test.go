@@ -214,10 +214,9 @@ var edgeFilters = []filter{
 // range is on whole hours). Mutations tried: the end edge starting an hour late
 // (spansOf: h1 + 1h, with the rollup hours still ending at h1) and the
 // end edge without its exclusion of the copies counted by the hour before
-// it each made it fail; since the minute rollup (0013), the sub-minute end
-// edge without that exclusion (edgeSQL's lookback ending at the minute
-// spans' start) and the minute spans one minute short at the end
-// (minuteSpans: m1 - 1 minute) each made it fail too.
+// it each made it fail; since the minute rollup (0013), so did the
+// sub-minute end edge without that exclusion (edgeSQL skipping it after
+// minute spans).
 func TestEdgeHoursMatchRaw(t *testing.T) {
 	edgeSeeded(t)
 	// The copy horizons the counts run under: unknown (every event counted
