@@ -37,8 +37,9 @@ const (
 	sessionsTable = schemas.Database + ".events_sessions"
 	// sessionsHourly is the finalised session figures (migration 0006).
 	sessionsHourly = schemas.Database + ".sessions_hourly"
-	// sessionPagesDaily is the finalised entry and exit pages (migration 0009).
-	sessionPagesDaily = schemas.Database + ".session_pages_daily"
+	// sessionPagesDaily is the finalised entry and exit pages of whole days
+	// (migrations 0009 and 0014: sorted by kind and path, then day).
+	sessionPagesDaily = schemas.Database + ".session_pages"
 )
 
 // sessionRollup reports whether the session rollups can answer f's
@@ -212,7 +213,7 @@ var sessionPageDimensions = map[string]string{
 // nothing), counted per path, with the visitors of those pageviews.
 //
 // pageDays are the whole UTC days of the range whose pages the finaliser
-// wrote (session_pages_daily, migration 0009; nil when f needs raw rows,
+// wrote (session_pages, migrations 0009 and 0014; nil when f needs raw rows,
 // see sessionRollup): those days come from the rollup, each at its newest
 // version, and the rest of the range (today, days not finalised yet, the
 // hours of a range's partial first and last day) from raw events. With a
@@ -262,11 +263,13 @@ func sessionPagesSQL(b *builder, f filter, pick string, limit int, pageDays map[
 	if !f.bots {
 		c = append(c, "NOT is_bot")
 	}
-	c = append(c, "(day, version) IN (SELECT day, max(version) FROM "+sessionPagesDaily+" WHERE source_id = '' AND "+days()+" GROUP BY day)")
+	c = append(c, "(day, version) IN (SELECT day, max(version) FROM "+sessionPagesDaily+" WHERE kind = 'entry' AND page = '' AND source_id = '' AND "+days()+" GROUP BY day)")
 	rows := sessionPagesDaily + " FINAL WHERE " + strings.Join(c, " AND ")
 	if len(raw) == 0 {
 		// The top paths by sessions first, then the visitor sketches of
-		// those paths only (the merges are most of the cost).
+		// those paths only: reading the sketches is most of the cost, and
+		// the table's order (kind, page, day) in small granules lets the
+		// second read skip every other path's granules.
 		top := "SELECT page AS value, sum(sessions) AS events, sum(sum(sessions)) OVER () AS total FROM " + rows +
 			" GROUP BY value ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))
 		return b.done("WITH top AS (" + top + ") SELECT t.value AS value, t.events AS events, v.vis AS visitors, t.total AS total FROM top AS t LEFT JOIN (" +
@@ -302,8 +305,9 @@ func (b *builder) sessionPagesFromEvents(f filter, pick string, lo, hi time.Time
 // start) whose entry and exit pages are finalised: those with a marker row.
 func finalisedPageDaysSQL(f filter) query {
 	b := newBuilder()
+	// A marker is kind entry, page '': the sort key's prefix finds them.
 	return b.done("SELECT toUnixTimestamp(toDateTime(day, 'UTC')) AS d FROM " + sessionPagesDaily +
-		" WHERE source_id = '' AND day >= " + b.date(dayStart(f.from)) + " AND day < " + b.date(dayEnd(f.to)) + " GROUP BY day")
+		" WHERE kind = 'entry' AND page = '' AND source_id = '' AND day >= " + b.date(dayStart(f.from)) + " AND day < " + b.date(dayEnd(f.to)) + " GROUP BY day")
 }
 
 // finalisedPageDays are the days of f's range with finalised entry and

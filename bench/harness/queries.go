@@ -348,7 +348,7 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 // 4 h: lateness plus an hour) and returns how long that took, so that the
 // session figures are timed as they are served once a node runs. The
 // gauge is set at the end of a pass, after the pass wrote the entry and
-// exit pages (session_pages_daily) of every day that is over, also those
+// exit pages (session_pages) of every day that is over, also those
 // of a data dir seeded before migration 0009, so the entry_page and
 // exit_page breakdowns are timed on the finalised days too.
 func waitSessionsFinalised(ctx context.Context, opsAddr string) (float64, error) {

@@ -1,6 +1,6 @@
 // Package finalise keeps trackstream.sessions_hourly, the session figures
-// of closed hours (migration 0006), and trackstream.session_pages_daily,
-// the entry and exit pages of closed days (migration 0009), so that
+// of closed hours (migration 0006), and trackstream.session_pages,
+// the entry and exit pages of closed days (migrations 0009, 0014), so that
 // dashboards read a few rows per hour or day instead of grouping every
 // session. One job: a pass finds the hours to (re)compute and recomputes
 // each of their UTC days, the figures from the per-session rollup
@@ -57,7 +57,7 @@ const (
 	sessionsTable  = schemas.Database + ".events_sessions"
 	sessionsHourly = schemas.Database + ".sessions_hourly"
 	sessionsDirty  = schemas.Database + ".sessions_dirty"
-	sessionPages   = schemas.Database + ".session_pages_daily"
+	sessionPages   = schemas.Database + ".session_pages"
 	eventsTable    = schemas.Database + ".events"
 
 	// recheckAfter is the age at which an hour is recomputed once more:
