@@ -269,12 +269,15 @@ func sessionPagesSQL(b *builder, f filter, pick string, limit int, pageDays map[
 		// The top paths by sessions first, then the visitor sketches of
 		// those paths only: reading the sketches is most of the cost, and
 		// the table's order (kind, page, day) in small granules lets the
-		// second read skip every other path's granules.
+		// second read skip every other path's granules. The top paths are
+		// a scalar subquery, computed once (a CTE named twice, in a join
+		// and in the IN, was computed twice); the second read sums the
+		// same rows' sessions again for its paths.
 		top := "SELECT page AS value, sum(sessions) AS events, sum(sum(sessions)) OVER () AS total FROM " + rows +
 			" GROUP BY value ORDER BY events DESC, value ASC LIMIT " + b.uint(uint64(limit))
-		return b.done("WITH top AS (" + top + ") SELECT t.value AS value, t.events AS events, v.vis AS visitors, t.total AS total FROM top AS t LEFT JOIN (" +
-			"SELECT page AS value, uniqCombined64Merge(12)(visitors) AS vis FROM " + rows + " AND page IN (SELECT value FROM top) GROUP BY value" +
-			") AS v USING value ORDER BY events DESC, value ASC")
+		return b.done("WITH (SELECT (groupArray(value), any(total)) FROM (" + top + ")) AS top " +
+			"SELECT page AS value, sum(sessions) AS events, uniqCombined64Merge(12)(visitors) AS visitors, top.2 AS total FROM " + rows +
+			" AND page IN (SELECT arrayJoin(top.1)) GROUP BY value ORDER BY events DESC, value ASC")
 	}
 	parts := []string{"SELECT page AS value, sessions AS n, visitors AS vis FROM " + rows}
 	for _, r := range raw {
