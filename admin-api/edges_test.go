@@ -312,11 +312,11 @@ func TestEdgeSessionsMatchRaw(t *testing.T) {
 			}
 			f.from, f.to = edgeDay.Add(r[0]), edgeDay.Add(r[1])
 			name := fmt.Sprintf("%s..%s %+v", f.from.Format(time.RFC3339Nano), f.to.Format(time.RFC3339Nano), f)
-			if got, want := sessionsOf(t, sessionStatsFrom(f, time.Time{}, true)), sessionsOf(t, sessionStatsFrom(f, time.Time{}, false)); got != want {
+			if got, want := sessionsOf(t, sessionStatsFrom(f, finalised{}, true)), sessionsOf(t, sessionStatsFrom(f, finalised{}, false)); got != want {
 				t.Errorf("summary sessions %s: rollup %s, raw %s", name, got, want)
 			}
 			for _, iv := range []interval{minute, hour, day} {
-				if got, want := sessionsOf(t, seriesSessionsFrom(f, iv, time.Time{}, true)), sessionsOf(t, seriesSessionsFrom(f, iv, time.Time{}, false)); got != want {
+				if got, want := sessionsOf(t, seriesSessionsFrom(f, iv, finalised{}, true)), sessionsOf(t, seriesSessionsFrom(f, iv, finalised{}, false)); got != want {
 					t.Errorf("series sessions by %s %s: rollup %s, raw %s", iv, name, got, want)
 				}
 			}

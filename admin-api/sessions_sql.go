@@ -26,11 +26,14 @@ import (
 // matching events only.
 //
 // Paths: whole hours the finaliser has closed come from sessions_hourly
-// (newest version of each hour), sessions started after them (the open
-// tail) or in the partial hours at either end of a range not on whole
-// hours from the per-session rollup events_sessions (which keeps each
-// session's exact first event time); event types and event-level filters
-// read trackstream.events.
+// (newest version of each hour), and so do the whole minutes of finalised
+// hours for a series by minute and at the ends of a range not on whole
+// hours (its per-minute rows, migration 0015); sessions started after the
+// finalised hours (the open tail), in the parts of a minute at a range's
+// ends, or in hours finalised without minutes (before 0015, until the
+// finaliser recomputes them) come from the per-session rollup
+// events_sessions (which keeps each session's exact first event time);
+// event types and event-level filters read trackstream.events.
 
 const (
 	// sessionsTable is the per-session rollup (migration 0003).
@@ -117,13 +120,34 @@ func (b *builder) finalisedSessions(f filter, lo, hi time.Time) string {
 	return sessionsHourly + " FINAL WHERE " + strings.Join(c, " AND ")
 }
 
+// finalisedSessionMinutes is finalisedSessions for the sessions started
+// in the whole minutes [lo, hi), of hours finalised with minutes.
+func (b *builder) finalisedSessionMinutes(f filter, lo, hi time.Time) string {
+	return b.finalisedSessions(f, lo.Truncate(time.Hour), ceilHour(hi)) + " AND minute >= " + b.hour(lo) + " AND minute < " + b.hour(hi)
+}
+
+// finalised is where the finaliser's hours are: every hour before until
+// is finalised (zero: none), and those from minutes on have per-minute
+// rows (the hours before it were finalised before migration 0015; zero:
+// every finalised hour has them).
+type finalised struct{ until, minutes time.Time }
+
+// byMinute reports whether the hour starting at h is finalised with
+// per-minute rows.
+func (fin finalised) byMinute(h time.Time) bool {
+	return !h.Before(fin.minutes) && !h.Add(time.Hour).After(fin.until)
+}
+
 // sessionParts are the pieces of a session query over the sessions
 // started in [lo, hi): rows of (k, n, nb, ms) (key, sessions, bounces,
 // duration in ms) from the sessions started in a partial first hour, from
-// the finalised whole hours before final, from the open tail after them
-// and from raw events. key writes the key of a finalised hour (column
-// hour) or of a session (column start).
-func sessionParts(b *builder, f filter, lo, hi, final time.Time, useRollup bool, key func(col string) string) string {
+// the finalised whole hours (by minute when byMinute), from the open tail
+// after them and from raw events. In a partial hour at either end that
+// is finalised with minutes, its whole minutes come from the finalised
+// rows and the parts of a minute from the sessions. key writes the key
+// of a finalised hour (column hour), minute (column minute) or of a
+// session (column start).
+func sessionParts(b *builder, f filter, lo, hi time.Time, fin finalised, useRollup, byMinute bool, key func(col string) string) string {
 	perSession := func(sessions string) string {
 		return "SELECT " + key("start") + " AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" + sessions + ")"
 	}
@@ -131,16 +155,41 @@ func sessionParts(b *builder, f filter, lo, hi, final time.Time, useRollup bool,
 		return perSession(b.sessionsFromEvents(f, lo, hi))
 	}
 	var parts []string
+	// partialHour adds [lo, hi) within one hour.
+	partialHour := func(lo, hi time.Time) {
+		m0, m1 := ceilMinute(lo), hi.Truncate(time.Minute)
+		if !fin.byMinute(lo.Truncate(time.Hour)) || !m0.Before(m1) {
+			parts = append(parts, perSession(b.sessionsFromRollup(f, lo, hi)))
+			return
+		}
+		if lo.Before(m0) {
+			parts = append(parts, perSession(b.sessionsFromRollup(f, lo, m0)))
+		}
+		parts = append(parts, "SELECT "+key("minute")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessionMinutes(f, m0, m1))
+		if m1.Before(hi) {
+			parts = append(parts, perSession(b.sessionsFromRollup(f, m1, hi)))
+		}
+	}
 	if h := minTime(ceilHour(lo), hi); h.After(lo) {
-		parts = append(parts, perSession(b.sessionsFromRollup(f, lo, h)))
+		partialHour(lo, h)
 		lo = h
 	}
-	if fin := minTime(final, hi.Truncate(time.Hour)); fin.After(lo) {
-		parts = append(parts, "SELECT "+key("hour")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessions(f, lo, fin))
-		lo = fin
+	end := minTime(fin.until, hi.Truncate(time.Hour))
+	switch {
+	case !end.After(lo):
+	case !byMinute:
+		parts = append(parts, "SELECT "+key("hour")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessions(f, lo, end))
+		lo = end
+	case fin.byMinute(lo):
+		parts = append(parts, "SELECT "+key("minute")+" AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM "+b.finalisedSessionMinutes(f, lo, end))
+		lo = end
 	}
 	if lo.Before(hi) {
-		parts = append(parts, perSession(b.sessionsFromRollup(f, lo, hi)))
+		if lo.Truncate(time.Hour).Equal(hi.Add(-time.Nanosecond).Truncate(time.Hour)) {
+			partialHour(lo, hi)
+		} else {
+			parts = append(parts, perSession(b.sessionsFromRollup(f, lo, hi)))
+		}
 	}
 	return strings.Join(parts, " UNION ALL ")
 }
@@ -154,39 +203,36 @@ func minTime(a, b time.Time) time.Time {
 
 // sessionStatsSQL computes, per period (current [from, to) and the
 // previous period of the same length), the sessions started in it, the
-// bounced ones and their average duration in seconds. final is where the
-// finalised hours end (zero: none).
-func sessionStatsSQL(f filter, final time.Time) query {
-	return sessionStatsFrom(f, final, f.sessionRollup())
+// bounced ones and their average duration in seconds. fin is where the
+// finalised hours are.
+func sessionStatsSQL(f filter, fin finalised) query {
+	return sessionStatsFrom(f, fin, f.sessionRollup())
 }
 
 // sessionStatsFrom is sessionStatsSQL from the session rollups when
 // useRollup (f must pass sessionRollup), else from event rows.
-func sessionStatsFrom(f filter, final time.Time, useRollup bool) query {
+func sessionStatsFrom(f filter, fin finalised, useRollup bool) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
 	b := newBuilder()
 	period := func(name string) func(string) string {
 		return func(string) string { return b.str(name) }
 	}
 	return b.done("SELECT k AS period, sum(n) AS sessions, sum(nb) AS bounces, ifNotFinite(sum(ms) / sum(n) / 1000, 0) AS avg_duration FROM (" +
-		sessionParts(b, f, prev, f.from, final, useRollup, period("previous")) + " UNION ALL " +
-		sessionParts(b, f, f.from, f.to, final, useRollup, period("current")) + ") GROUP BY period")
+		sessionParts(b, f, prev, f.from, fin, useRollup, false, period("previous")) + " UNION ALL " +
+		sessionParts(b, f, f.from, f.to, fin, useRollup, false, period("current")) + ") GROUP BY period")
 }
 
 // seriesSessionsSQL computes per bucket (t, unix seconds) the sessions
 // started in it, the bounced ones and their average duration. By minute
-// no finalised hour is used.
-func seriesSessionsSQL(f filter, iv interval, final time.Time) query {
-	return seriesSessionsFrom(f, iv, final, f.sessionRollup())
+// the finalised hours' per-minute rows are used.
+func seriesSessionsSQL(f filter, iv interval, fin finalised) query {
+	return seriesSessionsFrom(f, iv, fin, f.sessionRollup())
 }
 
 // seriesSessionsFrom is seriesSessionsSQL from the session rollups when
 // useRollup (f must pass sessionRollup), else from event rows.
-func seriesSessionsFrom(f filter, iv interval, final time.Time, useRollup bool) query {
+func seriesSessionsFrom(f filter, iv interval, fin finalised, useRollup bool) query {
 	b := newBuilder()
-	if iv == minute {
-		final = time.Time{}
-	}
 	key := func(col string) string {
 		if col == "start" {
 			col = "toDateTime(start, 'UTC')"
@@ -194,7 +240,7 @@ func seriesSessionsFrom(f filter, iv interval, final time.Time, useRollup bool) 
 		return "toUnixTimestamp(" + bucketExpr(iv, col) + ")"
 	}
 	return b.done("SELECT k AS t, sum(n) AS sessions, sum(nb) AS bounces, ifNotFinite(sum(ms) / sum(n) / 1000, 0) AS avg_duration FROM (" +
-		sessionParts(b, f, f.from, f.to, final, useRollup, key) + ") GROUP BY t ORDER BY t")
+		sessionParts(b, f, f.from, f.to, fin, useRollup, iv == minute, key) + ") GROUP BY t ORDER BY t")
 }
 
 // sessionPageDimensions are the breakdowns by a session's first (entry)
@@ -332,21 +378,27 @@ func (s *Server) finalisedPageDays(r *http.Request, f filter) (map[time.Time]boo
 
 // finalisedUntilSQL is where the finalised hours end: the newest hour
 // with a marker row (the finaliser writes hours in order, from the first
-// with data, so every hour before it is finalised too).
-const finalisedUntilSQL = "SELECT toUnixTimestamp(max(hour)) AS t, count() AS n FROM " + sessionsHourly + " WHERE source_id = ''"
+// with data, so every hour before it is finalised too), and the newest
+// hour whose newest marker was written without per-minute rows (before
+// migration 0015: minute != hour), l of nl.
+const finalisedUntilSQL = "SELECT toUnixTimestamp(max(hour)) AS t, count() AS n, toUnixTimestamp(maxIf(hour, m != hour)) AS l, countIf(m != hour) AS nl " +
+	"FROM (SELECT hour, argMax(minute, version) AS m FROM " + sessionsHourly + " WHERE source_id = '' GROUP BY hour)"
 
-// sessionRows runs the session query build makes for f, with the end of
-// the finalised hours when the rollups can answer f.
-func (s *Server) sessionRows(r *http.Request, f filter, build func(final time.Time) query) ([]sessionsRow, error) {
-	var final time.Time
+// sessionRows runs the session query build makes for f, with where the
+// finalised hours are when the rollups can answer f.
+func (s *Server) sessionRows(r *http.Request, f filter, build func(fin finalised) query) ([]sessionsRow, error) {
+	var fin finalised
 	if f.sessionRollup() {
-		rows, err := runQuery[struct{ T, N int64 }](s, r, query{sql: finalisedUntilSQL})
+		rows, err := runQuery[struct{ T, N, L, NL int64 }](s, r, query{sql: finalisedUntilSQL})
 		if err != nil {
 			return nil, err
 		}
 		if len(rows) == 1 && rows[0].N > 0 {
-			final = time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
+			fin.until = time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
+			if rows[0].NL > 0 {
+				fin.minutes = time.Unix(rows[0].L, 0).UTC().Add(time.Hour)
+			}
 		}
 	}
-	return runQuery[sessionsRow](s, r, build(final))
+	return runQuery[sessionsRow](s, r, build(fin))
 }

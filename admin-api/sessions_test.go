@@ -196,11 +196,23 @@ func TestSessionFiguresDifferential(t *testing.T) {
 			}
 			// Aligned ranges read the rollups, ranges one second off
 			// read raw events.
-			for _, rg := range [][2]time.Time{
+			ranges := [][2]time.Time{
 				{sessionsWindow.Add(2 * time.Hour), sessionsWindow.Add(10 * time.Hour)},
 				{sessionsWindow.Add(6 * time.Hour), sessionsWindow.Add(7 * time.Hour)},
 				{sessionsWindow.Add(2*time.Hour + time.Second), sessionsWindow.Add(10*time.Hour - time.Second)},
-			} {
+				// Whole minutes of partial hours (finalised ones from
+				// their per-minute rows) and parts of a minute.
+				{sessionsWindow.Add(5*time.Hour + time.Minute), sessionsWindow.Add(8*time.Hour + time.Minute)},
+				{sessionsWindow.Add(4*time.Hour + 17*time.Minute + 20*time.Second), sessionsWindow.Add(8*time.Hour + 41*time.Minute + 5*time.Second)},
+				{sessionsWindow.Add(6*time.Hour + 10*time.Minute), sessionsWindow.Add(6*time.Hour + 50*time.Minute + 30*time.Second)},
+				{sessionsWindow.Add(8*time.Hour + 30*time.Minute), sessionsWindow.Add(9*time.Hour + 30*time.Minute)},
+			}
+			// A range from just after a session's start to just before
+			// another's, within their minutes: those two are outside.
+			if lo, hi := startInMinute(ss, sessionsWindow.Add(3*time.Hour)), startInMinute(ss, sessionsWindow.Add(8*time.Hour)); !lo.IsZero() && !hi.IsZero() {
+				ranges = append(ranges, [2]time.Time{lo.Add(time.Millisecond), hi})
+			}
+			for _, rg := range ranges {
 				from, to := rg[0], rg[1]
 				prev := from.Add(-to.Sub(from))
 				var got struct {
@@ -224,6 +236,7 @@ func TestSessionFiguresDifferential(t *testing.T) {
 				{"hour", time.Hour, sessionsWindow.Add(time.Second), sessionsWindow.Add(18 * time.Hour)},
 				{"day", 24 * time.Hour, sessionsWindow.Add(-18 * time.Hour), sessionsWindow.Add(30 * time.Hour)},
 				{"minute", time.Minute, sessionsWindow.Add(5*time.Hour + 30*time.Minute), sessionsWindow.Add(7 * time.Hour)},
+				{"minute", time.Minute, sessionsWindow.Add(6*time.Hour + 20*time.Minute + 30*time.Second), sessionsWindow.Add(9*time.Hour + 10*time.Minute + 15*time.Second)},
 			} {
 				var got struct {
 					Points []struct {
@@ -263,6 +276,35 @@ func TestSessionFiguresDifferential(t *testing.T) {
 		t.Fatalf("finalised until %s, want %s", res.Until, want)
 	}
 	check("finalised hours and the open tail")
+
+	// Hours finalised before migration 0015: each hour's newest rows as
+	// one row per (source, hour, bot) without a minute (it reads as the
+	// epoch), under a newer version. Readers must not take them by
+	// minute, and the next pass recomputes them with minutes.
+	if err := st.Write(ctx, "INSERT INTO trackstream.sessions_hourly (source_id, hour, is_bot, sessions, bounces, duration_ms, version) "+
+		"SELECT source_id, hour, is_bot, sum(sessions), sum(bounces), sum(duration_ms), any(version) + 1 FROM trackstream.sessions_hourly FINAL "+
+		"WHERE (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour) GROUP BY source_id, hour, is_bot", nil); err != nil {
+		t.Fatal(err)
+	}
+	noMinutes := func() string {
+		t.Helper()
+		rows, err := st.QueryJSON(ctx, "SELECT count() AS n FROM (SELECT hour, argMax(minute, version) AS m FROM trackstream.sessions_hourly WHERE source_id = '' GROUP BY hour) WHERE m != hour", nil, nil)
+		if err != nil || len(rows) != 1 {
+			t.Fatal(rows, err)
+		}
+		return string(rows[0])
+	}
+	if got := noMinutes(); got == `{"n":0}` {
+		t.Fatalf("hours without minutes after the rewrite: %s, want every finalised hour", got)
+	}
+	check("hours finalised before migration 0015")
+	if _, err := fin.Pass(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := noMinutes(); got != `{"n":0}` {
+		t.Fatalf("hours without minutes after a pass: %s, want 0 (recomputed with minutes)", got)
+	}
+	check("hours recomputed with minutes")
 
 	// Late events: a first event before some sessions' start (a bot one
 	// for every other), and a second event for some one-event sessions.
@@ -313,6 +355,19 @@ func TestSessionFiguresDifferential(t *testing.T) {
 		t.Errorf("a pass over unchanged data corrected %d hours", res.Corrections)
 	}
 	check("after a repeated pass")
+}
+
+// startInMinute is the start of the first session in the hour from h
+// that is not on a whole minute (zero: none).
+func startInMinute(ss []*refSession, h time.Time) time.Time {
+	var first time.Time
+	for _, s := range ss {
+		if !s.start.Before(h) && s.start.Before(h.Add(time.Hour)) && !s.start.Truncate(time.Minute).Equal(s.start) &&
+			(first.IsZero() || s.start.Before(first)) {
+			first = s.start
+		}
+	}
+	return first
 }
 
 // sessionOf is the session id of a reference session.

@@ -156,7 +156,7 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 	err = concurrently(
 		func() (err error) { counts, err = runQuery[countsRow](s, r, countsQ); return err },
 		func() (err error) {
-			sess, err = s.sessionRows(r, f, func(final time.Time) query { sessQ = sessionStatsSQL(f, final); return sessQ })
+			sess, err = s.sessionRows(r, f, func(fin finalised) query { sessQ = sessionStatsSQL(f, fin); return sessQ })
 			return err
 		},
 	)
@@ -244,7 +244,7 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 	err = concurrently(
 		func() (err error) { counts, err = runQuery[countsRow](s, r, countsQ); return err },
 		func() (err error) {
-			sess, err = s.sessionRows(r, f, func(final time.Time) query { sessQ = seriesSessionsSQL(f, iv, final); return sessQ })
+			sess, err = s.sessionRows(r, f, func(fin finalised) query { sessQ = seriesSessionsSQL(f, iv, fin); return sessQ })
 			return err
 		},
 	)

@@ -28,9 +28,9 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 	}
 	cases := map[string]query{
 		"summary":         summaryCountsSQL(f),
-		"sessions":        sessionStatsSQL(f, time.Time{}),
+		"sessions":        sessionStatsSQL(f, finalised{}),
 		"series":          seriesCountsSQL(f, hour),
-		"seriesS":         seriesSessionsSQL(f, day, time.Time{}),
+		"seriesS":         seriesSessionsSQL(f, day, finalised{}),
 		"bd":              bd,
 		"search":          searchSQL(f, &eventCursor{t: from, source: "s' --", id: "i' --"}, 10),
 		"newest":          newestSQL(f, 10),
@@ -39,8 +39,9 @@ func TestBuildersKeepValuesOutOfSQL(t *testing.T) {
 		"realtime":        realtimeSQL(f, false),
 		"realtime rollup": realtimeSQL(f, true),
 		// Only a source filter: the session rollup.
-		"sessionsRollup": sessionStatsSQL(filter{from: f.from, to: f.to, source: f.source}, f.from.Add(5*time.Hour)),
-		"seriesSRollup":  seriesSessionsSQL(filter{from: f.from, to: f.to, source: f.source}, hour, f.from.Add(5*time.Hour)),
+		"sessionsRollup": sessionStatsSQL(filter{from: f.from, to: f.to, source: f.source}, finalised{until: f.from.Add(5 * time.Hour)}),
+		"seriesSRollup":  seriesSessionsSQL(filter{from: f.from, to: f.to, source: f.source}, hour, finalised{until: f.from.Add(5 * time.Hour)}),
+		"seriesSMinutes": seriesSessionsSQL(filter{from: f.from.Add(90 * time.Second), to: f.to, source: f.source}, minute, finalised{until: f.from.Add(5 * time.Hour)}),
 		// Source and types only: the count rollups.
 		"summaryRollup": summaryCountsSQL(filter{from: f.from.Add(time.Hour), to: f.to.Add(48 * time.Hour), source: f.source, types: f.types}),
 		"seriesRollup":  seriesCountsSQL(filter{from: f.from, to: f.to, source: f.source, types: f.types}, week),
@@ -115,7 +116,7 @@ func TestRollupChoice(t *testing.T) {
 		{"series, unaligned", seriesCountsSQL(unaligned, hour), true},
 		{"series, within an hour", seriesCountsSQL(inOneHour, day), false},
 		{"summary, profile filter", summaryCountsSQL(withProfile), false},
-		{"session stats", sessionStatsSQL(aligned, time.Time{}), false},
+		{"session stats", sessionStatsSQL(aligned, finalised{}), false},
 		{"series by hour", seriesCountsSQL(aligned, hour), true},
 		{"series by week", seriesCountsSQL(aligned, week), true},
 		{"series by minute, type filter", seriesCountsSQL(aligned, minute), false},
@@ -152,13 +153,13 @@ func TestSessionRollupChoice(t *testing.T) {
 		q      query
 		rollup bool
 	}{
-		{"summary, aligned", sessionStatsSQL(aligned, time.Time{}), true},
-		{"summary, event type", sessionStatsSQL(typed, time.Time{}), false},
-		{"summary, unaligned", sessionStatsSQL(unaligned, time.Time{}), true},
-		{"summary, property filter", sessionStatsSQL(withProp, time.Time{}), false},
-		{"series by day", seriesSessionsSQL(aligned, day, time.Time{}), true},
-		{"series by minute", seriesSessionsSQL(aligned, minute, time.Time{}), true},
-		{"series, event type", seriesSessionsSQL(typed, hour, time.Time{}), false},
+		{"summary, aligned", sessionStatsSQL(aligned, finalised{}), true},
+		{"summary, event type", sessionStatsSQL(typed, finalised{}), false},
+		{"summary, unaligned", sessionStatsSQL(unaligned, finalised{}), true},
+		{"summary, property filter", sessionStatsSQL(withProp, finalised{}), false},
+		{"series by day", seriesSessionsSQL(aligned, day, finalised{}), true},
+		{"series by minute", seriesSessionsSQL(aligned, minute, finalised{}), true},
+		{"series, event type", seriesSessionsSQL(typed, hour, finalised{}), false},
 	}
 	for _, c := range cases {
 		if got := strings.Contains(c.q.sql, sessionsTable); got != c.rollup {

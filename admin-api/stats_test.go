@@ -764,10 +764,10 @@ func TestSessionRollupMatchesRaw(t *testing.T) {
 	for _, f := range []filter{{}, {source: "s1"}, {source: "s2"}, {bots: true}, {source: "s1", bots: true}} {
 		for _, to := range []time.Duration{24 * time.Hour, 24*time.Hour - time.Second} {
 			f.from, f.to = t0, t0.Add(to)
-			if got, want := sessionsOf(t, sessionStatsFrom(f, time.Time{}, true)), sessionsOf(t, sessionStatsFrom(f, time.Time{}, false)); got != want {
+			if got, want := sessionsOf(t, sessionStatsFrom(f, finalised{}, true)), sessionsOf(t, sessionStatsFrom(f, finalised{}, false)); got != want {
 				t.Errorf("%+v: summary from the rollup %s, from raw events %s", f, got, want)
 			}
-			if got, want := sessionsOf(t, seriesSessionsFrom(f, hour, time.Time{}, true)), sessionsOf(t, seriesSessionsFrom(f, hour, time.Time{}, false)); got != want {
+			if got, want := sessionsOf(t, seriesSessionsFrom(f, hour, finalised{}, true)), sessionsOf(t, seriesSessionsFrom(f, hour, finalised{}, false)); got != want {
 				t.Errorf("%+v: series from the rollup %s, from raw events %s", f, got, want)
 			}
 		}

@@ -13,9 +13,10 @@
 // recomputes its day's closed hours), and when its day received events
 // after it ended (trackstream.sessions_dirty). A day's pages are written
 // with its hours once every hour of the day is closed, and a day that is
-// over and has no pages yet is recomputed whole. A pass starts at the
-// earliest hour with session data, so a data directory written before
-// migration 0006 or 0009 is caught up on the first pass.
+// over and has no pages yet is recomputed whole, as is a day with an hour
+// finalised without per-minute rows (before migration 0015). A pass starts
+// at the earliest hour with session data, so a data directory written
+// before migration 0006, 0009 or 0015 is caught up on the first pass.
 //
 // Passes are idempotent and may run in several processes at once: a pass
 // writes every row of the hours it computes, and a marker row per hour,
@@ -161,6 +162,7 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			res.Corrections += n
 			for h := lo; h.Before(hi); h = h.Add(time.Hour) {
 				st.versions[h] = 0 // present; the value no longer matters
+				delete(st.noMinutes, h)
 			}
 			for d := lo; !d.Add(day).After(hi); d = d.Add(day) {
 				st.pages[d] = true
@@ -209,6 +211,9 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 type state struct {
 	// versions is the newest version of every finalised hour.
 	versions map[time.Time]uint64
+	// noMinutes are the finalised hours whose newest version has no
+	// per-minute rows (written before migration 0015).
+	noMinutes map[time.Time]bool
 	// firstData is the earliest hour with session data (zero: none).
 	firstData time.Time
 	// dirty is, per day, when it last received events after it ended.
@@ -238,7 +243,7 @@ func (s *state) newVersion(d, hi, now time.Time) uint64 {
 }
 
 // needs reports whether the hours [d, hi) of day d need a pass at now:
-// one is not finalised, one is due its re-check, the day received events
+// one is not finalised or has no per-minute rows, one is due its re-check, the day received events
 // after its last pass, or the day is over (hi is its end) and its pages
 // are not written.
 func (s *state) needs(d, hi, now time.Time) bool {
@@ -248,7 +253,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 	oldest := time.Time{}
 	for h := d; h.Before(hi); h = h.Add(time.Hour) {
 		v, ok := s.versions[h]
-		if !ok {
+		if !ok || s.noMinutes[h] {
 			return true
 		}
 		at := versionTime(v)
@@ -264,16 +269,22 @@ func (s *state) needs(d, hi, now time.Time) bool {
 }
 
 func (f *Finaliser) state(ctx context.Context) (*state, error) {
-	st := &state{versions: map[time.Time]uint64{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
+	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
 	var marks []struct {
 		H int64  `json:"h"`
 		V uint64 `json:"v"`
+		M uint8  `json:"m"`
 	}
-	if err := f.query(ctx, &marks, "SELECT toUnixTimestamp(hour) AS h, max(version) AS v FROM "+sessionsHourly+" WHERE source_id = '' GROUP BY hour", nil); err != nil {
+	// A marker written with per-minute rows has minute = hour (0015).
+	if err := f.query(ctx, &marks, "SELECT toUnixTimestamp(hour) AS h, max(version) AS v, argMax(minute, version) = hour AS m FROM "+sessionsHourly+" WHERE source_id = '' GROUP BY hour", nil); err != nil {
 		return nil, err
 	}
 	for _, m := range marks {
-		st.versions[time.Unix(m.H, 0).UTC()] = m.V
+		h := time.Unix(m.H, 0).UTC()
+		st.versions[h] = m.V
+		if m.M == 0 {
+			st.noMinutes[h] = true
+		}
 	}
 	var first []struct {
 		H int64 `json:"h"`
@@ -308,23 +319,23 @@ func (f *Finaliser) state(ctx context.Context) (*state, error) {
 }
 
 // finaliseSQL writes the figures of the sessions that started in
-// [lo, hi) (reading the whole days [d0, d1)) and a marker row per hour,
-// under one version.
+// [lo, hi) (reading the whole days [d0, d1)) per start hour and minute,
+// and a marker row per hour (minute = hour), under one version.
 // A session is (source_id, session_id, UTC day); its start is its first
 // event, its bot flag that event's (a tie counts as human), a bounce when
 // it has one distinct event, its duration from its first to its last
 // event. The admin API's open tail (admin-api/sessions_sql.go) groups the
 // same way.
-const finaliseSQL = "INSERT INTO " + sessionsHourly + " (source_id, hour, is_bot, sessions, bounces, duration_ms, version) " +
-	"SELECT source_id, hour, is_bot, sum(n), sum(nb), sum(ms), {v:UInt64} FROM (" +
-	"SELECT source_id, toStartOfHour(toDateTime(start, 'UTC')) AS hour, bot AS is_bot, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" +
+const finaliseSQL = "INSERT INTO " + sessionsHourly + " (source_id, hour, is_bot, minute, sessions, bounces, duration_ms, version) " +
+	"SELECT source_id, hour, is_bot, minute, sum(n), sum(nb), sum(ms), {v:UInt64} FROM (" +
+	"SELECT source_id, toStartOfHour(toDateTime(start, 'UTC')) AS hour, bot AS is_bot, toStartOfMinute(toDateTime(start, 'UTC')) AS minute, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" +
 	"SELECT source_id, min(first) AS start, argMin(is_bot, (first, is_bot)) AS bot, min(min_event) = max(max_event) AS single, " +
 	"dateDiff('millisecond', min(first), max(last)) AS dur FROM " + sessionsTable +
 	" WHERE hour >= {d0:DateTime('UTC')} AND hour < {d1:DateTime('UTC')} GROUP BY source_id, session_id, toDate(hour)" +
 	" HAVING start >= {lo:DateTime('UTC')} AND start < {hi:DateTime('UTC')})" +
-	" UNION ALL SELECT '' AS source_id, toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 3600 * number, 'UTC') AS hour, false AS is_bot, " +
+	" UNION ALL SELECT '' AS source_id, toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 3600 * number, 'UTC') AS hour, false AS is_bot, hour AS minute, " +
 	"toUInt64(0) AS n, toUInt64(0) AS nb, toUInt64(0) AS ms FROM numbers({hours:UInt32})" +
-	") GROUP BY source_id, hour, is_bot"
+	") GROUP BY source_id, hour, is_bot, minute"
 
 // pagesSQL writes the entry and exit pages of the sessions of day
 // [d0, d1) and the day's marker row, under one version: per session its

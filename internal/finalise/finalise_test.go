@@ -37,6 +37,18 @@ const finalSQL = `SELECT toUnixTimestamp(hour) AS h, is_bot, sum(sessions), sum(
 WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour)
 GROUP BY h, is_bot HAVING sum(sessions) > 0 ORDER BY h, is_bot FORMAT TSV`
 
+// perMinuteSQL is perHourSQL per start minute.
+const perMinuteSQL = `SELECT toUnixTimestamp(toStartOfMinute(toDateTime(start, 'UTC'))) AS m, bot, count() AS n, countIf(single) AS nb, sum(dur) AS ms FROM (
+  SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single,
+         dateDiff('millisecond', min(event_time), max(event_time)) AS dur
+  FROM trackstream.events WHERE session_id != '' GROUP BY source_id, session_id, toDate(event_time))
+GROUP BY m, bot ORDER BY m, bot FORMAT TSV`
+
+// finalMinuteSQL is finalSQL per minute (migration 0015).
+const finalMinuteSQL = `SELECT toUnixTimestamp(minute) AS m, is_bot, sum(sessions), sum(bounces), sum(duration_ms) FROM trackstream.sessions_hourly FINAL
+WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour)
+GROUP BY m, is_bot HAVING sum(sessions) > 0 ORDER BY m, is_bot FORMAT TSV`
+
 // TestUpgradeCatchesUp writes events on the schema of migrations 1-5
 // (sessions over three days, across midnight and a month boundary, some
 // bot-first, with stored copies), computes the session figures from the
@@ -142,5 +154,35 @@ func TestUpgradeCatchesUp(t *testing.T) {
 	again, err := fin.Pass(ctx, now)
 	if err != nil || again.Hours != 0 {
 		t.Errorf("a second pass at the same time: %+v, %v; want nothing to do", again, err)
+	}
+	minutes, err := check.Query(ctx, perMinuteSQL, "TSV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := check.Query(ctx, finalMinuteSQL, "TSV"); err != nil || len(minutes) < 100 || string(got) != string(minutes) {
+		t.Errorf("sessions_hourly per minute (%v):\n%s\nraw events:\n%s", err, got, minutes)
+	}
+
+	// Hours finalised before migration 0015, as it leaves them: each
+	// hour's newest figures in one row per (source, hour, bot) whose
+	// minute reads as the epoch, under a newer version. A pass at the
+	// same time recomputes them, now with minutes.
+	if err := st.Write(ctx, "INSERT INTO trackstream.sessions_hourly (source_id, hour, is_bot, sessions, bounces, duration_ms, version) "+
+		"SELECT source_id, hour, is_bot, sum(sessions), sum(bounces), sum(duration_ms), any(version) + 1 FROM trackstream.sessions_hourly FINAL "+
+		"WHERE (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour) GROUP BY source_id, hour, is_bot", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := check.Query(ctx, finalMinuteSQL, "TSV"); err != nil || string(got) == string(minutes) {
+		t.Fatalf("per-minute figures after writing hours without minutes (%v): unchanged, want none", err)
+	}
+	up, err := fin.Pass(ctx, now)
+	if err != nil || up.Hours != res.Hours || up.Corrections != 0 {
+		t.Errorf("the pass after hours without minutes: %+v, %v; want every hour (%d) recomputed, none changed", up, err, res.Hours)
+	}
+	if got, err := check.Query(ctx, finalMinuteSQL, "TSV"); err != nil || string(got) != string(minutes) {
+		t.Errorf("sessions_hourly per minute after the recompute (%v):\n%s\nraw events:\n%s", err, got, minutes)
+	}
+	if got, err := check.Query(ctx, finalSQL, "TSV"); err != nil || string(got) != string(before) {
+		t.Errorf("sessions_hourly after the recompute (%v):\n%s\nraw events:\n%s", err, got, before)
 	}
 }

@@ -476,6 +476,49 @@ func TestUpgradeMovesSessionPages(t *testing.T) {
 	}
 }
 
+// A data dir with session figures finalised before migration 0015 (no
+// minute) keeps them after the upgrade, each hour's rows and totals as
+// they were, with minute reading as the epoch, which readers and the
+// finaliser take as "no per-minute rows" (the hour's marker has minute !=
+// hour); rows of one version that differ only by minute are both kept
+// (the sorting key gains minute), and a repeated run changes nothing.
+// Mutations tried: the migration without MODIFY ORDER BY (a merge kept
+// one row of the two minutes).
+func TestUpgradeAddsSessionMinutes(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 15)
+	for _, stmt := range []string{
+		"INSERT INTO trackstream.sessions_hourly VALUES ('src', '2026-01-05 10:00:00', false, 3, 1, 9000, 7), ('', '2026-01-05 10:00:00', false, 0, 0, 0, 7)",
+		"INSERT INTO trackstream.sessions_hourly VALUES ('src', '2026-01-05 10:00:00', false, 4, 2, 8000, 9), ('', '2026-01-05 10:00:00', false, 0, 0, 0, 9)",
+	} {
+		if err := old.exec(ctx, stmt); err != nil {
+			_ = db.Close()
+			t.Fatal(err)
+		}
+	}
+	s := upgrade(t, db, dir)
+	if err := s.exec(ctx, mustMigration(t, 15).Statements[0]); err != nil {
+		t.Fatalf("migration 15 again: %v", err)
+	}
+	const rows = "SELECT source_id, hour, is_bot, toUnixTimestamp(minute), sessions, bounces, duration_ms, version FROM trackstream.sessions_hourly FINAL ORDER BY ALL"
+	if got, want := query(t, s, rows), "\t2026-01-05 10:00:00\tfalse\t0\t0\t0\t0\t9\nsrc\t2026-01-05 10:00:00\tfalse\t0\t4\t2\t8000\t9\n"; got != want {
+		t.Errorf("sessions_hourly after the upgrade:\n%s\nwant the newest version, minute the epoch:\n%s", got, want)
+	}
+	// A version written with minutes: two minutes of one hour.
+	if err := s.exec(ctx, "INSERT INTO trackstream.sessions_hourly VALUES ('src', '2026-01-05 10:00:00', false, '2026-01-05 10:01:00', 1, 1, 0, 11), "+
+		"('src', '2026-01-05 10:00:00', false, '2026-01-05 10:02:00', 2, 0, 500, 11), ('', '2026-01-05 10:00:00', false, '2026-01-05 10:00:00', 0, 0, 0, 11)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.exec(ctx, "OPTIMIZE TABLE trackstream.sessions_hourly FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := query(t, s, "SELECT sum(sessions), count() FROM trackstream.sessions_hourly WHERE version = 11 AND source_id = 'src'"), "3\t2\n"; got != want {
+		t.Errorf("rows of one version after a merge: %q, want %q (each minute kept)", got, want)
+	}
+}
+
 // mustMigration is the embedded migration of version v.
 func mustMigration(t *testing.T, v uint32) schemas.Migration {
 	t.Helper()
