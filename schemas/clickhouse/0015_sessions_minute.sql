@@ -13,9 +13,13 @@
 -- sessions_sql.go) that the hour has no per-minute rows, and makes the
 -- finaliser recompute the hour once, with minutes. The key gains minute
 -- in the same ALTER (only a column added by it may extend the key), so
--- ReplacingMergeTree keeps each minute's row of a version and still
--- drops an hour's rows that its newer versions replace. A repeated run
--- changes nothing (the column and key exist).
+-- ReplacingMergeTree keeps each minute's row of a version. Merges drop an
+-- older version's row only where a newer version has a row of the same
+-- minute; the rest (a minute no session starts in any more, and the
+-- epoch-minute rows of before this migration, one per source, hour and
+-- bot flag) stay on disk, and readers skip them by taking each hour's
+-- newest version. A repeated run changes nothing (the column and key
+-- exist).
 ALTER TABLE trackstream.sessions_hourly${LOCAL} ${ON_CLUSTER}
     ADD COLUMN IF NOT EXISTS minute DateTime('UTC') AFTER is_bot,
     MODIFY ORDER BY (source_id, hour, is_bot, minute);
