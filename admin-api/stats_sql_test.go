@@ -278,3 +278,30 @@ func FuzzStatsParams(f *testing.F) {
 		}
 	})
 }
+
+// TestOneStatementPerRollupTable checks that a range not on whole hours,
+// with its previous period, reads each rollup table in one statement:
+// statements have a fixed cost larger than their rows (stats_sql.go's
+// rollupSQL, sessions_sql.go's finalisedSessions).
+func TestOneStatementPerRollupTable(t *testing.T) {
+	from := time.Date(2026, 3, 9, 0, 1, 0, 0, time.UTC)
+	f := filter{from: from, to: from.Add(7*24*time.Hour - time.Minute), source: "a"}
+	fin := finalised{until: f.to.Add(time.Hour)}
+	counts, sessions := summaryCountsSQL(f).sql, sessionStatsSQL(f, fin).sql
+	for _, c := range []struct {
+		sql, from string
+		want      int
+	}{
+		{counts, countsMinutely + " ", 2}, // counts and visitors
+		{counts, countsHourly + " ", 1},
+		{counts, countsDaily + " ", 1},
+		{counts, visitorsHourly + " ", 1},
+		{counts, visitorsDaily + " ", 1},
+		{sessions, sessionsHourly + " FINAL", 1},
+		{sessions, sessionsTable, 0},
+	} {
+		if n := strings.Count(c.sql, "FROM "+c.from); n != c.want {
+			t.Errorf("%d statements read %s, want %d: %s", n, c.from, c.want, c.sql)
+		}
+	}
+}
