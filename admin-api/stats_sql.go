@@ -32,7 +32,8 @@ import (
 // is rollup-friendly (filter.countsRollup: no profile, session, property
 // or dimension filter, at least one whole hour in the range): whole UTC
 // days from the daily tables, the other whole hours from counts_hourly
-// (visitors_hourly without a type filter, migration 0010), the whole
+// (visitors_hourly without a type filter, migration 0010; over all
+// sources its combined sketch, 0017), the whole
 // minutes of the partial hours at either end of a range from
 // counts_minutely without a type filter (migration 0013; the series by
 // minute too), and the rest from event rows (edgeSQL: exact distinct
@@ -52,7 +53,8 @@ const (
 	countsHourly  = schemas.Database + ".counts_hourly"
 	countsDaily   = schemas.Database + ".counts_daily"
 	visitorsDaily = schemas.Database + ".visitors_daily"
-	// visitorsHourly is visitors_daily per hour (migration 0010).
+	// visitorsHourly is visitors_daily per hour (migration 0010), and per
+	// hour over all sources together under source_id '' (0017).
 	visitorsHourly = schemas.Database + ".visitors_hourly"
 	dimsDaily      = schemas.Database + ".dims_daily"
 	// countsMinute is the realtime rollup (migration 0008).
@@ -435,7 +437,12 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 		k, typed := g.spans.key(), g.spans.where()+b.spanConds(f, true)
 		counts = append(counts, "SELECT "+k+" AS k, events AS n, if(event_type IN "+pageTypes+", events, 0) AS pv FROM "+g.table+" WHERE "+typed)
 		if len(f.types) == 0 && !byType {
-			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.perVisit+" WHERE "+g.spans.where()+b.spanConds(f, false))
+			where := g.spans.where() + b.spanConds(f, false)
+			if g.perVisit == visitorsHourly && f.source == "" {
+				// The sketch of all sources together (migration 0017).
+				where += " AND source_id = ''"
+			}
+			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.perVisit+" WHERE "+where)
 		} else {
 			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.table+" WHERE "+typed)
 		}

@@ -208,6 +208,60 @@ func TestUpgradeBackfillsVisitorsHourly(t *testing.T) {
 	}
 }
 
+// A data dir written before the combined visitor sketches (every
+// migration before 0017) gets them at the upgrade: per hour and bot flag,
+// source_id '' holds the visitors of every source together (a visitor in
+// two sources once), and events stored after the upgrade reach them
+// through the view while the per-source sketches stay as they were.
+// Mutations tried: the migration without its backfill INSERT, and the
+// view without the ARRAY JOIN, each made it fail.
+func TestUpgradeCombinesVisitorsHourly(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 17)
+	// 10:00: visitors v0-v5 in source a, v3-v8 in source b (v3-v5 in
+	// both); 11:00: one bot visitor in a.
+	at := time.Date(2026, 2, 10, 10, 0, 0, 0, time.UTC)
+	var vals []string
+	add := func(src, id string, t time.Time, visitor string, bot bool) {
+		vals = append(vals, fmt.Sprintf("('%s', '%s', 'page', '%s', '%s', '%s', %v)", src, id, t.Format(chTimeLayout), t.Format(chTimeLayout), visitor, bot))
+	}
+	for i := range 6 {
+		add("src-ca", fmt.Sprintf("a%d", i), at.Add(time.Duration(i)*time.Minute), fmt.Sprintf("v%d", i), false)
+		add("src-cb", fmt.Sprintf("b%d", i), at.Add(time.Duration(i)*time.Minute), fmt.Sprintf("v%d", i+3), false)
+	}
+	add("src-ca", "a-bot", at.Add(time.Hour), "bot-1", true)
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	s := upgrade(t, db, dir)
+	perHour := func(source string) string {
+		return query(t, s, "SELECT toString(hour), is_bot, uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly WHERE source_id = '"+
+			source+"' GROUP BY hour, is_bot ORDER BY hour, is_bot")
+	}
+	if got, want := perHour(""), "2026-02-10 10:00:00\tfalse\t9\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
+		t.Errorf("combined sketches after the upgrade: got %q, want %q", got, want)
+	}
+	// After the upgrade: p-1 (rows' profile) in a third source at 10:00.
+	if err := write(ctx, s, "t-combined", rows("src-cc", 3, at.Add(30*time.Minute+time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := perHour(""), "2026-02-10 10:00:00\tfalse\t10\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
+		t.Errorf("combined sketches after new events: got %q, want %q", got, want)
+	}
+	for src, want := range map[string]string{
+		"src-ca": "2026-02-10 10:00:00\tfalse\t6\n2026-02-10 11:00:00\ttrue\t1\n",
+		"src-cb": "2026-02-10 10:00:00\tfalse\t6\n",
+		"src-cc": "2026-02-10 10:00:00\tfalse\t1\n",
+	} {
+		if got := perHour(src); got != want {
+			t.Errorf("%s: got %q, want %q", src, got, want)
+		}
+	}
+}
+
 // A data dir written before the minute rollup (every migration before
 // 0013, copies of events stored the way versions before 0004 stored them)
 // gets counts_minutely backfilled at the upgrade: every event once, in
