@@ -210,7 +210,7 @@ func TestUpgradeBackfillsVisitorsHourly(t *testing.T) {
 
 // A data dir written before the combined visitor sketches (every
 // migration before 0017) gets them at the upgrade: per hour and bot flag,
-// source_id '' holds the visitors of every source together (a visitor in
+// an empty source_id holds the visitors of every source together (a visitor in
 // two sources once), and events stored after the upgrade reach them
 // through the view while the per-source sketches stay as they were.
 // Mutations tried: the migration without its backfill INSERT, and the
