@@ -33,7 +33,7 @@ import (
 // or dimension filter, at least one whole hour in the range): whole UTC
 // days from the daily tables, the other whole hours from counts_hourly
 // (visitors_hourly without a type filter, migration 0010; over all
-// sources its combined sketch, 0017), the whole
+// sources visitors_hourly_all, 0017), the whole
 // minutes of the partial hours at either end of a range from
 // counts_minutely without a type filter (migration 0013; the series by
 // minute too), and the rest from event rows (edgeSQL: exact distinct
@@ -53,10 +53,12 @@ const (
 	countsHourly  = schemas.Database + ".counts_hourly"
 	countsDaily   = schemas.Database + ".counts_daily"
 	visitorsDaily = schemas.Database + ".visitors_daily"
-	// visitorsHourly is visitors_daily per hour (migration 0010), and per
-	// hour over all sources together under source_id '' (0017).
+	// visitorsHourly is visitors_daily per hour (migration 0010).
 	visitorsHourly = schemas.Database + ".visitors_hourly"
-	dimsDaily      = schemas.Database + ".dims_daily"
+	// visitorsHourlyAll is visitors_hourly over all sources together
+	// (migration 0017): what readers without a source filter merge.
+	visitorsHourlyAll = schemas.Database + ".visitors_hourly_all"
+	dimsDaily         = schemas.Database + ".dims_daily"
 	// countsMinute is the realtime rollup (migration 0008).
 	countsMinute = schemas.Database + ".counts_minute"
 	// countsMinutely holds events, pageviews and a visitor sketch per
@@ -437,12 +439,11 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 		k, typed := g.spans.key(), g.spans.where()+b.spanConds(f, true)
 		counts = append(counts, "SELECT "+k+" AS k, events AS n, if(event_type IN "+pageTypes+", events, 0) AS pv FROM "+g.table+" WHERE "+typed)
 		if len(f.types) == 0 && !byType {
-			where := g.spans.where() + b.spanConds(f, false)
-			if g.perVisit == visitorsHourly && f.source == "" {
-				// The sketch of all sources together (migration 0017).
-				where += " AND source_id = ''"
+			table := g.perVisit
+			if table == visitorsHourly && f.source == "" {
+				table = visitorsHourlyAll
 			}
-			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.perVisit+" WHERE "+where)
+			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+table+" WHERE "+g.spans.where()+b.spanConds(f, false))
 		} else {
 			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.table+" WHERE "+typed)
 		}

@@ -208,13 +208,13 @@ func TestUpgradeBackfillsVisitorsHourly(t *testing.T) {
 	}
 }
 
-// A data dir written before the combined visitor sketches (every
-// migration before 0017) gets them at the upgrade: per hour and bot flag,
-// an empty source_id holds the visitors of every source together (a visitor in
-// two sources once), and events stored after the upgrade reach them
-// through the view while the per-source sketches stay as they were.
-// Mutations tried: the migration without its backfill INSERT, and the
-// view without the ARRAY JOIN, each made it fail.
+// A data dir written before visitors_hourly_all (every migration before
+// 0017) gets it at the upgrade: per hour and bot flag, the visitors of
+// every source together (a visitor in two sources once), and events
+// stored after the upgrade reach it through its view (fed by
+// visitors_hourly's) while the per-source sketches stay as they were.
+// Mutations tried: the migration without its backfill INSERT, and without
+// its view, each made it fail.
 func TestUpgradeCombinesVisitorsHourly(t *testing.T) {
 	testkit.SkipShort(t)
 	ctx := context.Background()
@@ -237,18 +237,15 @@ func TestUpgradeCombinesVisitorsHourly(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := upgrade(t, db, dir)
-	perHour := func(source string) string {
-		return query(t, s, "SELECT toString(hour), is_bot, uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly WHERE source_id = '"+
-			source+"' GROUP BY hour, is_bot ORDER BY hour, is_bot")
-	}
-	if got, want := perHour(""), "2026-02-10 10:00:00\tfalse\t9\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
+	const all = "SELECT toString(hour), is_bot, uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly_all GROUP BY hour, is_bot ORDER BY hour, is_bot"
+	if got, want := query(t, s, all), "2026-02-10 10:00:00\tfalse\t9\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
 		t.Errorf("combined sketches after the upgrade: got %q, want %q", got, want)
 	}
 	// After the upgrade: p-1 (rows' profile) in a third source at 10:00.
 	if err := write(ctx, s, "t-combined", rows("src-cc", 3, at.Add(30*time.Minute+time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := perHour(""), "2026-02-10 10:00:00\tfalse\t10\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
+	if got, want := query(t, s, all), "2026-02-10 10:00:00\tfalse\t10\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
 		t.Errorf("combined sketches after new events: got %q, want %q", got, want)
 	}
 	for src, want := range map[string]string{
@@ -256,7 +253,9 @@ func TestUpgradeCombinesVisitorsHourly(t *testing.T) {
 		"src-cb": "2026-02-10 10:00:00\tfalse\t6\n",
 		"src-cc": "2026-02-10 10:00:00\tfalse\t1\n",
 	} {
-		if got := perHour(src); got != want {
+		got := query(t, s, "SELECT toString(hour), is_bot, uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly WHERE source_id = '"+
+			src+"' GROUP BY hour, is_bot ORDER BY hour, is_bot")
+		if got != want {
 			t.Errorf("%s: got %q, want %q", src, got, want)
 		}
 	}
