@@ -18,7 +18,8 @@ import (
 // Exactness (contract G3): the processor drops every copy of an event
 // before insert (store.Copies), and inserts with
 // deduplicate_blocks_in_dependent_materialized_views, so the count
-// rollups (migration 0004: counts_hourly, counts_daily, visitors_daily,
+// rollups (migration 0004: counts_hourly and counts_daily, since 0016
+// counts_by_type_hourly and counts_by_type_daily, visitors_daily,
 // dims_daily) hold plain counts that are exact. Events stored before that
 // migration may still have copies in trackstream.events (the migration's
 // backfill counted each once), all received at or before the copy
@@ -31,7 +32,7 @@ import (
 // the series at hour/day/week and the breakdown by type when the filter
 // is rollup-friendly (filter.countsRollup: no profile, session, property
 // or dimension filter, at least one whole hour in the range): whole UTC
-// days from the daily tables, the other whole hours from counts_hourly
+// days from the daily tables, the other whole hours from counts_by_type_hourly
 // (visitors_hourly without a type filter, migration 0010; over all
 // sources visitors_hourly_all, 0017), the whole
 // minutes of the partial hours at either end of a range from
@@ -49,9 +50,11 @@ import (
 
 const (
 	eventsTable = schemas.Database + ".events"
-	// The count rollups (migration 0004).
-	countsHourly  = schemas.Database + ".counts_hourly"
-	countsDaily   = schemas.Database + ".counts_daily"
+	// The count rollups (migration 0004; the counts per event type sorted
+	// by type before time since migration 0016, so a type filter reads
+	// that type's visitor sketches alone).
+	countsHourly  = schemas.Database + ".counts_by_type_hourly"
+	countsDaily   = schemas.Database + ".counts_by_type_daily"
 	visitorsDaily = schemas.Database + ".visitors_daily"
 	// visitorsHourly is visitors_daily per hour (migration 0010).
 	visitorsHourly = schemas.Database + ".visitors_hourly"

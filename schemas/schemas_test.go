@@ -98,6 +98,14 @@ func TestClusterVariant(t *testing.T) {
 		"ENGINE = Distributed('events_cluster', trackstream, copy_horizon_local, rand())",
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_minutely_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.counts_minutely_local",
 		"ENGINE = Distributed('events_cluster', trackstream, counts_minutely_local, cityHash64(source_id))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_by_type_hourly_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.counts_by_type_hourly_local",
+		"ENGINE = Distributed('events_cluster', trackstream, counts_by_type_hourly_local, cityHash64(source_id))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_by_type_daily_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.counts_by_type_daily_local",
+		"ENGINE = Distributed('events_cluster', trackstream, counts_by_type_daily_local, cityHash64(source_id))",
+		"INSERT INTO trackstream.counts_by_type_hourly\nSELECT source_id, hour, event_type, is_bot, events, visitors\nFROM trackstream.counts_hourly\n",
+		"DROP TABLE IF EXISTS trackstream.counts_hourly ON CLUSTER 'events_cluster'",
+		"DROP VIEW IF EXISTS trackstream.counts_daily_mv_local ON CLUSTER 'events_cluster'",
+		"DROP TABLE IF EXISTS trackstream.counts_daily_local ON CLUSTER 'events_cluster'",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("cluster migrations lack %q", want)

@@ -287,13 +287,13 @@ func TestCHDBCeilingDropView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := db.Query(ctx, "SELECT (SELECT count() FROM trackstream.dims_daily), (SELECT sum(events) FROM trackstream.counts_daily)", "TabSeparated")
+	out, err := db.Query(ctx, "SELECT (SELECT count() FROM trackstream.dims_daily), (SELECT sum(events) FROM trackstream.counts_by_type_daily)", "TabSeparated")
 	_ = db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(out)); got != "0\t1000" {
-		t.Fatalf("dims_daily rows and counts_daily events after dropping dims_daily_mv: %q, want 0 and 1000", got)
+		t.Fatalf("dims_daily rows and counts_by_type_daily events after dropping dims_daily_mv: %q, want 0 and 1000", got)
 	}
 	_, err = CHDBCeiling(ctx, lib, filepath.Join(t.TempDir(), "ch"), 1000, 1000, []string{"events"})
 	if err == nil || !strings.Contains(err.Error(), "not a materialized view") {

@@ -43,7 +43,7 @@ func BenchmarkCeilingVariants(b *testing.B) {
 		ids[i] = rs[i].Event.ID
 	}
 	const text = "String CODEC(ZSTD(3))"
-	views := []string{"event_ids", "counts_hourly", "counts_daily", "visitors_daily", "dims_daily", "events_sessions", "sessions_dirty", "counts_minute"}
+	views := []string{"event_ids", "counts_by_type_hourly", "counts_by_type_daily", "visitors_daily", "dims_daily", "events_sessions", "sessions_dirty", "counts_minute"}
 	variants := []ceilingVariant{
 		{name: "json", json: true},
 		{name: "json-no-views", json: true, views: []string{}},
@@ -63,7 +63,7 @@ func BenchmarkCeilingVariants(b *testing.B) {
 		return keep
 	}
 	variants = append(variants,
-		ceilingVariant{name: "text-without-daily", views: without("counts_daily", "visitors_daily")},
+		ceilingVariant{name: "text-without-daily", views: without("counts_by_type_daily", "visitors_daily")},
 		ceilingVariant{name: "text-without-dims_daily", views: without("dims_daily")},
 		// dims_daily's view keeping only non-empty values: what skipping
 		// the empty ones (most UTM, click id, region and city values) saves.

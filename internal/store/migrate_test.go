@@ -62,12 +62,12 @@ func TestUpgradeBackfillsCountRollups(t *testing.T) {
 	}
 	s := upgrade(t, db, dir)
 	for sql, want := range map[string]string{
-		"SELECT toString(hour), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_hourly WHERE source_id = 'src-up' GROUP BY hour": "2026-01-31 23:00:00\t30\t7\n",
-		"SELECT toString(day), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_daily WHERE source_id = 'src-up' GROUP BY day":    "2026-01-31\t30\t7\n",
-		"SELECT toString(day), uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_daily WHERE source_id = 'src-up' GROUP BY day":               "2026-01-31\t7\n",
-		"SELECT value, sum(events) FROM trackstream.dims_daily WHERE source_id = 'src-up' AND dim = 'country' GROUP BY value ORDER BY value":            "DE\t15\nFR\t15\n",
-		"SELECT count() FROM trackstream.event_ids FINAL WHERE source_id = 'src-up'":                                                                    "30\n",
-		"SELECT count() FROM system.tables WHERE database = 'trackstream' AND name LIKE 'events_hourly%'":                                               "0\n",
+		"SELECT toString(hour), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_by_type_hourly WHERE source_id = 'src-up' GROUP BY hour": "2026-01-31 23:00:00\t30\t7\n",
+		"SELECT toString(day), sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_by_type_daily WHERE source_id = 'src-up' GROUP BY day":    "2026-01-31\t30\t7\n",
+		"SELECT toString(day), uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_daily WHERE source_id = 'src-up' GROUP BY day":                       "2026-01-31\t7\n",
+		"SELECT value, sum(events) FROM trackstream.dims_daily WHERE source_id = 'src-up' AND dim = 'country' GROUP BY value ORDER BY value":                    "DE\t15\nFR\t15\n",
+		"SELECT count() FROM trackstream.event_ids FINAL WHERE source_id = 'src-up'":                                                                            "30\n",
+		"SELECT count() FROM system.tables WHERE database = 'trackstream' AND name LIKE 'events_hourly%'":                                                       "0\n",
 	} {
 		if got := query(t, s, sql); got != want {
 			t.Errorf("%s\ngot %q, want %q", sql, got, want)
@@ -586,4 +586,78 @@ func mustMigration(t *testing.T, v uint32) schemas.Migration {
 	}
 	t.Fatalf("no migration %d", v)
 	return schemas.Migration{}
+}
+
+// A data dir with count rollups written before migration 0016 keeps every
+// count and visitor sketch after the upgrade: the migration copies
+// counts_hourly and counts_daily into the tables sorted by event type
+// once, also when a first run failed before its DROPs, drops the old
+// tables and their views, and events stored afterwards reach the new
+// tables through their views. Mutations tried: the migration without its
+// empty-table guards (every count twice) and without its hourly INSERT
+// (the hours were gone).
+func TestUpgradeSortsCountsByType(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 16)
+	// 40 events of 4 types and 6 visitors over two days and three hours,
+	// every fifth a bot, written through the old views.
+	at := time.Date(2026, 3, 1, 22, 30, 0, 0, time.UTC)
+	var vals []string
+	for i := range 40 {
+		when := at.Add(time.Duration(i) * 3 * time.Minute)
+		vals = append(vals, fmt.Sprintf("('src-ty', 'e%d', '%s', '%s', '%s', 'v%d', %v)", i, []string{"page", "click", "signup", "screen"}[i%4],
+			when.Format(chTimeLayout), when.Format(chTimeLayout), i%6, i%5 == 0))
+	}
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	const rows = "SELECT toString(%s), event_type, is_bot, sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.%s WHERE source_id = 'src-ty' GROUP BY ALL ORDER BY ALL"
+	hourly, daily := query(t, old, fmt.Sprintf(rows, "hour", "counts_hourly")), query(t, old, fmt.Sprintf(rows, "day", "counts_daily"))
+	for _, table := range []string{"counts_hourly", "counts_daily"} {
+		if got := query(t, old, "SELECT sum(events) FROM trackstream."+table+" WHERE source_id = 'src-ty'"); got != "40\n" {
+			_ = db.Close()
+			t.Fatalf("%s counts %q events before the upgrade, want 40", table, got)
+		}
+	}
+	// A first run that failed before its DROPs: the upgrade runs the
+	// migration again over the rows it had copied.
+	for _, stmt := range mustMigration(t, 16).Statements {
+		if strings.HasPrefix(stmt, "DROP") {
+			break
+		}
+		if err := old.exec(ctx, stmt); err != nil {
+			_ = db.Close()
+			t.Fatal(err)
+		}
+	}
+	s := upgrade(t, db, dir)
+	if got := query(t, s, fmt.Sprintf(rows, "hour", "counts_by_type_hourly")); got != hourly {
+		t.Errorf("counts_by_type_hourly after the upgrade:\n%s\nwant the counts of counts_hourly once:\n%s", got, hourly)
+	}
+	if got := query(t, s, fmt.Sprintf(rows, "day", "counts_by_type_daily")); got != daily {
+		t.Errorf("counts_by_type_daily after the upgrade:\n%s\nwant the counts of counts_daily once:\n%s", got, daily)
+	}
+	if got := query(t, s, "SELECT count() FROM system.tables WHERE database = 'trackstream' AND (name LIKE 'counts\\_hourly%' OR name LIKE 'counts\\_daily%')"); got != "0\n" {
+		t.Errorf("counts_hourly and counts_daily tables and views after the upgrade: %q, want them dropped", got)
+	}
+	if err := write(ctx, s, "after", rowsAt("src-ty", 5, "signup", at)); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"counts_by_type_hourly", "counts_by_type_daily"} {
+		if got := query(t, s, "SELECT sum(events) FROM trackstream."+table+" WHERE source_id = 'src-ty' AND event_type = 'signup'"); got != "15\n" {
+			t.Errorf("%s signups after an insert of 5 more: %q, want 15", table, got)
+		}
+	}
+}
+
+// rowsAt is n events of one type at when, with ids no other helper uses.
+func rowsAt(source string, n int, typ string, when time.Time) []Row {
+	out := rows(source, n, when.Add(time.Second))
+	for i := range out {
+		out[i].Event.ID, out[i].Event.Type = fmt.Sprintf("at-%d", i), typ
+	}
+	return out
 }

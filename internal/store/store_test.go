@@ -100,7 +100,7 @@ func TestEmbeddedStore(t *testing.T) {
 			t.Fatalf("three inserts with one token stored %d rows, want 50", got)
 		}
 		// The retries reach no materialized view twice.
-		for _, table := range []string{"counts_hourly", "counts_daily", "counts_minutely"} {
+		for _, table := range []string{"counts_by_type_hourly", "counts_by_type_daily", "counts_minutely"} {
 			if got := query(t, s, "SELECT sum(events) FROM trackstream."+table+" WHERE source_id = 'src-token'"); got != "50\n" {
 				t.Fatalf("%s counts %q after three inserts with one token, want 50", table, got)
 			}
@@ -151,13 +151,13 @@ func TestEmbeddedStore(t *testing.T) {
 		}
 		// Every rollup counts each event once, on its first copy's day.
 		for table, want := range map[string]string{
-			"counts_hourly": "21\t1\n", "counts_daily": "21\t1\n", "counts_minutely": "21\t1\n",
+			"counts_by_type_hourly": "21\t1\n", "counts_by_type_daily": "21\t1\n", "counts_minutely": "21\t1\n",
 		} {
 			if got := query(t, s, "SELECT sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream."+table+" WHERE source_id = 'src-retry'"); got != want {
 				t.Errorf("%s events/visitors = %q, want %q", table, got, want)
 			}
 		}
-		if got := query(t, s, "SELECT toString(day), sum(events) FROM trackstream.counts_daily WHERE source_id = 'src-retry' GROUP BY day ORDER BY day"); got != "2026-01-31\t20\n2026-02-01\t1\n" {
+		if got := query(t, s, "SELECT toString(day), sum(events) FROM trackstream.counts_by_type_daily WHERE source_id = 'src-retry' GROUP BY day ORDER BY day"); got != "2026-01-31\t20\n2026-02-01\t1\n" {
 			t.Errorf("per day %q, want 20 on 2026-01-31 and the new event on 2026-02-01", got)
 		}
 		if got := query(t, s, "SELECT sum(events) FROM trackstream.dims_daily WHERE source_id = 'src-retry' AND dim = 'page'"); got != "21\n" {
