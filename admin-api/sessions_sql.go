@@ -32,7 +32,12 @@ import (
 // finalised hours (the open tail), in the parts of a minute at a range's
 // ends, or in hours finalised without minutes (before 0015, until the
 // finaliser recomputes them) come from the per-session rollup
-// events_sessions (which keeps each session's exact first event time);
+// events_sessions (which keeps each session's exact first event time).
+// One event type without other event-level filters takes the same paths
+// over sessions_by_type (migration 0018: the finalised figures per type,
+// every hour with minutes), with trackstream.events in place of
+// events_sessions for the open tail, the parts of a minute and the hours
+// finalised before 0018 (until the finaliser recomputes them); several
 // event types and event-level filters read trackstream.events.
 
 const (
@@ -40,6 +45,9 @@ const (
 	sessionsTable = schemas.Database + ".events_sessions"
 	// sessionsHourly is the finalised session figures (migration 0006).
 	sessionsHourly = schemas.Database + ".sessions_hourly"
+	// sessionsByType is the finalised session figures per event type
+	// (migration 0018).
+	sessionsByType = schemas.Database + ".sessions_by_type"
 	// sessionPagesDaily is the finalised entry and exit pages of whole days
 	// (migrations 0009 and 0014: sorted by kind and path, then day).
 	sessionPagesDaily = schemas.Database + ".session_pages"
@@ -49,6 +57,14 @@ const (
 // session figures: no event type (a session's events of some types are
 // not in them) and no event-level filter.
 func (f filter) sessionRollup() bool { return !f.eventLevel() && len(f.types) == 0 }
+
+// sessionByType reports whether sessions_by_type can answer f's session
+// figures: one event type and no event-level filter.
+func (f filter) sessionByType() bool { return !f.eventLevel() && len(f.types) == 1 }
+
+// finalisedRollup reports whether f's session figures have finalised
+// rows, in sessions_hourly or sessions_by_type.
+func (f filter) finalisedRollup() bool { return f.sessionRollup() || f.sessionByType() }
 
 // dayStart is the start of t's UTC day.
 func dayStart(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
@@ -104,7 +120,8 @@ func (b *builder) sessionsFromEvents(f filter, lo, hi time.Time) string {
 
 // finalisedSessions selects (k, n, nb, ms) (key, sessions, bounces,
 // duration in ms) from the sessions_hourly rows of the pieces under f (f
-// must pass sessionRollup), each hour at its newest version (every pass
+// must pass finalisedRollup; with one event type the sessions_by_type rows
+// of that type), each hour at its newest version (every pass
 // of the finaliser writes all of an hour's rows, and a marker row, under
 // one version; FINAL keeps one row per key should two passes ever share
 // a version). One statement for all the pieces of a query: each
@@ -119,15 +136,21 @@ func (b *builder) finalisedSessions(f filter, pieces []finalPiece) string {
 		g.add(p.col+" >= "+b.hour(p.lo)+" AND "+p.col+" < "+b.hour(p.hi), p.key)
 	}
 	span := "hour >= " + b.hour(lo) + " AND hour < " + b.hour(hi)
+	table, markers := sessionsHourly, span
 	c := []string{span}
+	if len(f.types) == 1 {
+		// The markers (event_type and source_id '') lead the key.
+		table, markers = sessionsByType, "event_type = '' AND source_id = '' AND "+span
+		c = append(c, "event_type = "+b.str(f.types[0]))
+	}
 	if f.source != "" {
 		c = append(c, "source_id = "+b.str(f.source))
 	}
 	if !f.bots {
 		c = append(c, "NOT is_bot")
 	}
-	c = append(c, "(hour, version) IN (SELECT hour, max(version) FROM "+sessionsHourly+" WHERE "+span+" GROUP BY hour)", g.where())
-	return "SELECT " + g.key() + " AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM " + sessionsHourly + " FINAL WHERE " + strings.Join(c, " AND ")
+	c = append(c, "(hour, version) IN (SELECT hour, max(version) FROM "+table+" WHERE "+markers+" GROUP BY hour)", g.where())
+	return "SELECT " + g.key() + " AS k, sessions AS n, bounces AS nb, duration_ms AS ms FROM " + table + " FINAL WHERE " + strings.Join(c, " AND ")
 }
 
 // finalPiece is a part of a range whose sessions come from finalised
@@ -160,12 +183,18 @@ func (fin finalised) byMinute(h time.Time) bool {
 // that is finalised with minutes, its whole minutes (the parts of a
 // minute come from the sessions). key writes the key of a finalised hour
 // (column hour), minute (column minute) or of a session (column start).
+// With useRollup, f must pass finalisedRollup; with one event type the
+// sessions come from events, not events_sessions.
 func sessionParts(b *builder, f filter, lo, hi time.Time, fin finalised, useRollup, byMinute bool, key func(col string) string, final *[]finalPiece) []string {
 	perSession := func(sessions string) string {
 		return "SELECT " + key("start") + " AS k, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" + sessions + ")"
 	}
 	if !useRollup {
 		return []string{perSession(b.sessionsFromEvents(f, lo, hi))}
+	}
+	sessions := b.sessionsFromRollup
+	if len(f.types) > 0 {
+		sessions = b.sessionsFromEvents
 	}
 	var parts []string
 	finalRows := func(col string, lo, hi time.Time) {
@@ -175,15 +204,15 @@ func sessionParts(b *builder, f filter, lo, hi time.Time, fin finalised, useRoll
 	partialHour := func(lo, hi time.Time) {
 		m0, m1 := ceilMinute(lo), hi.Truncate(time.Minute)
 		if !fin.byMinute(lo.Truncate(time.Hour)) || !m0.Before(m1) {
-			parts = append(parts, perSession(b.sessionsFromRollup(f, lo, hi)))
+			parts = append(parts, perSession(sessions(f, lo, hi)))
 			return
 		}
 		if lo.Before(m0) {
-			parts = append(parts, perSession(b.sessionsFromRollup(f, lo, m0)))
+			parts = append(parts, perSession(sessions(f, lo, m0)))
 		}
 		finalRows("minute", m0, m1)
 		if m1.Before(hi) {
-			parts = append(parts, perSession(b.sessionsFromRollup(f, m1, hi)))
+			parts = append(parts, perSession(sessions(f, m1, hi)))
 		}
 	}
 	if h := minTime(ceilHour(lo), hi); h.After(lo) {
@@ -204,7 +233,7 @@ func sessionParts(b *builder, f filter, lo, hi time.Time, fin finalised, useRoll
 		if lo.Truncate(time.Hour).Equal(hi.Add(-time.Nanosecond).Truncate(time.Hour)) {
 			partialHour(lo, hi)
 		} else {
-			parts = append(parts, perSession(b.sessionsFromRollup(f, lo, hi)))
+			parts = append(parts, perSession(sessions(f, lo, hi)))
 		}
 	}
 	return parts
@@ -238,11 +267,12 @@ func minTime(a, b time.Time) time.Time {
 // bounced ones and their average duration in seconds. fin is where the
 // finalised hours are.
 func sessionStatsSQL(f filter, fin finalised) query {
-	return sessionStatsFrom(f, fin, f.sessionRollup())
+	return sessionStatsFrom(f, fin, f.finalisedRollup())
 }
 
-// sessionStatsFrom is sessionStatsSQL from the session rollups when
-// useRollup (f must pass sessionRollup), else from event rows.
+// sessionStatsFrom is sessionStatsSQL from the finalised rows and the
+// session rollup when useRollup (f must pass finalisedRollup), else from
+// event rows.
 func sessionStatsFrom(f filter, fin finalised, useRollup bool) query {
 	prev := f.from.Add(-f.to.Sub(f.from))
 	b := newBuilder()
@@ -260,11 +290,12 @@ func sessionStatsFrom(f filter, fin finalised, useRollup bool) query {
 // started in it, the bounced ones and their average duration. By minute
 // the finalised hours' per-minute rows are used.
 func seriesSessionsSQL(f filter, iv interval, fin finalised) query {
-	return seriesSessionsFrom(f, iv, fin, f.sessionRollup())
+	return seriesSessionsFrom(f, iv, fin, f.finalisedRollup())
 }
 
-// seriesSessionsFrom is seriesSessionsSQL from the session rollups when
-// useRollup (f must pass sessionRollup), else from event rows.
+// seriesSessionsFrom is seriesSessionsSQL from the finalised rows and the
+// session rollup when useRollup (f must pass finalisedRollup), else from
+// event rows.
 func seriesSessionsFrom(f filter, iv interval, fin finalised, useRollup bool) query {
 	b := newBuilder()
 	key := func(col string) string {
@@ -420,10 +451,26 @@ func (s *Server) finalisedPageDays(r *http.Request, f filter) (map[time.Time]boo
 const finalisedUntilSQL = "SELECT toUnixTimestamp(max(hour)) AS t, count() AS n, toUnixTimestamp(maxIf(hour, m != hour)) AS l, countIf(m != hour) AS nl " +
 	"FROM (SELECT hour, argMax(minute, version) AS m FROM " + sessionsHourly + " WHERE source_id = '' GROUP BY hour)"
 
+// finalisedByTypeSQL is where the finalised hours of sessions_by_type
+// end: the newest hour with a marker row there. The finaliser writes
+// hours in order and recomputes those finalised before migration 0018
+// from the first on, so every hour before it has its typed rows, all
+// with minutes.
+const finalisedByTypeSQL = "SELECT toUnixTimestamp(max(hour)) AS t, count() AS n FROM " + sessionsByType + " WHERE event_type = '' AND source_id = ''"
+
 // sessionRows runs the session query build makes for f, with where the
-// finalised hours are when the rollups can answer f.
+// finalised hours are when finalised rows can answer f.
 func (s *Server) sessionRows(r *http.Request, f filter, build func(fin finalised) query) ([]sessionsRow, error) {
 	var fin finalised
+	if f.sessionByType() {
+		rows, err := runQuery[struct{ T, N int64 }](s, r, query{sql: finalisedByTypeSQL})
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 1 && rows[0].N > 0 {
+			fin.until = time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
+		}
+	}
 	if f.sessionRollup() {
 		rows, err := runQuery[struct{ T, N, L, NL int64 }](s, r, query{sql: finalisedUntilSQL})
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,9 +24,36 @@ import (
 
 // sessEvent is a stored row as the session reference sees it.
 type sessEvent struct {
-	source, id, session string
-	at                  time.Time
-	bot                 bool
+	source, id, session, typ string
+	at                       time.Time
+	bot                      bool
+}
+
+// sessTypes is the event type of the n-th event of the differential test:
+// mostly pageviews, every third a signup and every seventh a click, so
+// that a session's events of one type are some of its events.
+func sessTypes(n int) string {
+	switch {
+	case n%3 == 0:
+		return "signup"
+	case n%7 == 0:
+		return "click"
+	}
+	return "page"
+}
+
+// ofTypes are the rows of rows whose type is one of types (all: none).
+func ofTypes(rows []sessEvent, types []string) []sessEvent {
+	if len(types) == 0 {
+		return rows
+	}
+	var out []sessEvent
+	for _, e := range rows {
+		if slices.Contains(types, e.typ) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // refSession is one session by the definition (sessions_sql.go).
@@ -122,7 +151,7 @@ func randomSessions(r *rand.Rand, n int, next *int) []sessEvent {
 				bot = true
 			}
 			*next++
-			out = append(out, sessEvent{source: source, id: fmt.Sprintf("se%d", *next), session: session, at: at, bot: bot})
+			out = append(out, sessEvent{source: source, id: fmt.Sprintf("se%d", *next), session: session, typ: sessTypes(*next), at: at, bot: bot})
 		}
 	}
 	return out
@@ -132,7 +161,7 @@ func storeRows(es []sessEvent, received time.Duration) []store.Row {
 	out := make([]store.Row, len(es))
 	for i, e := range es {
 		out[i] = store.Row{
-			Event:  event.Event{SourceID: e.source, ID: e.id, Type: "page", Time: e.at, ReceivedAt: e.at.Add(received), SessionID: e.session, AnonymousID: "v-" + e.session, Properties: json.RawMessage(`{}`)},
+			Event:  event.Event{SourceID: e.source, ID: e.id, Type: e.typ, Time: e.at, ReceivedAt: e.at.Add(received), SessionID: e.session, AnonymousID: "v-" + e.session, Properties: json.RawMessage(`{}`)},
 			Fields: enrich.Fields{URLPath: "/p", Bot: e.bot},
 		}
 	}
@@ -145,7 +174,13 @@ func storeRows(es []sessEvent, received time.Duration) []store.Row {
 // Go: before any finaliser pass, after one, after late events (earlier
 // first events, bot-first, bounces that stop being bounces) and the pass
 // that follows them, after the re-check, and after two finalisers ran
-// the same pass at once.
+// the same pass at once. Filters on one event type (finalised rows of
+// sessions_by_type, events for the rest) and on two (events) are checked
+// the same way against sessions made of those types' events only, also
+// with hours finalised before migration 0018 (no typed rows) and after
+// the pass that recomputes them. Mutations tried: finalisedSessions
+// without its event_type condition (every type's rows summed) and
+// sessionParts' typed open tail from events_sessions (all types' events).
 func TestSessionFiguresDifferential(t *testing.T) {
 	testkit.SkipShort(t)
 	st, _ := chStore(t)
@@ -182,17 +217,22 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	}
 	check := func(phase string) {
 		t.Helper()
-		ss := refSessions(stored)
 		for _, filters := range []struct {
 			source string
 			bots   bool
-		}{{"", false}, {"sess-a", false}, {"", true}, {"sess-b", true}} {
+			types  []string
+		}{{"", false, nil}, {"sess-a", false, nil}, {"", true, nil}, {"sess-b", true, nil},
+			{"", false, []string{"signup"}}, {"sess-a", true, []string{"signup"}}, {"", true, []string{"click"}}, {"", false, []string{"signup", "click"}}} {
+			ss := refSessions(ofTypes(stored, filters.types))
 			extra := ""
 			if filters.source != "" {
 				extra += "&source=" + filters.source
 			}
 			if filters.bots {
 				extra += "&bots=true"
+			}
+			if len(filters.types) > 0 {
+				extra += "&type=" + strings.Join(filters.types, "&type=")
 			}
 			// Aligned ranges read the rollups, ranges one second off
 			// read raw events.
@@ -306,6 +346,30 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	}
 	check("hours recomputed with minutes")
 
+	// Hours finalised before migration 0018: no typed rows. Typed filters
+	// read events for them, and the next pass writes them.
+	typedHours := func() string {
+		t.Helper()
+		// Other tests' hours share the store: this test's days only.
+		rows, err := st.QueryJSON(ctx, "SELECT uniqExact(hour) AS n FROM trackstream.sessions_by_type WHERE event_type = '' AND source_id = '' AND hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')}",
+			map[string]string{"lo": sessionsWindow.Truncate(24 * time.Hour).Format(time.DateTime), "hi": sessionsWindow.Add(48 * time.Hour).Format(time.DateTime)}, nil)
+		if err != nil || len(rows) != 1 {
+			t.Fatal(rows, err)
+		}
+		return string(rows[0])
+	}
+	if err := st.Write(ctx, "TRUNCATE TABLE trackstream.sessions_by_type", nil); err != nil {
+		t.Fatal(err)
+	}
+	check("hours finalised before migration 0018")
+	if _, err := fin.Pass(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := typedHours(), fmt.Sprintf(`{"n":%d}`, int(sessionsWindow.Add(9*time.Hour).Sub(sessionsWindow.Truncate(24*time.Hour))/time.Hour)); got != want {
+		t.Fatalf("hours with typed rows after a pass: %s, want %s (every finalised hour recomputed)", got, want)
+	}
+	check("hours recomputed with event types")
+
 	// Late events: a first event before some sessions' start (a bot one
 	// for every other), and a second event for some one-event sessions.
 	var late []sessEvent
@@ -319,7 +383,7 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	}
 	for i := range late {
 		next++
-		late[i].id = fmt.Sprintf("se%d", next)
+		late[i].id, late[i].typ = fmt.Sprintf("se%d", next), sessTypes(next)
 	}
 	if err := write(ctx, st, "sess-diff-late", storeRows(late, 30*time.Hour)); err != nil {
 		t.Fatal(err)

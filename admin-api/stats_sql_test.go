@@ -138,7 +138,8 @@ func TestRollupChoice(t *testing.T) {
 }
 
 // TestSessionRollupChoice pins which session figures read the session
-// rollup: no event type, no event-level filter.
+// rollup (no event type, no event-level filter) and which the finalised
+// figures per event type (one type, no event-level filter).
 func TestSessionRollupChoice(t *testing.T) {
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	aligned := filter{from: from, to: from.Add(24 * time.Hour), source: "s"}
@@ -164,6 +165,27 @@ func TestSessionRollupChoice(t *testing.T) {
 	for _, c := range cases {
 		if got := strings.Contains(c.q.sql, sessionsTable); got != c.rollup {
 			t.Errorf("%s: reads the session rollup %v, want %v: %s", c.name, got, c.rollup, c.q.sql)
+		}
+	}
+	// One event type reads the finalised hours of sessions_by_type, two
+	// or an event-level filter with it only events.
+	fin := finalised{until: aligned.to}
+	twoTypes, typedProp := typed, withProp
+	twoTypes.types = []string{"page", "signup"}
+	typedProp.types = typed.types
+	for _, c := range []struct {
+		name   string
+		q      query
+		byType bool
+	}{
+		{"summary, event type", sessionStatsSQL(typed, fin), true},
+		{"series by minute, event type", seriesSessionsSQL(typed, minute, fin), true},
+		{"summary, two event types", sessionStatsSQL(twoTypes, fin), false},
+		{"summary, event type and property", sessionStatsSQL(typedProp, fin), false},
+		{"summary, aligned", sessionStatsSQL(aligned, fin), false},
+	} {
+		if got := strings.Contains(c.q.sql, sessionsByType); got != c.byType {
+			t.Errorf("%s: reads sessions_by_type %v, want %v: %s", c.name, got, c.byType, c.q.sql)
 		}
 	}
 }

@@ -1,11 +1,13 @@
 // Package finalise keeps trackstream.sessions_hourly, the session figures
-// of closed hours (migration 0006), and trackstream.session_pages,
+// of closed hours (migration 0006), trackstream.sessions_by_type, the same
+// per event type (migration 0018), and trackstream.session_pages,
 // the entry and exit pages of closed days (migrations 0009, 0014), so that
 // dashboards read a few rows per hour or day instead of grouping every
 // session. One job: a pass finds the hours to (re)compute and recomputes
 // each of their UTC days, the figures from the per-session rollup
-// events_sessions and, for days that are over, the pages from the day's
-// events; Run makes a pass every interval.
+// events_sessions, the figures per event type from the days' events and,
+// for days that are over, the pages from the day's events; Run makes a
+// pass every interval.
 //
 // An hour is finalised once it is closed (now >= hour + lateness) and
 // recomputed when it is 24 h old (its UTC day, the longest a session can
@@ -14,9 +16,10 @@
 // after it ended (trackstream.sessions_dirty). A day's pages are written
 // with its hours once every hour of the day is closed, and a day that is
 // over and has no pages yet is recomputed whole, as is a day with an hour
-// finalised without per-minute rows (before migration 0015). A pass starts
-// at the earliest hour with session data, so a data directory written
-// before migration 0006, 0009 or 0015 is caught up on the first pass.
+// finalised without per-minute rows (before migration 0015) or without
+// figures per event type (before migration 0018). A pass starts at the
+// earliest hour with session data, so a data directory written before
+// migration 0006, 0009, 0015 or 0018 is caught up on the first pass.
 //
 // Passes are idempotent and may run in several processes at once: a pass
 // writes every row of the hours it computes, and a marker row per hour,
@@ -57,6 +60,7 @@ type Settings struct {
 const (
 	sessionsTable  = schemas.Database + ".events_sessions"
 	sessionsHourly = schemas.Database + ".sessions_hourly"
+	sessionsByType = schemas.Database + ".sessions_by_type"
 	sessionsDirty  = schemas.Database + ".sessions_dirty"
 	sessionPages   = schemas.Database + ".session_pages"
 	eventsTable    = schemas.Database + ".events"
@@ -163,6 +167,7 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			for h := lo; h.Before(hi); h = h.Add(time.Hour) {
 				st.versions[h] = 0 // present; the value no longer matters
 				delete(st.noMinutes, h)
+				st.typed[h] = true
 			}
 			for d := lo; !d.Add(day).After(hi); d = d.Add(day) {
 				st.pages[d] = true
@@ -214,6 +219,9 @@ type state struct {
 	// noMinutes are the finalised hours whose newest version has no
 	// per-minute rows (written before migration 0015).
 	noMinutes map[time.Time]bool
+	// typed are the hours with figures per event type (a marker row in
+	// sessions_by_type; hours finalised before migration 0018 have none).
+	typed map[time.Time]bool
 	// firstData is the earliest hour with session data (zero: none).
 	firstData time.Time
 	// dirty is, per day, when it last received events after it ended.
@@ -243,7 +251,8 @@ func (s *state) newVersion(d, hi, now time.Time) uint64 {
 }
 
 // needs reports whether the hours [d, hi) of day d need a pass at now:
-// one is not finalised or has no per-minute rows, one is due its re-check, the day received events
+// one is not finalised or has no per-minute rows or no figures per event
+// type, one is due its re-check, the day received events
 // after its last pass, or the day is over (hi is its end) and its pages
 // are not written.
 func (s *state) needs(d, hi, now time.Time) bool {
@@ -253,7 +262,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 	oldest := time.Time{}
 	for h := d; h.Before(hi); h = h.Add(time.Hour) {
 		v, ok := s.versions[h]
-		if !ok || s.noMinutes[h] {
+		if !ok || s.noMinutes[h] || !s.typed[h] {
 			return true
 		}
 		at := versionTime(v)
@@ -269,7 +278,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 }
 
 func (f *Finaliser) state(ctx context.Context) (*state, error) {
-	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
+	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, typed: map[time.Time]bool{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
 	var marks []struct {
 		H int64  `json:"h"`
 		V uint64 `json:"v"`
@@ -285,6 +294,15 @@ func (f *Finaliser) state(ctx context.Context) (*state, error) {
 		if m.M == 0 {
 			st.noMinutes[h] = true
 		}
+	}
+	var typed []struct {
+		H int64 `json:"h"`
+	}
+	if err := f.query(ctx, &typed, "SELECT toUnixTimestamp(hour) AS h FROM "+sessionsByType+" WHERE event_type = '' AND source_id = '' GROUP BY hour", nil); err != nil {
+		return nil, err
+	}
+	for _, m := range typed {
+		st.typed[time.Unix(m.H, 0).UTC()] = true
 	}
 	var first []struct {
 		H int64 `json:"h"`
@@ -337,6 +355,26 @@ const finaliseSQL = "INSERT INTO " + sessionsHourly + " (source_id, hour, is_bot
 	"toUInt64(0) AS n, toUInt64(0) AS nb, toUInt64(0) AS ms FROM numbers({hours:UInt32})" +
 	") GROUP BY source_id, hour, is_bot, minute"
 
+// byTypeSQL writes finaliseSQL's rows per event type into
+// sessions_by_type, with a marker row per hour (event_type and source_id
+// empty, minute = hour), under one version: the sessions made of one type's
+// events only (the key, start, bot flag, bounce and duration as in
+// finaliseSQL, over that type's events), read from the days' events
+// (events_sessions has no type). The admin API's raw path
+// (admin-api/sessions_sql.go, sessionsFromEvents with one type) groups
+// the same way.
+const byTypeSQL = "INSERT INTO " + sessionsByType + " (event_type, source_id, hour, is_bot, minute, sessions, bounces, duration_ms, version) " +
+	"SELECT event_type, source_id, hour, is_bot, minute, sum(n), sum(nb), sum(ms), {v:UInt64} FROM (" +
+	"SELECT event_type, source_id, toStartOfHour(toDateTime(start, 'UTC')) AS hour, bot AS is_bot, toStartOfMinute(toDateTime(start, 'UTC')) AS minute, toUInt64(1) AS n, toUInt64(single) AS nb, toUInt64(dur) AS ms FROM (" +
+	"SELECT event_type, source_id, min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single, " +
+	"dateDiff('millisecond', min(event_time), max(event_time)) AS dur FROM " + eventsTable +
+	" WHERE event_time >= {d0:DateTime64(3, 'UTC')} AND event_time < {d1:DateTime64(3, 'UTC')} AND session_id != ''" +
+	" GROUP BY event_type, source_id, session_id, toDate(event_time)" +
+	" HAVING start >= {lo:DateTime('UTC')} AND start < {hi:DateTime('UTC')})" +
+	" UNION ALL SELECT '' AS event_type, '' AS source_id, toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 3600 * number, 'UTC') AS hour, false AS is_bot, hour AS minute, " +
+	"toUInt64(0) AS n, toUInt64(0) AS nb, toUInt64(0) AS ms FROM numbers({hours:UInt32})" +
+	") GROUP BY event_type, source_id, hour, is_bot, minute"
+
 // pagesSQL writes the entry and exit pages of the sessions of day
 // [d0, d1) and the day's marker row, under one version: per session its
 // first and last pageview's path and visitor (by event time, then event
@@ -381,6 +419,12 @@ func (f *Finaliser) finaliseSpan(ctx context.Context, d, hi time.Time, version u
 		"v":  strconv.FormatUint(version, 10),
 		"d0": chHour(d), "d1": chHour(hi.Add(-time.Nanosecond).Truncate(day).Add(day)), "lo": chHour(d), "hi": chHour(hi),
 		"hours": strconv.Itoa(int(hi.Sub(d) / time.Hour)),
+	}
+	// Two inserts, each whole: should the second fail, sessions_hourly
+	// is as before this pass, so what made it recompute these hours makes
+	// the next pass recompute them again.
+	if err := f.st.Write(ctx, byTypeSQL, params); err != nil {
+		return 0, fmt.Errorf("finalise the sessions per event type of %s to %s: %w", d.Format(time.DateTime), hi.Format(time.DateTime), err)
 	}
 	if err := f.st.Write(ctx, finaliseSQL, params); err != nil {
 		return 0, fmt.Errorf("finalise the sessions of %s to %s: %w", d.Format(time.DateTime), hi.Format(time.DateTime), err)

@@ -572,6 +572,108 @@ func TestUpgradeAddsSessionMinutes(t *testing.T) {
 	}
 }
 
+// A data dir with session figures finalised before migration 0018 (no
+// sessions_by_type) answers the same after the upgrade: the first pass of
+// the finaliser recomputes every finalised hour once, leaving
+// sessions_hourly's figures as they were and writing each hour's figures
+// per event type as the raw events say; the pass after it has nothing to
+// do. Mutations tried: the finaliser's needs() ignoring hours without
+// typed rows (the first pass recomputed nothing, sessions_by_type empty).
+func TestUpgradeAddsSessionsByType(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 18)
+	// Sessions of two sources over two days ending yesterday, each with
+	// pageviews and some signups (one session of signups only, one of a
+	// signup and its copy).
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
+	var vals []string
+	for i, e := range []struct {
+		source, session, typ string
+		at                   time.Duration
+		bot                  bool
+	}{
+		{"a", "s1", "page", 9 * time.Hour, false}, {"a", "s1", "signup", 9*time.Hour + 5*time.Minute, false}, {"a", "s1", "page", 9*time.Hour + 7*time.Minute, false},
+		{"a", "s1", "signup", 10*time.Hour + 2*time.Minute, false}, {"a", "s2", "signup", 11*time.Hour + 30*time.Second, true},
+		{"b", "s1", "page", 23*time.Hour + 50*time.Minute, false}, {"b", "s1", "signup", 24*time.Hour + 10*time.Minute, false},
+		{"b", "s3", "signup", 30 * time.Hour, false}, {"b", "s3", "signup", 30 * time.Hour, false},
+	} {
+		id := fmt.Sprintf("e%d", i)
+		if i == 8 {
+			id = "e7" // a copy of the signup before it
+		}
+		at := day.Add(e.at).Format(chTimeLayout)
+		vals = append(vals, fmt.Sprintf("('%s', '%s', '%s', '%s', '%s', '%s', %v)", e.source, id, e.typ, at, at, e.session, e.bot))
+	}
+	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	// The finaliser as it was before migration 0018: sessions_hourly and
+	// session_pages only, ten minutes from now (after the late-event marks
+	// of the rows above).
+	now := time.Now().Add(10 * time.Minute)
+	pass := func(st finalise.Store) finalise.Result {
+		t.Helper()
+		fin, err := finalise.New(st, finalise.Settings{Interval: time.Minute, Lateness: 2 * time.Hour}, quiet, prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := fin.Pass(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := pass(before0018{&Embedded{db: db, reads: db}})
+	const hourly = "SELECT source_id, toString(hour), is_bot, toString(minute), sessions, bounces, duration_ms FROM trackstream.sessions_hourly FINAL " +
+		"WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour) ORDER BY ALL"
+	want := query(t, old, hourly)
+	s := upgrade(t, db, dir)
+	if got := query(t, s, "SELECT count() FROM trackstream.sessions_by_type"); got != "0\n" {
+		t.Fatalf("sessions_by_type after the upgrade holds %q rows, want none", got)
+	}
+	if up := pass(s); up.Hours != first.Hours || up.Corrections != 0 {
+		t.Errorf("the first pass after the upgrade: %+v, want every hour (%d) recomputed and none changed", up, first.Hours)
+	}
+	if got := query(t, s, hourly); got != want || !strings.Contains(want, "3720000") {
+		t.Errorf("sessions_hourly after the upgrade:\n%s\nwant as before it:\n%s", got, want)
+	}
+	const typed = "SELECT event_type, source_id, toString(minute), is_bot, sessions, bounces, duration_ms FROM trackstream.sessions_by_type FINAL " +
+		"WHERE event_type = 'signup' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_by_type WHERE event_type = '' AND source_id = '' GROUP BY hour) ORDER BY ALL"
+	d1, d2 := day.Format(time.DateOnly), day.Add(24*time.Hour).Format(time.DateOnly)
+	// a/s1: two signups an hour apart; a/s2: one bot signup; b/s1: one
+	// signup after midnight (a session of the new day); b/s3: one signup
+	// and its copy (a bounce).
+	wantTyped := "signup\ta\t" + d1 + " 09:05:00\tfalse\t1\t0\t3420000\n" + "signup\ta\t" + d1 + " 11:00:00\ttrue\t1\t1\t0\n" +
+		"signup\tb\t" + d2 + " 00:10:00\tfalse\t1\t1\t0\n" + "signup\tb\t" + d2 + " 06:00:00\tfalse\t1\t1\t0\n"
+	if got := query(t, s, typed); got != wantTyped {
+		t.Errorf("sessions_by_type after the first pass:\n%s\nwant:\n%s", got, wantTyped)
+	}
+	if again := pass(s); again.Hours != 0 {
+		t.Errorf("a second pass: %+v, want nothing to do", again)
+	}
+}
+
+// before0018 is a store as the finaliser saw it before migration 0018:
+// without sessions_by_type (writes to it are dropped, reads find nothing).
+type before0018 struct{ *Embedded }
+
+func (s before0018) Write(ctx context.Context, sql string, params map[string]string) error {
+	if strings.Contains(sql, "sessions_by_type") {
+		return nil
+	}
+	return s.Embedded.Write(ctx, sql, params)
+}
+
+func (s before0018) QueryJSON(ctx context.Context, sql string, params, settings map[string]string) ([]json.RawMessage, error) {
+	if strings.Contains(sql, "sessions_by_type") {
+		return nil, nil
+	}
+	return s.Embedded.QueryJSON(ctx, sql, params, settings)
+}
+
 // mustMigration is the embedded migration of version v.
 func mustMigration(t *testing.T, v uint32) schemas.Migration {
 	t.Helper()
