@@ -315,13 +315,14 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 	}
 	defer func() { _ = node.p.stop(time.Minute) }()
 	node.adm.HTTP = &http.Client{Timeout: 3 * time.Minute}
+	started := time.Now()
 	// Background work after start (the session finaliser's first pass over
 	// history, the processor's dedup window) would be billed to the first
 	// queries' server CPU: time them once the server is idle.
 	if busy := waitIdle(ctx, node.p.pid(), 5*time.Minute); busy > 0 {
 		h.log.Info("S7: server idle", "events", n, "after", busy.Round(time.Second))
 	}
-	if run.SessionsCatchUp, err = waitSessionsFinalised(ctx, node.opsAddr); err != nil {
+	if run.SessionsCatchUp, err = waitSessionsFinalised(ctx, node.opsAddr, started); err != nil {
 		run.Err = err.Error()
 		return run
 	}
@@ -345,15 +346,15 @@ func (h *harness) queryRun(ctx context.Context, n uint64) QueryRun {
 
 // waitSessionsFinalised waits until the session finaliser of the node at
 // opsAddr has finalised every closed hour (its lag gauge is set and below
-// 4 h: lateness plus an hour) and returns how long that took, so that the
-// session figures are timed as they are served once a node runs. The
+// 4 h: lateness plus an hour) and returns how long after start (the
+// node's start) that was, so that the session figures are timed as they
+// are served once a node runs. The
 // gauge is set at the end of a pass, after the pass wrote the entry and
 // exit pages (session_pages) of every day that is over, also those
 // of a data dir seeded before migration 0009, so the entry_page and
 // exit_page breakdowns are timed on the finalised days too.
-func waitSessionsFinalised(ctx context.Context, opsAddr string) (float64, error) {
-	start := time.Now()
-	deadline := start.Add(30 * time.Minute)
+func waitSessionsFinalised(ctx context.Context, opsAddr string, start time.Time) (float64, error) {
+	deadline := time.Now().Add(30 * time.Minute)
 	for {
 		lag, err := client.Metric(ctx, opsAddr, "trackstream_processor_sessions_finalise_lag_seconds")
 		if err == nil && lag > 0 && lag < 4*3600 {
