@@ -51,10 +51,7 @@ func TestUpgradeBackfillsCountRollups(t *testing.T) {
 			vals = append(vals, fmt.Sprintf("('%s', '%s', 'page', '%s', '%s', '%s', '%s')", r.Event.SourceID, r.Event.ID,
 				r.Event.Time.Format(chTimeLayout), r.Event.ReceivedAt.Format(chTimeLayout), r.Event.ProfileID, r.Fields.Country))
 		}
-		if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, country) VALUES "+strings.Join(vals, ", ")); err != nil {
-			_ = db.Close()
-			t.Fatal(err)
-		}
+		insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, country", vals)
 	}
 	if got := rawRows(t, old, "src-up"); got != 45 {
 		_ = db.Close()
@@ -109,10 +106,7 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 	for i := range 3 {
 		add(fmt.Sprintf("o%d", i), recent.Add(-48*time.Hour), i)
 	}
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, session_id) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, session_id", vals)
 	s := upgrade(t, db, dir)
 	sql := "SELECT toString(minute), sum(events), uniqExactMerge(visitors), uniqExactMerge(sessions) FROM trackstream.counts_minute WHERE source_id = 'src-rt' GROUP BY minute"
 	if got, want := query(t, s, sql), recent.Format(time.DateTime)+"\t20\t7\t4\n"; got != want {
@@ -142,10 +136,7 @@ func TestUpgradeFinalisesSessionPages(t *testing.T) {
 		at := day.Add(e.at).Format(chTimeLayout)
 		vals = append(vals, fmt.Sprintf("('src-pages', 'e%d', '%s', '%s', '%s', 'v-%s', '%s', '%s')", i, e.typ, at, at, e.session, e.session, e.path))
 	}
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, session_id, url_path) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, session_id, url_path", vals)
 	// The old finaliser's marker rows for every hour of the two days,
 	// written after the events (ten minutes from now: later than their
 	// late-event marks).
@@ -197,10 +188,7 @@ func TestUpgradeBackfillsVisitorsHourly(t *testing.T) {
 	for i := range 4 {
 		add(fmt.Sprintf("f%d", i), "page", at.Add(time.Hour+time.Duration(i)*time.Minute), fmt.Sprintf("w%d", i%2), i == 3)
 	}
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, is_bot", vals)
 	s := upgrade(t, db, dir)
 	sql := "SELECT toString(hour), is_bot, count(), uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly WHERE source_id = 'src-vh' GROUP BY hour, is_bot ORDER BY hour, is_bot"
 	if got, want := query(t, s, sql), "2026-02-10 10:00:00\tfalse\t1\t9\n2026-02-10 11:00:00\tfalse\t1\t2\n2026-02-10 11:00:00\ttrue\t1\t1\n"; got != want {
@@ -232,10 +220,7 @@ func TestUpgradeCombinesVisitorsHourly(t *testing.T) {
 		add("src-cb", fmt.Sprintf("b%d", i), at.Add(time.Duration(i)*time.Minute), fmt.Sprintf("v%d", i+3), false)
 	}
 	add("src-ca", "a-bot", at.Add(time.Hour), "bot-1", true)
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, is_bot", vals)
 	s := upgrade(t, db, dir)
 	const all = "SELECT toString(hour), is_bot, uniqCombined64Merge(15)(visitors) FROM trackstream.visitors_hourly_all GROUP BY hour, is_bot ORDER BY hour, is_bot"
 	if got, want := query(t, s, all), "2026-02-10 10:00:00\tfalse\t9\n2026-02-10 11:00:00\ttrue\t1\n"; got != want {
@@ -294,10 +279,7 @@ func TestUpgradeBackfillsMinuteRollup(t *testing.T) {
 	for i := range 3 {
 		add(fmt.Sprintf("f%d", i), "signup", at.Add(4*time.Minute+30*time.Second), fmt.Sprintf("q%d", i), i == 2)
 	}
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, is_bot", vals)
 	s := upgrade(t, db, dir)
 	sql := "SELECT toString(minute), is_bot, sum(events), sum(pageviews), uniqCombined64Merge(15)(visitors) FROM trackstream.counts_minutely WHERE source_id = 'src-mn' GROUP BY minute, is_bot ORDER BY minute, is_bot"
 	if got, want := query(t, s, sql), "2025-01-31 23:59:00\tfalse\t10\t5\t4\n2025-02-01 00:04:00\tfalse\t2\t0\t2\n2025-02-01 00:04:00\ttrue\t1\t0\t1\n"; got != want {
@@ -390,10 +372,7 @@ func TestUpgradeRecordsCopyHorizon(t *testing.T) {
 		for _, id := range ids {
 			vals = append(vals, fmt.Sprintf("('src-hz', '%s', 'page', '%s', '%s')", id, t0.Format(chTimeLayout), received.Format(chTimeLayout)))
 		}
-		if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at) VALUES "+strings.Join(vals, ", ")); err != nil {
-			_ = db.Close()
-			t.Fatal(err)
-		}
+		insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at", vals)
 	}
 	insert([]string{"e0", "e1", "e2", "e3", "e4"}, at, at.Add(time.Second))
 	insert([]string{"e1"}, at.Add(200*time.Millisecond), at.Add(time.Minute))
@@ -418,6 +397,16 @@ func TestUpgradeRecordsCopyHorizon(t *testing.T) {
 	defer func() { _ = fresh.Close() }()
 	if got, want := query(t, fresh, sql), "\\N\n"; got != want {
 		t.Errorf("new data dir: %s\ngot %q, want %q", sql, got, want)
+	}
+}
+
+// insertOld inserts the rows vals (SQL value tuples of columns) into the
+// events table of a data dir opened by openBefore, closing it if that fails.
+func insertOld(ctx context.Context, t *testing.T, old *Embedded, db *chdb.DB, columns string, vals []string) {
+	t.Helper()
+	if err := old.exec(ctx, "INSERT INTO trackstream.events ("+columns+") VALUES "+strings.Join(vals, ", ")); err != nil {
+		_ = db.Close()
+		t.Fatal(err)
 	}
 }
 
@@ -606,10 +595,7 @@ func TestUpgradeAddsSessionsByType(t *testing.T) {
 		at := day.Add(e.at).Format(chTimeLayout)
 		vals = append(vals, fmt.Sprintf("('%s', '%s', '%s', '%s', '%s', '%s', %v)", e.source, id, e.typ, at, at, e.session, e.bot))
 	}
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, session_id, is_bot", vals)
 	// The finaliser as it was before migration 0018: sessions_hourly and
 	// session_pages only, ten minutes from now (after the late-event marks
 	// of the rows above).
@@ -712,10 +698,7 @@ func TestUpgradeSortsCountsByType(t *testing.T) {
 		vals = append(vals, fmt.Sprintf("('src-ty', 'e%d', '%s', '%s', '%s', 'v%d', %v)", i, []string{"page", "click", "signup", "screen"}[i%4],
 			when.Format(chTimeLayout), when.Format(chTimeLayout), i%6, i%5 == 0))
 	}
-	if err := old.exec(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, profile_id, is_bot) VALUES "+strings.Join(vals, ", ")); err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id, is_bot", vals)
 	const rows = "SELECT toString(%s), event_type, is_bot, sum(events), uniqCombined64Merge(15)(visitors) FROM trackstream.%s WHERE source_id = 'src-ty' GROUP BY ALL ORDER BY ALL"
 	hourly, daily := query(t, old, fmt.Sprintf(rows, "hour", "counts_hourly")), query(t, old, fmt.Sprintf(rows, "day", "counts_daily"))
 	for _, table := range []string{"counts_hourly", "counts_daily"} {
