@@ -22,14 +22,29 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// perHourSQL is the definition of the session figures per start hour,
-// written once more over raw events: one session id of one source within
-// one UTC day, placed at its first event, whose bot flag it takes.
-const perHourSQL = `SELECT toUnixTimestamp(toStartOfHour(toDateTime(start, 'UTC'))) AS h, bot, count() AS n, countIf(single) AS nb, sum(dur) AS ms FROM (
-  SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single,
-         dateDiff('millisecond', min(event_time), max(event_time)) AS dur
-  FROM trackstream.events WHERE session_id != '' GROUP BY source_id, session_id, toDate(event_time))
-GROUP BY h, bot ORDER BY h, bot FORMAT TSV`
+// referenceSQL is the definition of the session figures, written once
+// more over raw events: one session id of one source within one UTC day,
+// placed at its first event, whose bot flag it takes; per bucket of its
+// start (toStartOf, a ClickHouse function such as toStartOfHour) and bot
+// flag, and per event type before them (a session made of one type's
+// events only) when byType.
+func referenceSQL(toStartOf string, byType bool) string {
+	typ := ""
+	if byType {
+		typ = "event_type, "
+	}
+	return "SELECT " + typ + "toUnixTimestamp(" + toStartOf + "(toDateTime(start, 'UTC'))) AS b, bot, count() AS n, countIf(single) AS nb, sum(dur) AS ms FROM (" +
+		"SELECT " + typ + "min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single, " +
+		"dateDiff('millisecond', min(event_time), max(event_time)) AS dur " +
+		"FROM trackstream.events WHERE session_id != '' GROUP BY " + typ + "source_id, session_id, toDate(event_time)) " +
+		"GROUP BY " + typ + "b, bot ORDER BY " + typ + "b, bot FORMAT TSV"
+}
+
+var (
+	perHourSQL   = referenceSQL("toStartOfHour", false)
+	perMinuteSQL = referenceSQL("toStartOfMinute", false)
+	perTypeSQL   = referenceSQL("toStartOfMinute", true)
+)
 
 // finalSQL is what sessions_hourly holds per hour and bot flag, each hour
 // at its newest version.
@@ -37,25 +52,10 @@ const finalSQL = `SELECT toUnixTimestamp(hour) AS h, is_bot, sum(sessions), sum(
 WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour)
 GROUP BY h, is_bot HAVING sum(sessions) > 0 ORDER BY h, is_bot FORMAT TSV`
 
-// perMinuteSQL is perHourSQL per start minute.
-const perMinuteSQL = `SELECT toUnixTimestamp(toStartOfMinute(toDateTime(start, 'UTC'))) AS m, bot, count() AS n, countIf(single) AS nb, sum(dur) AS ms FROM (
-  SELECT min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single,
-         dateDiff('millisecond', min(event_time), max(event_time)) AS dur
-  FROM trackstream.events WHERE session_id != '' GROUP BY source_id, session_id, toDate(event_time))
-GROUP BY m, bot ORDER BY m, bot FORMAT TSV`
-
 // finalMinuteSQL is finalSQL per minute (migration 0015).
 const finalMinuteSQL = `SELECT toUnixTimestamp(minute) AS m, is_bot, sum(sessions), sum(bounces), sum(duration_ms) FROM trackstream.sessions_hourly FINAL
 WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_hourly GROUP BY hour)
 GROUP BY m, is_bot HAVING sum(sessions) > 0 ORDER BY m, is_bot FORMAT TSV`
-
-// perTypeSQL is perMinuteSQL per event type: the sessions made of one
-// type's events only.
-const perTypeSQL = `SELECT event_type, toUnixTimestamp(toStartOfMinute(toDateTime(start, 'UTC'))) AS m, bot, count() AS n, countIf(single) AS nb, sum(dur) AS ms FROM (
-  SELECT event_type, min(event_time) AS start, argMin(is_bot, (event_time, is_bot)) AS bot, min(event_id) = max(event_id) AS single,
-         dateDiff('millisecond', min(event_time), max(event_time)) AS dur
-  FROM trackstream.events WHERE session_id != '' GROUP BY event_type, source_id, session_id, toDate(event_time))
-GROUP BY event_type, m, bot ORDER BY event_type, m, bot FORMAT TSV`
 
 // finalTypeSQL is what sessions_by_type holds per type, minute and bot
 // flag, each hour at its newest version (migration 0018).
