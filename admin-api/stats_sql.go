@@ -600,6 +600,7 @@ func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[
 	if typeRollup(f, dimension, property) {
 		q := rollupSQL(f, spansOf(f.from, f.to, true, false, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" },
 			func(*builder) string { return "event_type" }, true)
+		// The limit joins q's parameters (p0..pN-1 stay as they are).
 		b := newBuilder()
 		b.params, b.n = q.params, len(q.params)
 		return b.done("SELECT value, events, visitors, sum(events) OVER () AS total FROM (" + q.sql +
