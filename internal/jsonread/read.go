@@ -481,10 +481,7 @@ func (d *Decoder) str() (raw []byte, plain bool, err *Error) {
 	n := 0 // decoded bytes
 	for {
 		// Plain ASCII runs, the bulk of most strings, need no more checks.
-		j := d.i
-		for j < len(d.b) && plainASCII[d.b[j]] {
-			j++
-		}
+		j := plainRun(d.b, d.i)
 		n += j - d.i
 		d.i = j
 		if d.i >= len(d.b) {

@@ -67,7 +67,7 @@ func (v Value) Text() string {
 		return ""
 	}
 	inner := v.b[1 : len(v.b)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+	if plainRun(inner, 0) == len(inner) || bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner)
 	}
 	return string(unescape(nil, inner))
@@ -97,7 +97,7 @@ func (m *Members) Next() (key []byte, value Value, ok bool) {
 	}
 	end := stringEnd(b, i)
 	key = b[i+1 : end-1]
-	if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+	if plainRun(key, 0) < len(key) && (bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key)) {
 		key = unescape(nil, key)
 	}
 	i = skipWS(b, end) + 1 // past ':'
@@ -215,23 +215,17 @@ func valueEnd(b []byte, i int) int {
 }
 
 // stringEnd returns the index just past the checked string whose opening
-// quote is b[i]: the first quote not escaped by an odd run of
-// backslashes.
+// quote is b[i]: the first quote that is not part of an escape (a checked
+// string's backslashes each start an escape of at least two bytes).
 func stringEnd(b []byte, i int) int {
-	for i++; ; {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
+	for i++; ; i += 2 {
+		i = quoteOrBackslash(b, i)
+		if i >= len(b) {
 			return len(b)
 		}
-		q := i + j
-		k := q - 1
-		for k >= i && b[k] == '\\' {
-			k--
+		if b[i] == '"' {
+			return i + 1
 		}
-		if (q-1-k)%2 == 0 {
-			return q + 1
-		}
-		i = q + 1
 	}
 }
 
