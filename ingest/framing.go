@@ -14,9 +14,13 @@ import (
 // could otherwise smuggle the rest of the body in as a second request;
 // closing the connection drops whatever follows.
 func refuseAmbiguousFraming(c *fiber.Ctx) error {
-	var lengths [][]byte
-	var encodings [][]byte
-	for line := range bytes.SplitSeq(c.Request().Header.RawHeaders(), []byte("\n")) {
+	// A plain loop over arrays on the stack: appending inside a range
+	// over bytes.SplitSeq moved the lists to the heap on every request.
+	var lengthsBuf, encodingsBuf [2][]byte
+	lengths, encodings := lengthsBuf[:0], encodingsBuf[:0]
+	for rest := c.Request().Header.RawHeaders(); len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
 		name, value, ok := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
 		if !ok {
 			continue

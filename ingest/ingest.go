@@ -349,8 +349,16 @@ func (s *Server) track(c *fiber.Ctx) error {
 			giveProfile(b)
 		}
 		return b, err
-	}, badRequest("missing_field", "source.id is required"), replyJSON)
+	}, errNoSourceID, replyJSON)
 }
+
+// The refusals of /track and pixel requests that name no source, made
+// once rather than on every request (each cost an allocation and a
+// fmt.Sprintf); nothing changes them.
+var (
+	errNoSourceID    = &requestError{fiber.StatusBadRequest, "missing_field", "source.id is required"}
+	errNoPixelSource = &requestError{fiber.StatusBadRequest, "missing_field", "the s parameter (source id) is required"}
+)
 
 func (s *Server) segment(callType string) fiber.Handler {
 	missing := &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
@@ -363,13 +371,18 @@ func (s *Server) pixel(c *fiber.Ctx) error {
 	// string() copies: nothing kept may point into Fiber's buffers.
 	query := string(c.Request().URI().QueryString())
 	return s.collect(c, strictType, func([]byte) (*batch, error) { return decodePixel(query, s.lim) },
-		badRequest("missing_field", "the s parameter (source id) is required"), replyGIF)
+		errNoPixelSource, replyGIF)
 }
 
 func replyJSON(c *fiber.Ctx, resp trackResponse) error {
-	if body, ok := appendPlainResponse(nil, resp); ok {
+	// The answer is written on the stack and copied into the response's
+	// pooled body buffer: a new slice handed to Send would be one more
+	// allocation per request.
+	var buf [512]byte
+	if body, ok := appendPlainResponse(buf[:0], resp); ok {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Status(fiber.StatusOK).Send(body)
+		c.Status(fiber.StatusOK).Response().SetBody(body)
+		return nil
 	}
 	return c.Status(fiber.StatusOK).JSON(resp)
 }
@@ -560,7 +573,9 @@ func (s *Server) requestBody(c *fiber.Ctx, types contentTypes) ([]byte, error) {
 	ct := c.Get(fiber.HeaderContentType)
 	jsonType := ct == "" || isJSONType(ct)
 	raw := c.BodyRaw()
-	tooLarge := &requestError{fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes once decompressed", s.cfg.MaxDecodedBytes)}
+	tooLarge := func() *requestError {
+		return &requestError{fiber.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes once decompressed", s.cfg.MaxDecodedBytes)}
+	}
 	gzipped := false
 	switch strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding))) {
 	case "", "identity":
@@ -574,7 +589,7 @@ func (s *Server) requestBody(c *fiber.Ctx, types contentTypes) ([]byte, error) {
 	}
 	if !gzipped {
 		if len(raw) > s.cfg.MaxDecodedBytes {
-			return nil, tooLarge
+			return nil, tooLarge()
 		}
 		return raw, nil
 	}
@@ -591,7 +606,7 @@ func (s *Server) requestBody(c *fiber.Ctx, types contentTypes) ([]byte, error) {
 		return nil, &requestError{fiber.StatusBadRequest, "invalid_encoding", "the body is not valid gzip"}
 	}
 	if len(body) > s.cfg.MaxDecodedBytes {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	if !jsonType && !startsAsObject(body) {
 		return nil, &requestError{fiber.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("the body was sent as %s and is not a JSON object once decompressed; send JSON as application/json", ct)}
@@ -608,6 +623,11 @@ func startsAsObject(b []byte) bool {
 
 // isJSONType reports whether a Content-Type declares JSON or text/plain.
 func isJSONType(ct string) bool {
+	// What trackers send, answered without mime.ParseMediaType's
+	// allocations; it would accept both as they are.
+	if ct == fiber.MIMEApplicationJSON || ct == fiber.MIMETextPlain {
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/json" || mt == "text/plain" || strings.HasSuffix(mt, "+json"))
 }
