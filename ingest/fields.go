@@ -79,16 +79,20 @@ func idObjectField(field string, value jsonread.Value) (string, *fieldError) {
 			return id, nil
 		}
 		if string(key) == "id" {
-			if id, err = stringField(field+".id", v); err != nil {
+			if id, err = stringField("id", v); err != nil {
+				// Named here, not before: a concatenation on every
+				// call was an allocation per reference.
+				err.field = field + ".id"
 				return "", err
 			}
 		}
 	}
 }
 
-// elements returns the elements of an array, at most max of them, and how
-// many it has in all.
-func elements(arr jsonread.Value, max int) (out []jsonread.Value, n int) {
+// elements appends the elements of an array, at most max of them, to out
+// and returns it with how many the array has in all.
+func elements(out []jsonread.Value, arr jsonread.Value, max int) ([]jsonread.Value, int) {
+	n := 0
 	for it := arr.Elements(); ; n++ {
 		v, ok := it.Next()
 		if !ok {

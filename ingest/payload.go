@@ -125,10 +125,11 @@ type batch struct {
 // its JSON objects; the rest is filled once the source is known.
 type item struct {
 	api api
-	// prefix is the JSON path of the event in the request ("events[2].",
-	// "batch[0]." or "" for a single Segment call).
-	prefix string
-	raw    jsonread.Value
+	// list names the array of the request the event is in ("events",
+	// "batch"), or is "" for an event that is the whole request (a single
+	// Segment call, a pixel): see prefix, built only for a rejection.
+	list string
+	raw  jsonread.Value
 	// inherited is the JSON bytes of the request's shared objects
 	// (top-level properties or context, a Segment batch's context) the
 	// event takes because it has none of its own: they count against
@@ -150,11 +151,21 @@ func (it *item) rejectf(index int, code, field, format string, a ...any) {
 	if it.reject != nil {
 		return
 	}
-	path := it.prefix + field
+	prefix := it.prefix(index)
+	path := prefix + field
 	if field == "" {
-		path = trimDot(it.prefix)
+		path = trimDot(prefix)
 	}
 	it.reject = &Rejection{Index: index, Path: path, Code: code, Reason: fmt.Sprintf(format, a...)}
+}
+
+// prefix is the JSON path of the item, the index-th event of its request,
+// in the request: "events[2].", "batch[0]." or "".
+func (it *item) prefix(index int) string {
+	if it.list == "" {
+		return ""
+	}
+	return it.list + "[" + strconv.Itoa(index) + "]."
 }
 
 func trimDot(s string) string {
@@ -250,7 +261,8 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 	if p.events.Kind() == jsonread.Nothing {
 		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
-	events, n := elements(p.events, lim.MaxEvents)
+	var firstEvents [4]jsonread.Value // most requests hold few events: no allocation for them
+	events, n := elements(firstEvents[:0], p.events, lim.MaxEvents)
 	if n == 0 {
 		return nil, badRequest("missing_field", "events must hold at least one event")
 	}
@@ -273,7 +285,7 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 	b := &batch{sourceID: p.sourceID, profileID: p.profileID, items: make([]item, n), facts: facts}
 	for i, raw := range events {
 		it := &b.items[i]
-		it.prefix = "events[" + strconv.Itoa(i) + "]."
+		it.list = "events"
 		it.raw = raw
 		it.ev.SessionID, it.ev.ProfileID, it.ev.UserID = p.sessionID, p.profileID, p.userID
 		if raw.Kind() != jsonread.Object {

@@ -265,7 +265,7 @@ func checkOutcome(t *testing.T, b *batch, g goldenOutcome) {
 		if i > 0 && r.Index <= rejected[i-1].Index {
 			t.Errorf("rejections out of order: %+v", rejected)
 		}
-		if r.Reason == "" || r.Code == "" || !strings.HasPrefix(r.Path, b.items[r.Index].prefix) && r.Path != trimDot(b.items[r.Index].prefix) {
+		if r.Reason == "" || r.Code == "" || !strings.HasPrefix(r.Path, b.items[r.Index].prefix(r.Index)) && r.Path != trimDot(b.items[r.Index].prefix(r.Index)) {
 			t.Errorf("rejection %+v has a path not naming its event, or no code or reason", r)
 		}
 	}

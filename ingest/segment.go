@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/trackstream/trackstream/internal/jsonread"
@@ -141,7 +140,8 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 	if err != nil {
 		return nil, badRequest("invalid_json", "%s", err.Error())
 	}
-	calls, n := elements(sb.batch, lim.MaxEvents)
+	var firstCalls [4]jsonread.Value // most requests hold few calls: no allocation for them
+	calls, n := elements(firstCalls[:0], sb.batch, lim.MaxEvents)
 	if n == 0 {
 		return nil, badRequest("missing_field", "batch must hold at least one call")
 	}
@@ -159,7 +159,7 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 	b := &batch{writeKey: sb.writeKey, items: make([]item, n), facts: facts}
 	for i, raw := range calls {
 		it := &b.items[i]
-		it.prefix = "batch[" + strconv.Itoa(i) + "]."
+		it.list = "batch"
 		it.api = apiSegment
 		it.raw = raw
 		if raw.Kind() != jsonread.Object {
