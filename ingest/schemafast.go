@@ -205,7 +205,8 @@ func (q *quickSchema) valid(v jsonread.Value) bool {
 		if q.minLength < 0 && q.maxLength < 0 {
 			return true
 		}
-		n := utf8.RuneCountInString(v.Text())
+		var buf [256]byte // most strings fit: no allocation to count them
+		n := utf8.RuneCount(v.AppendText(buf[:0]))
 		return n >= q.minLength && (q.maxLength < 0 || n <= q.maxLength)
 	}
 	if t&typeNumber != 0 && (q.minimum != nil || q.maximum != nil) {

@@ -19,6 +19,10 @@ var quickCases = []struct {
 		[]string{`{"n":0}`, `{"n":1}`, `{"n":10}`, `{"n":11}`, `{"n":-1}`, `{"n":1.0}`, `{"n":1.5}`, `{"n":1e1}`, `{"n":"1"}`, `{}`, `[]`, `{"m":true}`}},
 	{`{"properties":{"s":{"type":["string","null"],"minLength":2,"maxLength":3}}}`,
 		[]string{`{"s":"ab"}`, `{"s":"a"}`, `{"s":"abcd"}`, `{"s":"äöü"}`, `{"s":"\u00e4\u00f6"}`, `{"s":"😀😀"}`, `{"s":null}`, `{"s":1}`, `7`, `"x"`}},
+	// Longer than the quick form's buffer for counting: counted all the same.
+	{`{"properties":{"s":{"type":"string","minLength":299,"maxLength":300}}}`,
+		[]string{`{"s":"` + strings.Repeat("é", 298) + `"}`, `{"s":"` + strings.Repeat("é", 300) + `"}`, `{"s":"` + strings.Repeat("é", 301) + `"}`,
+			`{"s":"` + strings.Repeat(`\u00e9`, 299) + `"}`, `{"s":"` + strings.Repeat(`\u00e9`, 301) + `"}`}},
 	{`{"type":"array","items":{"type":"number","minimum":0.5}}`,
 		[]string{`[]`, `[1,2]`, `[0.5]`, `[0.50000000000000001]`, `[0.49999999999999999]`, `[5e-1]`, `[0.6]`, `[0.4]`, `[1,"x"]`, `{}`}},
 	{`{"type":"object","properties":{"o":{"type":"object","properties":{"b":{"type":"boolean"}}}}}`,

@@ -359,6 +359,10 @@ func walk(t *testing.T, v Value) any {
 			a = append(a, walk(t, e))
 		}
 	case String:
+		// AppendText appends the same text, after what dst holds.
+		if got := v.AppendText([]byte("dst:")); string(got) != "dst:"+v.Text() {
+			t.Fatalf("AppendText(%s) = %q, Text = %q", v.Raw(), got, v.Text())
+		}
 		return v.Text()
 	case Bool:
 		return v.Raw()[0] == 't'

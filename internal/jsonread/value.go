@@ -67,10 +67,32 @@ func (v Value) Text() string {
 		return ""
 	}
 	inner := v.b[1 : len(v.b)-1]
-	if plainRun(inner, 0) == len(inner) || bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+	if asIs(inner) {
 		return string(inner)
 	}
 	return string(unescape(nil, inner))
+}
+
+// asIs reports whether the bytes between a checked string's quotes are
+// its decoded text as they are: no escapes, no invalid UTF-8.
+func asIs(inner []byte) bool {
+	return plainRun(inner, 0) == len(inner) || bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
+}
+
+// AppendText appends what Text returns to dst, without making a string:
+// for callers that only look at the text.
+func (v Value) AppendText(dst []byte) []byte {
+	if len(v.b) == 0 || v.b[0] != '"' {
+		return dst
+	}
+	inner := v.b[1 : len(v.b)-1]
+	if asIs(inner) {
+		return append(dst, inner...)
+	}
+	if dst == nil {
+		dst = make([]byte, 0, len(inner))
+	}
+	return unescape(dst, inner)
 }
 
 // Members walks the members of an object value (none for another kind).
@@ -97,7 +119,7 @@ func (m *Members) Next() (key []byte, value Value, ok bool) {
 	}
 	end := stringEnd(b, i)
 	key = b[i+1 : end-1]
-	if plainRun(key, 0) < len(key) && (bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key)) {
+	if !asIs(key) {
 		key = unescape(nil, key)
 	}
 	i = skipWS(b, end) + 1 // past ':'
