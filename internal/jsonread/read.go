@@ -87,24 +87,52 @@ const (
 // error, for escaped keys, for objects of many keys and for nesting deeper
 // than 8.
 func Validate(b []byte, lim Limits) (Value, Facts, *Error) {
+	v, facts, _, err := validate(b, lim, nil, false)
+	return v, facts, err
+}
+
+// Member is one member of an object: its decoded key (a sub-slice of the
+// input unless it holds escapes) and its value.
+type Member struct {
+	Key   []byte
+	Value Value
+}
+
+// ValidateObject is Validate that, when the value is an object, also
+// appends its members to members, in order, as Value.Members walks them:
+// a caller that reads the top level of a body gets it from the pass that
+// checks the body instead of reading the body twice. On an error members
+// may hold some of them.
+func ValidateObject(b []byte, lim Limits, members []Member) (Value, Facts, []Member, *Error) {
+	return validate(b, lim, members, true)
+}
+
+// validate is Validate, and ValidateObject when collect is set.
+func validate(b []byte, lim Limits, members []Member, collect bool) (Value, Facts, []Member, *Error) {
 	var d Decoder
 	var keys [16][]byte
 	d.Reset(b, lim)
 	d.keys = keys[:0]
 	d.ws()
 	if d.i >= len(b) {
-		return Value{}, Facts{}, d.fail(CodeInvalidJSON, "the input is empty; it must be a JSON value")
+		return Value{}, Facts{}, members, d.fail(CodeInvalidJSON, "the input is empty; it must be a JSON value")
 	}
 	start := d.i
 	d.facts.Spaces = false
-	if err := d.value(); err != nil {
-		return Value{}, Facts{}, err
+	var err *Error
+	if collect && b[d.i] == '{' {
+		members, err = d.object(members, true)
+	} else {
+		err = d.value()
+	}
+	if err != nil {
+		return Value{}, Facts{}, members, err
 	}
 	v, facts := Value{b[start:d.i]}, d.facts
 	if err := d.end(); err != nil {
-		return Value{}, Facts{}, err
+		return Value{}, Facts{}, members, err
 	}
-	return v, facts, nil
+	return v, facts, members, nil
 }
 
 // Decoder reads one JSON value from untrusted bytes, checking it as it
@@ -282,7 +310,8 @@ func (d *Decoder) value() *Error {
 	}
 	switch c := d.b[d.i]; {
 	case c == '{':
-		return d.object()
+		_, err := d.object(nil, false)
+		return err
 	case c == '[':
 		return d.array()
 	case c == '"':
@@ -336,17 +365,23 @@ func (d *Decoder) leave() {
 	d.keys = d.keys[:d.frame(d.depth).keys]
 }
 
-func (d *Decoder) object() *Error {
+// object checks and passes over the object at d.i, appending its members
+// to members when collect is set (see ValidateObject).
+func (d *Decoder) object(members []Member, collect bool) ([]Member, *Error) {
 	if err := d.enter(false); err != nil {
-		return err
+		return members, err
 	}
 	for {
-		_, more, err := d.member()
+		key, more, err := d.member()
 		if err != nil || !more {
-			return err
+			return members, err
 		}
+		start := d.i
 		if err := d.value(); err != nil {
-			return err
+			return members, err
+		}
+		if collect {
+			members = append(members, Member{key, Value{d.b[start:d.i]}})
 		}
 	}
 }

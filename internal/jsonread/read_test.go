@@ -280,10 +280,37 @@ func TestCompact(t *testing.T) {
 // keys or integers outside 64 bits; whatever encoding/json refuses it
 // refuses too. A Lenient Validate accepts exactly what encoding/json
 // accepts.
+// checkValidateObject checks that ValidateObject answers for b what
+// Validate answered (v, facts, err) and, for an object, collects the
+// members Value.Members walks, after what its members buffer held.
+func checkValidateObject(t *testing.T, b []byte, lim Limits, v Value, facts Facts, err *Error) {
+	t.Helper()
+	held := []Member{{Key: []byte("held"), Value: Value{[]byte("1")}}}
+	ov, ofacts, members, oerr := ValidateObject(b, lim, held)
+	if !reflect.DeepEqual(oerr, err) || !bytes.Equal(ov.Raw(), v.Raw()) || ofacts != facts {
+		t.Fatalf("ValidateObject(%q) = %s, %+v, %v; Validate gives %s, %+v, %v", b, ov.Raw(), ofacts, oerr, v.Raw(), facts, err)
+	}
+	if err != nil {
+		return
+	}
+	want := held
+	for it := v.Members(); ; {
+		key, value, ok := it.Next()
+		if !ok {
+			break
+		}
+		want = append(want, Member{key, value})
+	}
+	if !reflect.DeepEqual(members, want) {
+		t.Fatalf("ValidateObject(%q) collected %q, Members walks %q", b, members, want)
+	}
+}
+
 func FuzzValidate(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `{"a":[1,2,{"b":null}]}`, `{"a":1,"a":2}`, `{"a":"\ud800"}`, `[1e400]`, `"x"`, `{"\u0061":1,"a":2}`,
 		`[18446744073709551616]`, `[-9223372036854775808]`, "\"\xff\"", ` [ 1 , "a b" ] `,
+		` { "a\u0062" : { "c" : [ 1 ] } , "d" : "e" } `, `{"a":1,"b":{"a":1,"a":2}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -293,6 +320,7 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Lenient Validate(%q) = %v, json.Valid = %v", b, lerr, json.Valid(b))
 		}
 		v, facts, err := Validate(b, Limits{MaxDepth: 16, Only64BitIntegers: true})
+		checkValidateObject(t, b, Limits{MaxDepth: 16, Only64BitIntegers: true}, v, facts, err)
 		if err != nil {
 			if err.Code == "" || err.Msg == "" || err.Offset < 0 || err.Offset > len(b) {
 				t.Fatalf("error %+v lacks a code or message or points outside the input", err)
