@@ -191,14 +191,11 @@ type trackEvent struct {
 	time, properties, context jsonread.Value
 }
 
-// decodeTrackPayload reads the members of a checked /track body. Values
-// stay sub-slices of body.
-func decodeTrackPayload(body jsonread.Value) (p trackPayload, err *fieldError) {
-	for it := body.Members(); ; {
-		key, v, ok := it.Next()
-		if !ok {
-			return p, nil
-		}
+// decodeTrackPayload reads the members of a checked /track body, as scan
+// collects them. Values stay sub-slices of body.
+func decodeTrackPayload(members []jsonread.Member) (p trackPayload, err *fieldError) {
+	for _, m := range members {
+		key, v := m.Key, m.Value
 		switch string(key) {
 		case "source":
 			p.sourceID, err = idObjectField("source", v)
@@ -219,6 +216,7 @@ func decodeTrackPayload(body jsonread.Value) (p trackPayload, err *fieldError) {
 			return p, err
 		}
 	}
+	return p, nil
 }
 
 // decodeTrackEvent reads the members of one checked event object.
@@ -250,11 +248,12 @@ func decodeTrackEvent(raw jsonread.Value) (te trackEvent, err *fieldError) {
 // request are *requestError; problems of one event are left in its
 // item.reject.
 func decodeTrack(body []byte, lim Limits) (*batch, error) {
-	v, facts, err := scan(body, lim)
+	var top topMembers
+	_, facts, members, err := scan(body, lim, top[:0])
 	if err != nil {
 		return nil, err
 	}
-	p, ferr := decodeTrackPayload(v)
+	p, ferr := decodeTrackPayload(members)
 	if ferr != nil {
 		return nil, badRequest("invalid_json", "%s", ferr.Error())
 	}
@@ -396,20 +395,26 @@ func eventLimitsAtRisk(facts jsonread.Facts, lim Limits) bool {
 	return facts.LongestString > lim.MaxStringBytes || facts.WideInteger
 }
 
-// scan runs the JSON hardening checks on a whole body.
-func scan(body []byte, lim Limits) (jsonread.Value, jsonread.Facts, *requestError) {
+// scan runs the JSON hardening checks on a whole body, appending the
+// members of its object to members: the decoders read the top level from
+// them rather than walk the body again.
+func scan(body []byte, lim Limits, members []jsonread.Member) (jsonread.Value, jsonread.Facts, []jsonread.Member, *requestError) {
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
-		return jsonread.Value{}, jsonread.Facts{}, badRequest("invalid_json", "the body is empty; it must be a JSON object")
+		return jsonread.Value{}, jsonread.Facts{}, nil, badRequest("invalid_json", "the body is empty; it must be a JSON object")
 	}
-	v, facts, err := jsonread.Validate(body, bodyLimits(lim))
+	v, facts, members, err := jsonread.ValidateObject(body, bodyLimits(lim), members)
 	if err != nil {
-		return jsonread.Value{}, jsonread.Facts{}, badRequest(err.Code, "%s", err.Error())
+		return jsonread.Value{}, jsonread.Facts{}, nil, badRequest(err.Code, "%s", err.Error())
 	}
 	if v.Kind() != jsonread.Object {
-		return jsonread.Value{}, jsonread.Facts{}, badRequest("invalid_json", "the body must be a JSON object")
+		return jsonread.Value{}, jsonread.Facts{}, nil, badRequest("invalid_json", "the body must be a JSON object")
 	}
-	return v, facts, nil
+	return v, facts, members, nil
 }
+
+// topMembers is room on the stack for the top-level members of a body:
+// real requests have a handful.
+type topMembers [16]jsonread.Member
 
 // checkShared checks an object the request shares among its events
 // (Tracardi's top-level context and properties, a Segment batch's

@@ -39,44 +39,62 @@ func decodeSegmentCall(raw jsonread.Value) (c segmentCall, err *fieldError) {
 		if !ok {
 			return c, nil
 		}
-		switch k := string(key); k {
-		case "type":
-			c.typ, err = stringField(k, v)
-		case "event":
-			c.event, err = stringField(k, v)
-		case "name":
-			c.name, err = stringField(k, v)
-		case "writeKey":
-			c.writeKey, err = stringField(k, v)
-		case "messageId":
-			c.messageID, err = flexIDField(k, v)
-		case "anonymousId":
-			c.anonymousID, err = flexIDField(k, v)
-		case "userId":
-			c.userID, err = flexIDField(k, v)
-		case "groupId":
-			c.groupID, err = flexIDField(k, v)
-		case "previousId":
-			c.previousID, err = flexIDField(k, v)
-		case "properties":
-			c.properties = v
-		case "traits":
-			c.traits = v
-		case "context":
-			c.context = v
-		case "integrations":
-			c.integrations = v
-		case "timestamp":
-			c.timestamp = v
-		case "originalTimestamp":
-			c.originalTimestamp = v
-		case "sentAt":
-			c.sentAt = v
-		}
-		if err != nil {
+		if err := c.member(key, v); err != nil {
 			return c, err
 		}
 	}
+}
+
+// decodeSegmentCallMembers reads the members of a checked call body, as
+// scan collects them.
+func decodeSegmentCallMembers(members []jsonread.Member) (c segmentCall, err *fieldError) {
+	for _, m := range members {
+		if err := c.member(m.Key, m.Value); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// member reads one member of a call.
+func (c *segmentCall) member(key []byte, v jsonread.Value) (err *fieldError) {
+	// Each case names its field with a constant: a string(key) kept for
+	// the name would be an allocation per member.
+	switch string(key) {
+	case "type":
+		c.typ, err = stringField("type", v)
+	case "event":
+		c.event, err = stringField("event", v)
+	case "name":
+		c.name, err = stringField("name", v)
+	case "writeKey":
+		c.writeKey, err = stringField("writeKey", v)
+	case "messageId":
+		c.messageID, err = flexIDField("messageId", v)
+	case "anonymousId":
+		c.anonymousID, err = flexIDField("anonymousId", v)
+	case "userId":
+		c.userID, err = flexIDField("userId", v)
+	case "groupId":
+		c.groupID, err = flexIDField("groupId", v)
+	case "previousId":
+		c.previousID, err = flexIDField("previousId", v)
+	case "properties":
+		c.properties = v
+	case "traits":
+		c.traits = v
+	case "context":
+		c.context = v
+	case "integrations":
+		c.integrations = v
+	case "timestamp":
+		c.timestamp = v
+	case "originalTimestamp":
+		c.originalTimestamp = v
+	case "sentAt":
+		c.sentAt = v
+	}
+	return err
 }
 
 // segmentBatch is a /v1/batch body. Its context and integrations apply to
@@ -86,39 +104,38 @@ type segmentBatch struct {
 	writeKey               string
 }
 
-// decodeSegmentBatch reads the members of a checked /v1/batch body.
-func decodeSegmentBatch(body jsonread.Value) (sb segmentBatch, err *fieldError) {
-	for it := body.Members(); ; {
-		key, v, ok := it.Next()
-		if !ok {
-			return sb, nil
-		}
-		switch k := string(key); k {
+// decodeSegmentBatch reads the members of a checked /v1/batch body, as
+// scan collects them.
+func decodeSegmentBatch(members []jsonread.Member) (sb segmentBatch, err *fieldError) {
+	for _, m := range members {
+		switch string(m.Key) {
 		case "batch":
-			sb.batch, err = arrayField(k, v)
+			sb.batch, err = arrayField("batch", m.Value)
 		case "context":
-			sb.context = v
+			sb.context = m.Value
 		case "sentAt":
-			sb.sentAt = v
+			sb.sentAt = m.Value
 		case "writeKey":
-			sb.writeKey, err = stringField(k, v)
+			sb.writeKey, err = stringField("writeKey", m.Value)
 		}
 		if err != nil {
 			return sb, err
 		}
 	}
+	return sb, nil
 }
 
 // decodeSegment parses a body sent to /v1/<callType> (or /v1/batch when
 // callType is "batch") into a batch.
 func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
-	v, facts, rerr := scan(body, lim)
+	var top topMembers
+	v, facts, members, rerr := scan(body, lim, top[:0])
 	if rerr != nil {
 		return nil, rerr
 	}
 	if callType != "batch" {
 		b := &batch{items: make([]item, 1), facts: facts}
-		c, err := decodeSegmentCall(v)
+		c, err := decodeSegmentCallMembers(members)
 		if err != nil {
 			if err.field == "writeKey" {
 				return nil, badRequest("invalid_json", "%s", err.Error())
@@ -136,7 +153,7 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 		fillSegment(&b.items[0], 0, v, &c, jsonread.Value{}, nil, lim)
 		return b, nil
 	}
-	sb, err := decodeSegmentBatch(v)
+	sb, err := decodeSegmentBatch(members)
 	if err != nil {
 		return nil, badRequest("invalid_json", "%s", err.Error())
 	}
