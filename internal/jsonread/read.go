@@ -82,10 +82,9 @@ const (
 
 // Validate checks that b is exactly one JSON value within lim
 // (surrounding whitespace allowed) and returns it without that
-// whitespace, with the facts seen on the way. It allocates the list of
-// keys it checks for duplicates, and beyond that only for the path of an
-// error, for escaped keys, for objects of many keys and for nesting deeper
-// than 8.
+// whitespace, with the facts seen on the way. It allocates only for the
+// path of an error, for escaped keys, for objects of many keys, for more
+// than 32 keys in the open objects and for nesting deeper than 8.
 func Validate(b []byte, lim Limits) (Value, Facts, *Error) {
 	v, facts, _, err := validate(b, lim, nil, false)
 	return v, facts, err
@@ -110,9 +109,7 @@ func ValidateObject(b []byte, lim Limits, members []Member) (Value, Facts, []Mem
 // validate is Validate, and ValidateObject when collect is set.
 func validate(b []byte, lim Limits, members []Member, collect bool) (Value, Facts, []Member, *Error) {
 	var d Decoder
-	var keys [16][]byte
 	d.Reset(b, lim)
-	d.keys = keys[:0]
 	d.ws()
 	if d.i >= len(b) {
 		return Value{}, Facts{}, members, d.fail(CodeInvalidJSON, "the input is empty; it must be a JSON value")
@@ -151,8 +148,13 @@ type Decoder struct {
 	depth   int
 	shallow [8]frame
 	deep    []frame
-	// keys are the keys of the open objects, for duplicate keys.
-	keys [][]byte
+	// nkeys keys of the open objects are kept, for duplicate keys: the
+	// first ones in shallowKeys, the others in deepKeys, in place as the
+	// frames are (a Decoder pointing into itself, or to its caller's
+	// stack, would be moved to the heap: one allocation per Validate).
+	nkeys       int
+	shallowKeys [32][]byte
+	deepKeys    [][]byte
 }
 
 // frame is one open object or array, for error paths and duplicate keys.
@@ -162,7 +164,7 @@ type frame struct {
 	key   []byte              // current key of an object
 	seen  map[string]struct{} // keys of an object of many keys
 	n     int32               // members or elements read so far
-	keys  int32               // index in Decoder.keys where this object's keys start
+	keys  int32               // index of the first of this object's keys (see Decoder.key)
 	array bool
 }
 
@@ -173,7 +175,25 @@ const manyKeys = 32
 // Reset readies d to read b within lim.
 func (d *Decoder) Reset(b []byte, lim Limits) {
 	d.b, d.i, d.lim, d.facts = b, 0, lim, Facts{}
-	d.depth, d.deep, d.keys = 0, d.deep[:0], d.keys[:0]
+	d.depth, d.deep, d.nkeys, d.deepKeys = 0, d.deep[:0], 0, d.deepKeys[:0]
+}
+
+// key is the i-th key kept for duplicate keys.
+func (d *Decoder) key(i int) []byte {
+	if i < len(d.shallowKeys) {
+		return d.shallowKeys[i]
+	}
+	return d.deepKeys[i-len(d.shallowKeys)]
+}
+
+// keepKey keeps key as the next key of the innermost object.
+func (d *Decoder) keepKey(key []byte) {
+	if d.nkeys < len(d.shallowKeys) {
+		d.shallowKeys[d.nkeys] = key
+	} else {
+		d.deepKeys = append(d.deepKeys[:d.nkeys-len(d.shallowKeys)], key)
+	}
+	d.nkeys++
 }
 
 // frame is the i-th open frame, from the outermost.
@@ -347,7 +367,7 @@ func (d *Decoder) enter(array bool) *Error {
 		return d.fail(CodeTooDeep, fmt.Sprintf("objects and arrays nest deeper than %d levels", d.lim.MaxDepth))
 	}
 	d.i++
-	f := frame{array: array, keys: int32(len(d.keys))}
+	f := frame{array: array, keys: int32(d.nkeys)}
 	if d.depth < len(d.shallow) {
 		d.shallow[d.depth] = f
 	} else {
@@ -362,7 +382,7 @@ func (d *Decoder) enter(array bool) *Error {
 func (d *Decoder) leave() {
 	d.i++
 	d.depth--
-	d.keys = d.keys[:d.frame(d.depth).keys]
+	d.nkeys = int(d.frame(d.depth).keys)
 }
 
 // object checks and passes over the object at d.i, appending its members
@@ -449,17 +469,16 @@ func (d *Decoder) duplicate(f *frame, key []byte) bool {
 		f.seen[string(key)] = struct{}{}
 		return false
 	}
-	own := d.keys[f.keys:]
-	for _, k := range own {
-		if bytes.Equal(k, key) {
+	for i := int(f.keys); i < d.nkeys; i++ {
+		if bytes.Equal(d.key(i), key) {
 			return true
 		}
 	}
-	d.keys = append(d.keys, key)
-	if len(own)+1 > manyKeys {
+	d.keepKey(key)
+	if d.nkeys-int(f.keys) > manyKeys {
 		f.seen = make(map[string]struct{}, 2*manyKeys)
-		for _, k := range d.keys[f.keys:] {
-			f.seen[string(k)] = struct{}{}
+		for i := int(f.keys); i < d.nkeys; i++ {
+			f.seen[string(d.key(i))] = struct{}{}
 		}
 	}
 	return false

@@ -3,6 +3,7 @@ package jsonread
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -141,6 +142,37 @@ func TestManyKeys(t *testing.T) {
 	dup := b.String() + `,"kxxxxx":2}`
 	if _, _, err := Validate([]byte(dup), Limits{MaxDepth: 4}); err == nil || err.Code != CodeDuplicateKey || err.Path != "kxxxxx" {
 		t.Fatalf("a duplicate after 100 keys: %v, want duplicate_key at kxxxxx", err)
+	}
+}
+
+// TestKeysOfNestedObjects: the keys of open objects, more of them than
+// a Decoder keeps in place, are told apart by object: the same key in an
+// enclosing or a sibling object is no duplicate, a repeated one in the
+// same object is, however deep.
+func TestKeysOfNestedObjects(t *testing.T) {
+	// Five levels of ten keys each, every level using the same names
+	// k0..k9, the innermost object's last key given as dup.
+	nest := func(dup string) string {
+		var b strings.Builder
+		for level := range 5 {
+			b.WriteString("{")
+			for k := range 9 {
+				fmt.Fprintf(&b, `"k%d":%d,`, k, level)
+			}
+			if level < 4 {
+				b.WriteString(`"k9":`)
+			}
+		}
+		b.WriteString(`"` + dup + `":1}`)
+		b.WriteString(strings.Repeat(`,"sibling":{"k0":1,"k1":2}}`, 4))
+		return b.String()
+	}
+	if _, _, err := Validate([]byte(nest("k9")), Limits{MaxDepth: 8}); err != nil {
+		t.Fatalf("same keys at five levels: %v", err)
+	}
+	_, _, err := Validate([]byte(nest("k3")), Limits{MaxDepth: 8})
+	if err == nil || err.Code != CodeDuplicateKey || err.Path != "k9.k9.k9.k9.k3" {
+		t.Fatalf("a key repeated in the fifth level: %v, want duplicate_key at k9.k9.k9.k9.k3", err)
 	}
 }
 
