@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -451,4 +452,87 @@ func newFinaliser(t *testing.T, st finalise.Store) *finalise.Finaliser {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestFinalisedLookupInRange checks, hour by hour over every hour a
+// summary (its range and previous period) or a series asks about, which
+// hours the session queries take as finalised and which as finalised
+// with per-minute rows (finalisedFor), against the markers written here:
+// the lookups read the markers from the previous period on only, and
+// must answer as if they read all of history. Mutations tried: the
+// lookups from f.from instead of the previous period's start (the
+// previous period's finalised hours read as open, an hour finalised
+// without minutes read as having them), and both lookups reading only
+// the hours before f.to (an hour finalised without minutes after the
+// range no longer held the range's hours back).
+func TestFinalisedLookupInRange(t *testing.T) {
+	testkit.SkipShort(t)
+	st, _ := chStore(t)
+	ctx := context.Background()
+	// The newest markers of the shared store (hours after them are open),
+	// removed afterwards so that the other tests' hours keep their state.
+	w := time.Date(2031, 5, 5, 0, 0, 0, 0, time.UTC)
+	t.Cleanup(func() {
+		for _, table := range []string{sessionsHourly, sessionsByType} {
+			if err := st.Write(ctx, "DELETE FROM "+table+" WHERE hour >= {w:DateTime('UTC')}", map[string]string{"w": w.Format(time.DateTime)}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	at := func(h int) string { return w.Add(time.Duration(h) * time.Hour).Format(time.DateTime) }
+	// Hours w to w+5 finalised, w+6 on open: w and w+1 at their newest
+	// version without minutes (before migration 0015; w+1 also has an
+	// older version with them), the others with. Typed rows (migration
+	// 0018) for w to w+3 only.
+	var hourly, typed []string
+	for h := range 6 {
+		minute := at(h)
+		if h < 2 {
+			minute = "1970-01-01 00:00:00"
+		}
+		hourly = append(hourly, fmt.Sprintf("SELECT '', '%s', false, '%s', 0, 0, 0, 2", at(h), minute))
+		if h < 4 {
+			typed = append(typed, fmt.Sprintf("SELECT '', '', '%s', false, '%s', 0, 0, 0, 2", at(h), at(h)))
+		}
+	}
+	hourly = append(hourly, fmt.Sprintf("SELECT '', '%s', false, '%s', 0, 0, 0, 1", at(1), at(1)))
+	if err := st.Write(ctx, "INSERT INTO "+sessionsHourly+" (source_id, hour, is_bot, minute, sessions, bounces, duration_ms, version) "+strings.Join(hourly, " UNION ALL "), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, "INSERT INTO "+sessionsByType+" (event_type, source_id, hour, is_bot, minute, sessions, bounces, duration_ms, version) "+strings.Join(typed, " UNION ALL "), nil); err != nil {
+		t.Fatal(err)
+	}
+	e := startWith(t, st, &clock{t: w.Add(48 * time.Hour)})
+	hm := func(h, m int) time.Time { return w.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	for _, rg := range [][2]time.Time{
+		{hm(4, 0), hm(8, 0)},   // previous period w..w+4
+		{hm(8, 0), hm(12, 0)},  // previous period w+4..w+8: the last finalised hours
+		{hm(2, 30), hm(3, 10)}, // previous period from w+1:50: an hour without minutes
+		{hm(-2, 0), hm(1, 0)},  // hours before w: finalised, without minutes
+		{hm(-3, 0), hm(-1, 0)}, // no marker in the range or its previous period
+		{hm(20, 0), hm(30, 0)}, // nothing finalised
+		{hm(5, 59), hm(6, 1)},  // over the end of the finalised hours
+	} {
+		for _, types := range [][]string{nil, {"signup"}} {
+			f := filter{from: rg[0], to: rg[1], types: types}
+			fin, err := e.srv.finalisedFor(httptest.NewRequest(http.MethodGet, "/", nil), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// From the previous period's first hour (sessionStatsFrom).
+			for h := rg[0].Add(-rg[1].Sub(rg[0])).Truncate(time.Hour); h.Before(rg[1]); h = h.Add(time.Hour) {
+				i := int(h.Sub(w) / time.Hour)
+				wantFinal, wantMinutes := i < 6, i >= 2 && i < 6
+				if types != nil {
+					wantFinal, wantMinutes = i < 4, i < 4
+				}
+				if got := !h.Add(time.Hour).After(fin.until); got != wantFinal {
+					t.Errorf("range %s..%s, types %v: hour %s finalised %v, want %v (lookup %+v)", rg[0], rg[1], types, h, got, wantFinal, fin)
+				}
+				if got := fin.byMinute(h); got != wantMinutes {
+					t.Errorf("range %s..%s, types %v: hour %s with minutes %v, want %v (lookup %+v)", rg[0], rg[1], types, h, got, wantMinutes, fin)
+				}
+			}
+		}
+	}
 }
