@@ -121,9 +121,11 @@ func BenchmarkPipeline(b *testing.B) {
 					if len(events) != n || len(rejected) != 0 {
 						b.Fatalf("%d events accepted, %v rejected", len(events), rejected)
 					}
-					if _, err := encodeRecords(events); err != nil {
+					rs := getRecordSet()
+					if err := rs.encode(events); err != nil {
 						b.Fatal(err)
 					}
+					rs.release()
 				}
 				cpu := cpuTime(b) - cpu0
 				runtime.ReadMemStats(&ms1)

@@ -636,36 +636,71 @@ func isJSONType(ct string) bool {
 // it, so all records share it.
 var formatHeaders = []kgo.RecordHeader{{Key: event.FormatHeader, Value: []byte(event.FormatVersion)}}
 
-// encodeRecords encodes every event, before any is produced, so an event
-// that cannot be encoded never leaves the others of its request half
-// written. Keys and values are sub-slices of one new buffer: nothing
-// points into the request body, which Fiber reuses once the handler
-// returns (even when a record is still buffered after a timeout).
-func encodeRecords(events []event.Event) ([]kgo.Record, error) {
+// recordSet is the records of one request and the buffer their keys and
+// values are encoded in. Sets are pooled (getRecordSet), and a set goes
+// back only once Kafka has answered for every one of its records (the
+// last produce promise releases it): franz-go reads a record until its
+// promise, even after the request gave up waiting.
+type recordSet struct {
+	buf  []byte
+	ends []int // where each key and each value ends in buf
+	recs []kgo.Record
+}
+
+// recordSets keeps record sets between requests: their buffer was the
+// largest allocation of a single-event request.
+var recordSets = sync.Pool{New: func() any { return new(recordSet) }}
+
+// maxPooledRecordBytes is the largest buffer a pooled set keeps: room for
+// the usual requests, not for the largest one allowed.
+const maxPooledRecordBytes = 64 << 10
+
+// getRecordSet takes an empty set; give it back with release.
+func getRecordSet() *recordSet { return recordSets.Get().(*recordSet) }
+
+// release empties rs and hands it back for another request; nothing may
+// use rs or its records after. A set whose buffer grew past
+// maxPooledRecordBytes is left to the collector.
+func (rs *recordSet) release() {
+	if cap(rs.buf) > maxPooledRecordBytes {
+		return
+	}
+	clear(rs.recs) // no reference to a request's context or values stays
+	rs.buf, rs.ends, rs.recs = rs.buf[:0], rs.ends[:0], rs.recs[:0]
+	recordSets.Put(rs)
+}
+
+// encode encodes every event into rs's records, before any is produced,
+// so an event that cannot be encoded never leaves the others of its
+// request half written. Keys and values are sub-slices of rs's buffer,
+// capped at their length: nothing points into the request body, which
+// Fiber reuses once the handler returns (even when a record is still
+// buffered after a timeout).
+func (rs *recordSet) encode(events []event.Event) error {
 	size := 0
 	for i := range events {
 		e := &events[i]
 		size += 448 + len(e.Properties) + len(e.Context) + len(e.UserAgent) + len(e.URL) + len(e.Referrer)
 	}
-	buf := make([]byte, 0, size)
-	ends := make([]int, 2*len(events))
+	buf, ends := slices.Grow(rs.buf[:0], size), rs.ends[:0]
 	var err error
 	for i := range events {
 		buf = events[i].AppendKey(buf)
-		ends[2*i] = len(buf)
+		ends = append(ends, len(buf))
 		if buf, err = events[i].AppendJSON(buf); err != nil {
-			return nil, err
+			return err
 		}
-		ends[2*i+1] = len(buf)
+		ends = append(ends, len(buf))
 	}
-	recs := make([]kgo.Record, len(events))
+	rs.buf, rs.ends = buf, ends
+	rs.recs = slices.Grow(rs.recs[:0], len(events))[:len(events)]
 	start := 0
-	for i := range recs {
+	for i := range rs.recs {
 		k, v := ends[2*i], ends[2*i+1]
-		recs[i] = kgo.Record{Topic: kafka.EventsTopic, Key: buf[start:k:k], Value: buf[k:v:v], Headers: formatHeaders}
+		rs.recs[i] = kgo.Record{Topic: kafka.EventsTopic, Key: buf[start:k:k], Value: buf[k:v:v], Headers: formatHeaders}
 		start = v
 	}
-	return recs, nil
+	return nil
 }
 
 // produce hands every event to the producer without blocking (TryProduce)
@@ -673,10 +708,12 @@ func encodeRecords(events []event.Event) ([]kgo.Record, error) {
 func (s *Server) produce(events []event.Event) error {
 	start := time.Now()
 	defer func() { s.m.produceDuration.Observe(time.Since(start).Seconds()) }()
-	recs, err := encodeRecords(events)
-	if err != nil {
+	rs := getRecordSet()
+	if err := rs.encode(events); err != nil {
+		rs.release()
 		return err
 	}
+	recs := rs.recs
 	// Refuse at once when the request cannot fit in the buffer, rather
 	// than buffer part of it.
 	size := 0
@@ -684,10 +721,11 @@ func (s *Server) produce(events []event.Event) error {
 		size += len(recs[i].Value) + len(recs[i].Key) + 64
 	}
 	if s.producer.BufferedProduceBytes()+int64(size) > int64(s.cfg.MaxBufferedBytes) {
+		rs.release()
 		s.m.produceErrors.Inc()
 		return kgo.ErrMaxBuffered
 	}
-	w := newAckWait(len(recs))
+	w := newAckWait(rs)
 	// Cancelled when the request gives up waiting, so records still
 	// buffered then fail instead of being delivered after a 503.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -717,7 +755,10 @@ func (s *Server) produce(events []event.Event) error {
 
 // ackWait collects the acknowledgements of one request's records.
 type ackWait struct {
-	remaining  atomic.Int64
+	remaining atomic.Int64
+	// set holds the records; it is released once every one has its
+	// answer, before acked closes.
+	set        *recordSet
 	acked      chan struct{} // closed by the last acknowledgement
 	full       chan struct{} // closed by the first ErrMaxBuffered
 	mu         sync.Mutex
@@ -725,8 +766,10 @@ type ackWait struct {
 	fullClosed bool
 }
 
-func newAckWait(n int) *ackWait {
-	w := &ackWait{acked: make(chan struct{}), full: make(chan struct{})}
+// newAckWait waits for the answers to set's records.
+func newAckWait(set *recordSet) *ackWait {
+	n := len(set.recs)
+	w := &ackWait{acked: make(chan struct{}), full: make(chan struct{}), set: set}
 	w.remaining.Store(int64(n))
 	return w
 }
@@ -745,6 +788,7 @@ func (w *ackWait) done(_ *kgo.Record, err error) {
 		w.mu.Unlock()
 	}
 	if w.remaining.Add(-1) == 0 {
+		w.set.release()
 		close(w.acked)
 	}
 }

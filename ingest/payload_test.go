@@ -380,10 +380,11 @@ func TestRecordsDoNotAliasBody(t *testing.T) {
 			if len(g.Events) == 0 {
 				t.Fatalf("%s accepted nothing", name)
 			}
-			recs, err := encodeRecords(g.Events)
-			if err != nil {
+			rs := new(recordSet)
+			if err := rs.encode(g.Events); err != nil {
 				t.Fatal(err)
 			}
+			recs := rs.recs
 			var before [][]byte
 			for _, r := range recs {
 				before = append(before, bytes.Clone(r.Key), bytes.Clone(r.Value))

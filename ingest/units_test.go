@@ -222,10 +222,11 @@ func TestRecordsAreCompact(t *testing.T) {
 		if len(events) != 1 {
 			t.Fatalf("%v", rejected)
 		}
-		recs, err := encodeRecords(events)
-		if err != nil {
+		rs := new(recordSet)
+		if err := rs.encode(events); err != nil {
 			t.Fatal(err)
 		}
+		recs := rs.recs
 		v := string(recs[0].Value)
 		if !strings.Contains(v, `"properties":`+tc.props) || !strings.Contains(v, `"context":`+tc.ctx) {
 			t.Errorf("record %s lacks properties %s or context %s", v, tc.props, tc.ctx)
