@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,29 @@ func TestKeyScanReused(t *testing.T) {
 	}
 	if p := s.scanEvent(&item{props: mustJSON(t, `{"x":1,"y":2,"z":3}`)}); p == nil || p.code != rejectTooLarge {
 		t.Fatalf("three keys with a limit of 2: %v, want too large", p)
+	}
+}
+
+// A key check (for shared objects) refuses what a key scan refuses, with
+// the same problem, and notes no paths; a scan taken after it from the
+// pool notes them again.
+func TestKeyCheckNotesNoPaths(t *testing.T) {
+	seed := maphash.MakeSeed()
+	for _, obj := range []string{`{"a":{"b":[{"c":1}]},"d":2}`, `{"a":{"b.c":1}}`, `{"a":{"":1}}`, `{"a":1,"b":2,"c":3,"d":4}`} {
+		check, scan := newKeyCheck(3), newKeyScan(3, seed)
+		got, want := check.scanKeys("context", mustJSON(t, obj)), scan.scanKeys("context", mustJSON(t, obj))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: key check found %+v, key scan %+v", obj, got, want)
+		}
+		if len(check.paths) != 0 {
+			t.Errorf("%s: key check noted %d paths", obj, len(check.paths))
+		}
+		check.release()
+		scan.release()
+	}
+	s := newKeyScan(3, seed)
+	defer s.release()
+	if s.scanKeys("context", mustJSON(t, `{"a":1}`)); len(s.paths) != 1 {
+		t.Fatalf("a key scan after a key check noted %d paths, want 1", len(s.paths))
 	}
 }

@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"fmt"
-	"hash/maphash"
 	"strconv"
 	"time"
 
@@ -428,7 +427,7 @@ func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Fac
 	if raw.IsNullOrNothing() {
 		return nil
 	}
-	keys := newKeyScan(lim.MaxKeys, maphash.MakeSeed())
+	keys := newKeyCheck(lim.MaxKeys)
 	p := keys.scanKeys(name, raw)
 	keys.release()
 	if p != nil {
