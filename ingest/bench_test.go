@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net"
 	"os"
@@ -98,10 +99,10 @@ func BenchmarkPipeline(b *testing.B) {
 		for _, n := range []int{1, 50} {
 			b.Run(fmt.Sprintf("api=%s/events=%d", api, n), func(b *testing.B) {
 				body := benchTrackBody(b, n)
-				decode := func() (*batch, error) { return decodeTrack(body, lim) }
+				decode := func() (*batch, error) { return decodeTrack(body, lim, budget.hashSeed()) }
 				if api == "segment" {
 					body = benchSegmentBody(b, n)
-					decode = func() (*batch, error) { return decodeSegment(body, "batch", lim) }
+					decode = func() (*batch, error) { return decodeSegment(body, "batch", lim, budget.hashSeed()) }
 				}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(body)))
@@ -198,6 +199,7 @@ func BenchmarkSchemaValidate(b *testing.B) {
 // against the generator and rewrite them with -update.
 func BenchmarkDecode(b *testing.B) {
 	lim := limitsOf(config.Default().Ingest)
+	seed := maphash.MakeSeed()
 	for _, shape := range []string{"tracardi", "segment"} {
 		for _, n := range []int{1, 50} {
 			bodies := decodeBodies(b, fmt.Sprintf("%s-batch%d", shape, n))
@@ -216,9 +218,9 @@ func BenchmarkDecode(b *testing.B) {
 					var bt *batch
 					var err error
 					if shape == "tracardi" {
-						bt, err = decodeTrack(body, lim)
+						bt, err = decodeTrack(body, lim, seed)
 					} else {
-						bt, err = decodeSegment(body, "batch", lim)
+						bt, err = decodeSegment(body, "batch", lim, seed)
 					}
 					if err != nil || len(bt.items) != n {
 						b.Fatalf("%v, %d items", err, len(bt.items))

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -43,7 +44,7 @@ func TestCountryBeforeIPPolicy(t *testing.T) {
 		{"src_drop", "198.51.100.1", `{"source":{"id":"src_drop"},"events":[{"type":"t"}]}`, "", "", hints},
 		{"src_server", "192.0.2.1", `{"source":{"id":"src_server"},"events":[{"type":"t","context":{"ip":"203.0.113.77"}}]}`, "203.0.113.0", "IS", event.ClientHints{}},
 	} {
-		b, err := decodeTrack([]byte(tc.body), lim)
+		b, err := decodeTrack([]byte(tc.body), lim, maphash.MakeSeed())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -344,7 +344,7 @@ type profileRef struct {
 
 func (s *Server) track(c *fiber.Ctx) error {
 	return s.collect(c, strictType, func(body []byte) (*batch, error) {
-		b, err := decodeTrack(body, s.lim)
+		b, err := decodeTrack(body, s.lim, s.paths.hashSeed())
 		if err == nil {
 			giveProfile(b)
 		}
@@ -363,7 +363,7 @@ var (
 func (s *Server) segment(callType string) fiber.Handler {
 	missing := &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
 	return func(c *fiber.Ctx) error {
-		return s.collect(c, gzipAnyType, func(body []byte) (*batch, error) { return decodeSegment(body, callType, s.lim) }, missing, replyJSON)
+		return s.collect(c, gzipAnyType, func(body []byte) (*batch, error) { return decodeSegment(body, callType, s.lim, s.paths.hashSeed()) }, missing, replyJSON)
 	}
 }
 

@@ -37,10 +37,8 @@ type keyScan struct {
 	// per level, each after a 0 byte: a key, or nothing for the elements
 	// of an array (empty keys are refused before they are walked).
 	path []byte
-	// paths are the hashes of the leaf paths met, in order; none when
-	// checkOnly.
-	paths     []uint64
-	checkOnly bool
+	// paths are the hashes of the leaf paths met, in order.
+	paths []uint64
 	// want, when not negative, is the index of a leaf whose path shows
 	// the caller, who finds it in wantPath.
 	want     int
@@ -57,19 +55,35 @@ var keyScans = sync.Pool{New: func() any { return new(keyScan) }}
 // problems have been read.
 func newKeyScan(maxKeys int, seed maphash.Seed) *keyScan {
 	s := keyScans.Get().(*keyScan)
-	s.maxKeys, s.seed, s.want, s.wantPath, s.checkOnly = maxKeys, seed, -1, "", false
+	s.maxKeys, s.seed, s.want, s.wantPath = maxKeys, seed, -1, ""
 	s.reset()
 	return s
 }
 
-// newKeyCheck takes a scan that checks keys as newKeyScan's do and notes
-// no paths: for the objects a request shares among its events, whose
-// paths are noted with each event that takes them. Give it back with
-// release.
-func newKeyCheck(maxKeys int) *keyScan {
-	s := newKeyScan(maxKeys, maphash.Seed{})
-	s.checkOnly = true
-	return s
+// sharedKeys is what the key scan of an object a request shares among its
+// events (checkShared) found: the object's name, its keys and the hashes
+// of its leaf paths with seed. An event that takes the object adds them
+// instead of walking the object again (scanShared).
+type sharedKeys struct {
+	name  string
+	seed  maphash.Seed
+	keys  int
+	paths []uint64
+}
+
+// scanShared walks obj, the event's object named name, as scanKeys does,
+// or, when the event takes the request's shared object that shared
+// describes, adds what its scan found. A shared object has passed every
+// key rule on its own, so only the event's key limit can refuse it: then,
+// and when a path is wanted (pathOf), it is walked for the exact problem
+// or path.
+func (s *keyScan) scanShared(name string, obj jsonread.Value, shared *sharedKeys) *keyProblem {
+	if shared == nil || shared.name != name || shared.seed != s.seed || s.want >= 0 || s.maxKeys > 0 && s.keys+shared.keys > s.maxKeys {
+		return s.scanKeys(name, obj)
+	}
+	s.keys += shared.keys
+	s.paths = append(s.paths, shared.paths...)
+	return nil
 }
 
 // release hands s back for another request; s must not be used after.
@@ -151,13 +165,13 @@ func hasDot(key []byte) bool {
 // named by its query parameter (p.<key>).
 func (s *keyScan) scanEvent(it *item) *keyProblem {
 	s.reset()
-	if p := s.scanKeys(propsField(it), it.props); p != nil {
+	if p := s.scanShared(propsField(it), it.props, it.sharedProps); p != nil {
 		if it.api == apiPixel {
 			p.path = pixelProps + p.key
 		}
 		return p
 	}
-	return s.scanKeys("context", it.ctx)
+	return s.scanShared("context", it.ctx, it.sharedCtx)
 }
 
 // pathOf is the path of the k-th leaf scanEvent notes in it.
@@ -170,9 +184,6 @@ func (s *keyScan) pathOf(it *item, k int) string {
 
 // leaf notes a leaf path.
 func (s *keyScan) leaf(path []byte) {
-	if s.checkOnly {
-		return
-	}
 	if len(s.paths) == s.want {
 		s.wantPath = showPath(path)
 	}

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,26 +172,47 @@ func TestKeyScanReused(t *testing.T) {
 	}
 }
 
-// A key check (for shared objects) refuses what a key scan refuses, with
-// the same problem, and notes no paths; a scan taken after it from the
-// pool notes them again.
-func TestKeyCheckNotesNoPaths(t *testing.T) {
+// An event that takes a request's shared object takes the key scan the
+// request's check made of it: the same keys and paths, in the same
+// order, as walking the object again, and the same problem (found by
+// walking) when the event's own keys and the shared ones pass its limit
+// together; a scan with another seed, or one looking for a path, walks.
+func TestSharedKeysTakenAsScanned(t *testing.T) {
 	seed := maphash.MakeSeed()
-	for _, obj := range []string{`{"a":{"b":[{"c":1}]},"d":2}`, `{"a":{"b.c":1}}`, `{"a":{"":1}}`, `{"a":1,"b":2,"c":3,"d":4}`} {
-		check, scan := newKeyCheck(3), newKeyScan(3, seed)
-		got, want := check.scanKeys("context", mustJSON(t, obj)), scan.scanKeys("context", mustJSON(t, obj))
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: key check found %+v, key scan %+v", obj, got, want)
-		}
-		if len(check.paths) != 0 {
-			t.Errorf("%s: key check noted %d paths", obj, len(check.paths))
-		}
-		check.release()
-		scan.release()
+	lim := goldenLimits()                                                                                           // 16 keys an event
+	ctx := mustJSON(t, `{"page":{"url":"u","referrer":"r"},"screen":{"w":1,"h":2},"tags":[{"a":1}],"locale":"de"}`) // 9 keys
+	shared, rerr := checkShared("context", ctx, lim, jsonread.Facts{}, seed)
+	if rerr != nil || shared.name != "context" || shared.keys != 9 {
+		t.Fatalf("checkShared: %+v, %v", shared, rerr)
 	}
-	s := newKeyScan(3, seed)
+	for _, props := range []string{`{"a":1,"b":{"c":2}}`, `{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7}`, `{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8}`} {
+		it := &item{props: mustJSON(t, props), ctx: ctx}
+		walked := newKeyScan(lim.MaxKeys, seed)
+		wantProblem := walked.scanEvent(it)
+		it.sharedCtx = &shared
+		taken := newKeyScan(lim.MaxKeys, seed)
+		if p := taken.scanEvent(it); !reflect.DeepEqual(p, wantProblem) {
+			t.Errorf("props %s: with the shared scan %+v, walking %+v", props, p, wantProblem)
+		}
+		if taken.keys != walked.keys || !slices.Equal(taken.paths, walked.paths) {
+			t.Errorf("props %s: with the shared scan %d keys %x, walking %d keys %x", props, taken.keys, taken.paths, walked.keys, walked.paths)
+		}
+		if wantProblem == nil && taken.pathOf(it, len(taken.paths)-1) != "context.locale" {
+			t.Errorf("props %s: pathOf the last path is %q, want context.locale", props, taken.pathOf(it, len(taken.paths)-1))
+		}
+		walked.release()
+		taken.release()
+	}
+	// The shared scan is taken, not walked again: a marked one shows.
+	marked := &sharedKeys{name: "context", seed: seed, keys: 1, paths: []uint64{42}}
+	s := newKeyScan(lim.MaxKeys, seed)
 	defer s.release()
-	if s.scanKeys("context", mustJSON(t, `{"a":1}`)); len(s.paths) != 1 {
-		t.Fatalf("a key scan after a key check noted %d paths, want 1", len(s.paths))
+	if s.scanEvent(&item{ctx: ctx, sharedCtx: marked}); !slices.Equal(s.paths, []uint64{42}) {
+		t.Errorf("the shared scan was not taken: paths %x", s.paths)
+	}
+	other := newKeyScan(lim.MaxKeys, maphash.MakeSeed())
+	defer other.release()
+	if other.scanEvent(&item{ctx: ctx, sharedCtx: marked}); len(other.paths) != 7 {
+		t.Errorf("a scan with another seed took the shared one: %d paths, want 7 walked", len(other.paths))
 	}
 }

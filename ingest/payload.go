@@ -3,6 +3,8 @@ package ingest
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strconv"
 	"time"
 
@@ -117,6 +119,10 @@ type batch struct {
 	items     []item
 	// facts are what the hardening scan learnt about the body.
 	facts jsonread.Facts
+	// sharedProps and sharedCtx are what the key scans of the request's
+	// shared properties and context found (no name: none shared); the
+	// items that take them point here.
+	sharedProps, sharedCtx sharedKeys
 }
 
 // item is one event of a batch as decoded: ev holds what the sender
@@ -139,6 +145,10 @@ type item struct {
 	// event's properties and context: its own, else the request's shared
 	// ones; nothing for none.
 	props, ctx jsonread.Value
+	// sharedProps and sharedCtx, when the event takes the request's
+	// shared properties or context, are what their key scans found (in
+	// its batch).
+	sharedProps, sharedCtx *sharedKeys
 	// timeField names the field the client's event time came from
 	// ("time", "timestamp", "ts"), for rejections of that time.
 	timeField string
@@ -245,8 +255,9 @@ func decodeTrackEvent(raw jsonread.Value) (te trackEvent, err *fieldError) {
 
 // decodeTrack parses a /track body into a batch. Refusals of the whole
 // request are *requestError; problems of one event are left in its
-// item.reject.
-func decodeTrack(body []byte, lim Limits) (*batch, error) {
+// item.reject. The paths of the request's shared objects are hashed with
+// seed, the one judge's key scans use (pathBudget.hashSeed).
+func decodeTrack(body []byte, lim Limits, seed maphash.Seed) (*batch, error) {
 	var top topMembers
 	_, facts, members, err := scan(body, lim, top[:0])
 	if err != nil {
@@ -267,20 +278,20 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 	if n > lim.MaxEvents {
 		return nil, &requestError{413, "too_many_events", fmt.Sprintf("events holds %d events; the limit is %d", n, lim.MaxEvents)}
 	}
-	for _, f := range []struct {
-		name string
-		raw  jsonread.Value
-	}{{"context", p.context}, {"properties", p.properties}} {
-		if err := checkShared(f.name, f.raw, lim, facts); err != nil {
-			return nil, err
-		}
+	sharedCtx, err := checkShared("context", p.context, lim, facts, seed)
+	if err != nil {
+		return nil, err
+	}
+	sharedProps, err := checkShared("properties", p.properties, lim, facts, seed)
+	if err != nil {
+		return nil, err
 	}
 	for _, f := range []struct{ name, v string }{{"session.id", p.sessionID}, {"profile.id", p.profileID}, {"user.id", p.userID}} {
 		if reason := checkID(f.v, lim); reason != "" {
 			return nil, badRequest("invalid_field", "%s %s", f.name, reason)
 		}
 	}
-	b := &batch{sourceID: p.sourceID, profileID: p.profileID, items: make([]item, n), facts: facts}
+	b := &batch{sourceID: p.sourceID, profileID: p.profileID, items: make([]item, n), facts: facts, sharedProps: sharedProps, sharedCtx: sharedCtx}
 	for i, raw := range events {
 		it := &b.items[i]
 		it.list = "events"
@@ -308,6 +319,12 @@ func decodeTrack(body []byte, lim Limits) (*batch, error) {
 		it.props = firstPresent(te.properties, p.properties)
 		it.ctx = firstPresent(te.context, p.context)
 		it.inherited = inheritedBytes(te.properties, p.properties) + inheritedBytes(te.context, p.context)
+		if te.properties.IsNullOrNothing() && b.sharedProps.name != "" {
+			it.sharedProps = &b.sharedProps
+		}
+		if te.context.IsNullOrNothing() && b.sharedCtx.name != "" {
+			it.sharedCtx = &b.sharedCtx
+		}
 	}
 	if err := checkProduced(b, lim); err != nil {
 		return nil, err
@@ -419,25 +436,28 @@ type topMembers [16]jsonread.Member
 // (Tracardi's top-level context and properties, a Segment batch's
 // context): an object whose keys keep the key rules (keys.go) and within
 // eventLimits (looked at again only when the body's facts say it may not
-// be).
-func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Facts) *requestError {
+// be). It returns what the key scan found, paths hashed with seed, for
+// the events that take the object (nothing, no name, for no object).
+func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Facts, seed maphash.Seed) (sharedKeys, *requestError) {
 	if !isObjectOrAbsent(raw) {
-		return badRequest("invalid_field", "%s must be a JSON object", name)
+		return sharedKeys{}, badRequest("invalid_field", "%s must be a JSON object", name)
 	}
 	if raw.IsNullOrNothing() {
-		return nil
+		return sharedKeys{}, nil
 	}
-	keys := newKeyCheck(lim.MaxKeys)
+	keys := newKeyScan(lim.MaxKeys, seed)
 	p := keys.scanKeys(name, raw)
-	keys.release()
 	if p != nil {
+		keys.release()
 		if p.code == rejectTooLarge {
-			return &requestError{413, "too_large", p.path + " " + p.reason}
+			return sharedKeys{}, &requestError{413, "too_large", p.path + " " + p.reason}
 		}
-		return badRequest("invalid_field", "%s %s", p.path, p.reason)
+		return sharedKeys{}, badRequest("invalid_field", "%s %s", p.path, p.reason)
 	}
+	shared := sharedKeys{name: name, seed: seed, keys: keys.keys, paths: slices.Clone(keys.paths)}
+	keys.release()
 	if !eventLimitsAtRisk(facts, lim) {
-		return nil
+		return shared, nil
 	}
 	if _, _, err := jsonread.Validate(raw.Raw(), eventLimits(lim)); err != nil {
 		path := name
@@ -445,11 +465,11 @@ func checkShared(name string, raw jsonread.Value, lim Limits, facts jsonread.Fac
 			path += "." + err.Path
 		}
 		if err.Code == jsonread.CodeNumberOverflow {
-			return badRequest(err.Code, "%s is %s", path, err.Msg)
+			return sharedKeys{}, badRequest(err.Code, "%s is %s", path, err.Msg)
 		}
-		return &requestError{413, "too_large", path + " is " + err.Msg}
+		return sharedKeys{}, &requestError{413, "too_large", path + " is " + err.Msg}
 	}
-	return nil
+	return shared, nil
 }
 
 // parseTime decodes an optional RFC 3339 time at field of item i.

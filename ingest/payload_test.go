@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"hash/maphash"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -125,19 +126,19 @@ var requiredCases = []string{
 }
 
 // decodeFor returns the decoder and missing-source refusal of a golden
-// case named api/[call__]name.
-func decodeFor(t testing.TB, name string) (func([]byte) (*batch, error), *requestError) {
+// case named api/[call__]name; it hashes shared paths with seed.
+func decodeFor(t testing.TB, name string, seed maphash.Seed) (func([]byte) (*batch, error), *requestError) {
 	lim := goldenLimits()
 	dir, file, _ := strings.Cut(name, "/")
 	switch dir {
 	case "track":
-		return func(b []byte) (*batch, error) { return decodeTrack(b, lim) }, badRequest("missing_field", "source.id is required")
+		return func(b []byte) (*batch, error) { return decodeTrack(b, lim, seed) }, badRequest("missing_field", "source.id is required")
 	case "segment":
 		call, _, ok := strings.Cut(file, "__")
 		if !ok {
 			t.Fatalf("segment case %s is not named <call>__<name>", name)
 		}
-		return func(b []byte) (*batch, error) { return decodeSegment(b, call, lim) }, &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
+		return func(b []byte) (*batch, error) { return decodeSegment(b, call, lim, seed) }, &requestError{401, "missing_write_key", "send the write key as the HTTP Basic username or as writeKey in the body"}
 	case "pixel":
 		return func(b []byte) (*batch, error) { return decodePixel(strings.TrimSpace(string(b)), lim) }, badRequest("missing_field", "the s parameter (source id) is required")
 	}
@@ -146,17 +147,19 @@ func decodeFor(t testing.TB, name string) (func([]byte) (*batch, error), *reques
 }
 
 // outcome runs a body through the same steps as the HTTP handler, short
-// of producing: decode, authenticate, judge.
+// of producing: decode, authenticate, judge (with a path budget of its
+// own, so events take their shared objects' key scans as in production).
 func outcome(t testing.TB, name string, body []byte, set *schemaSet) (goldenOutcome, *batch) {
 	t.Helper()
-	decode, missing := decodeFor(t, name)
+	budget := newPathBudget(goldenLimits().MaxSourcePaths)
+	decode, missing := decodeFor(t, name, budget.hashSeed())
 	lookup, meta := goldenSources(), goldenMeta
 	b, err := decode(body)
 	if err == nil {
 		var src sources.Source
 		var rerr *requestError
 		if src, rerr = authenticate(b, meta, lookup, missing); rerr == nil {
-			events, rejected := judge(b, src, meta, goldenLimits(), set, nil)
+			events, rejected := judge(b, src, meta, goldenLimits(), set, budget)
 			if rejected == nil {
 				rejected = []Rejection{}
 			}

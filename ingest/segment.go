@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"github.com/trackstream/trackstream/internal/jsonread"
@@ -126,8 +127,9 @@ func decodeSegmentBatch(members []jsonread.Member) (sb segmentBatch, err *fieldE
 }
 
 // decodeSegment parses a body sent to /v1/<callType> (or /v1/batch when
-// callType is "batch") into a batch.
-func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
+// callType is "batch") into a batch. The paths of a batch's shared
+// context are hashed with seed, as in decodeTrack.
+func decodeSegment(body []byte, callType string, lim Limits, seed maphash.Seed) (*batch, error) {
 	var top topMembers
 	v, facts, members, rerr := scan(body, lim, top[:0])
 	if rerr != nil {
@@ -165,15 +167,16 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 	if n > lim.MaxEvents {
 		return nil, &requestError{413, "too_many_events", fmt.Sprintf("batch holds %d calls; the limit is %d", n, lim.MaxEvents)}
 	}
-	if err := checkShared("context", sb.context, lim, facts); err != nil {
-		return nil, err
+	sharedCtx, rerr := checkShared("context", sb.context, lim, facts, seed)
+	if rerr != nil {
+		return nil, rerr
 	}
 	var probe item
 	batchSentAt := parseTime(&probe, 0, "sentAt", sb.sentAt)
 	if probe.reject != nil {
 		return nil, badRequest("invalid_field", "%s %s", probe.reject.Path, probe.reject.Reason)
 	}
-	b := &batch{writeKey: sb.writeKey, items: make([]item, n), facts: facts}
+	b := &batch{writeKey: sb.writeKey, items: make([]item, n), facts: facts, sharedCtx: sharedCtx}
 	for i, raw := range calls {
 		it := &b.items[i]
 		it.list = "batch"
@@ -192,6 +195,9 @@ func decodeSegment(body []byte, callType string, lim Limits) (*batch, error) {
 			b.writeKey = c.writeKey
 		}
 		fillSegment(it, i, raw, &c, sb.context, batchSentAt, lim)
+		if c.context.IsNullOrNothing() && b.sharedCtx.name != "" {
+			it.sharedCtx = &b.sharedCtx
+		}
 	}
 	if err := checkProduced(b, lim); err != nil {
 		return nil, err

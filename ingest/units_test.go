@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"hash/maphash"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -213,7 +214,7 @@ func TestRecordsAreCompact(t *testing.T) {
 			props: `{"a":[1,2],"s":"x  y"}`, ctx: `{"k":null}`,
 		},
 	} {
-		b, err := decodeTrack([]byte(tc.body), lim)
+		b, err := decodeTrack([]byte(tc.body), lim, maphash.MakeSeed())
 		if err != nil {
 			t.Fatal(err)
 		}
