@@ -1,13 +1,15 @@
-// Package finalise keeps trackstream.sessions_hourly, the session figures
+// Package finalise keeps the figures of closed hours and days that
+// dashboards read as a few rows instead of grouping every session or
+// counting every visitor: trackstream.sessions_hourly, the session figures
 // of closed hours (migration 0006), trackstream.sessions_by_type, the same
-// per event type (migration 0018), and trackstream.session_pages,
-// the entry and exit pages of closed days (migrations 0009, 0014), so that
-// dashboards read a few rows per hour or day instead of grouping every
-// session. One job: a pass finds the hours to (re)compute and recomputes
-// each of their UTC days, the figures from the per-session rollup
-// events_sessions, the figures per event type from the days' events and,
-// for days that are over, the pages from the day's events; Run makes a
-// pass every interval.
+// per event type (migration 0018), trackstream.visitors_exact, the exact
+// unique visitors of closed hours and days (migration 0019), and
+// trackstream.session_pages, the entry and exit pages of closed days
+// (migrations 0009, 0014). One job: a pass finds the hours to (re)compute
+// and recomputes each of their UTC days, the figures from the per-session
+// rollup events_sessions, the figures per event type and the visitors
+// from the days' events and, for days that are over, the pages from the
+// day's events; Run makes a pass every interval.
 //
 // An hour is finalised once it is closed (now >= hour + lateness) and
 // recomputed when it is 24 h old (its UTC day, the longest a session can
@@ -17,9 +19,10 @@
 // with its hours once every hour of the day is closed, and a day that is
 // over and has no pages yet is recomputed whole, as is a day with an hour
 // finalised without per-minute rows (before migration 0015) or without
-// figures per event type (before migration 0018). A pass starts at the
-// earliest hour with session data, so a data directory written before
-// migration 0006, 0009, 0015 or 0018 is caught up on the first pass.
+// figures per event type (before migration 0018) or without exact
+// visitors (before migration 0019). A pass starts at the earliest hour
+// with session data, so a data directory written before migration 0006,
+// 0009, 0015, 0018 or 0019 is caught up on the first pass.
 //
 // Passes are idempotent and may run in several processes at once: a pass
 // writes every row of the hours it computes, and a marker row per hour,
@@ -63,6 +66,7 @@ const (
 	sessionsByType = schemas.Database + ".sessions_by_type"
 	sessionsDirty  = schemas.Database + ".sessions_dirty"
 	sessionPages   = schemas.Database + ".session_pages"
+	visitorsExact  = schemas.Database + ".visitors_exact"
 	eventsTable    = schemas.Database + ".events"
 
 	// recheckAfter is the age at which an hour is recomputed once more:
@@ -77,7 +81,7 @@ const (
 	maxSpanDays = 7
 )
 
-// Finaliser writes sessions_hourly. Its passes are serialised by Run;
+// Finaliser writes the finalised figures. Its passes are serialised by Run;
 // Pass may be called directly (tests, a one-off catch-up).
 type Finaliser struct {
 	st  Store
@@ -168,6 +172,7 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 				st.versions[h] = 0 // present; the value no longer matters
 				delete(st.noMinutes, h)
 				st.typed[h] = true
+				st.exact[h] = true
 			}
 			for d := lo; !d.Add(day).After(hi); d = d.Add(day) {
 				st.pages[d] = true
@@ -222,6 +227,9 @@ type state struct {
 	// typed are the hours with figures per event type (a marker row in
 	// sessions_by_type; hours finalised before migration 0018 have none).
 	typed map[time.Time]bool
+	// exact are the hours with exact visitors (a marker row in
+	// visitors_exact; hours finalised before migration 0019 have none).
+	exact map[time.Time]bool
 	// firstData is the earliest hour with session data (zero: none).
 	firstData time.Time
 	// dirty is, per day, when it last received events after it ended.
@@ -251,8 +259,8 @@ func (s *state) newVersion(d, hi, now time.Time) uint64 {
 }
 
 // needs reports whether the hours [d, hi) of day d need a pass at now:
-// one is not finalised or has no per-minute rows or no figures per event
-// type, one is due its re-check, the day received events
+// one is not finalised or has no per-minute rows, no figures per event
+// type or no exact visitors, one is due its re-check, the day received events
 // after its last pass, or the day is over (hi is its end) and its pages
 // are not written.
 func (s *state) needs(d, hi, now time.Time) bool {
@@ -262,7 +270,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 	oldest := time.Time{}
 	for h := d; h.Before(hi); h = h.Add(time.Hour) {
 		v, ok := s.versions[h]
-		if !ok || s.noMinutes[h] || !s.typed[h] {
+		if !ok || s.noMinutes[h] || !s.typed[h] || !s.exact[h] {
 			return true
 		}
 		at := versionTime(v)
@@ -278,7 +286,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 }
 
 func (f *Finaliser) state(ctx context.Context) (*state, error) {
-	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, typed: map[time.Time]bool{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
+	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, typed: map[time.Time]bool{}, exact: map[time.Time]bool{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
 	var marks []struct {
 		H int64  `json:"h"`
 		V uint64 `json:"v"`
@@ -303,6 +311,15 @@ func (f *Finaliser) state(ctx context.Context) (*state, error) {
 	}
 	for _, m := range typed {
 		st.typed[time.Unix(m.H, 0).UTC()] = true
+	}
+	var exact []struct {
+		H int64 `json:"h"`
+	}
+	if err := f.query(ctx, &exact, "SELECT toUnixTimestamp(start) AS h FROM "+visitorsExact+" WHERE event_type = '' AND source_id = '' AND hours = 1 GROUP BY start", nil); err != nil {
+		return nil, err
+	}
+	for _, m := range exact {
+		st.exact[time.Unix(m.H, 0).UTC()] = true
 	}
 	var first []struct {
 		H int64 `json:"h"`
@@ -375,6 +392,29 @@ const byTypeSQL = "INSERT INTO " + sessionsByType + " (event_type, source_id, ho
 	"toUInt64(0) AS n, toUInt64(0) AS nb, toUInt64(0) AS ms FROM numbers({hours:UInt32})" +
 	") GROUP BY event_type, source_id, hour, is_bot, minute"
 
+// visitorsSQL writes the exact unique visitors of the hours [lo, hi) and
+// of the whole days among them (those before {days_end}), under one
+// version: per event type and source, per type over all sources (source
+// empty), per source over all types (type empty) and over everything, each per
+// hour (hours = 1) and per day (hours = 24), with bots (visitors) and
+// without (human_visitors: the visitors with a human event in the
+// period), plus a marker row (type and source empty) for every hour and
+// whole day, with or without visitors. A visitor is the admin API's
+// (visitorExpr); events without one are left out, as there. uniqExact
+// counts each visitor once however many copies of its events are stored.
+const visitorsSQL = "INSERT INTO " + visitorsExact + " (event_type, source_id, hours, start, visitors, human_visitors, version) " +
+	"SELECT et, src, hours, start, sum(a), sum(h), {v:UInt64} FROM (" +
+	"SELECT if(grouping(event_type) = 1, '', event_type) AS et, if(grouping(source_id) = 1, '', source_id) AS src, " +
+	"toUInt8(if(grouping(hour) = 1, 24, 1)) AS hours, if(hours = 1, hour, toDateTime(day, 'UTC')) AS start, " +
+	"uniqExact(visitor) AS a, uniqExactIf(visitor, NOT is_bot) AS h FROM (" +
+	"SELECT event_type, source_id, is_bot, toStartOfHour(toDateTime(event_time, 'UTC')) AS hour, toDate(event_time) AS day, " + visitorExpr + " AS visitor " +
+	"FROM " + eventsTable + " WHERE event_time >= {lo:DateTime64(3, 'UTC')} AND event_time < {hi:DateTime64(3, 'UTC')} AND visitor != '')" +
+	" GROUP BY GROUPING SETS ((event_type, source_id, hour), (source_id, hour), (event_type, hour), (hour)," +
+	" (event_type, source_id, day), (source_id, day), (event_type, day), (day))" +
+	" UNION ALL SELECT '', '', toUInt8(1), toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 3600 * number, 'UTC'), toUInt64(0), toUInt64(0) FROM numbers({hours:UInt32})" +
+	" UNION ALL SELECT '', '', toUInt8(24), toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 86400 * number, 'UTC'), toUInt64(0), toUInt64(0) FROM numbers({days:UInt32})" +
+	") WHERE hours = 1 OR start < {days_end:DateTime('UTC')} GROUP BY et, src, hours, start"
+
 // pagesSQL writes the entry and exit pages of the sessions of day
 // [d0, d1) and the day's marker row, under one version: per session its
 // first and last pageview's path and visitor (by event time, then event
@@ -419,10 +459,14 @@ func (f *Finaliser) finaliseSpan(ctx context.Context, d, hi time.Time, version u
 		"v":  strconv.FormatUint(version, 10),
 		"d0": chHour(d), "d1": chHour(hi.Add(-time.Nanosecond).Truncate(day).Add(day)), "lo": chHour(d), "hi": chHour(hi),
 		"hours": strconv.Itoa(int(hi.Sub(d) / time.Hour)),
+		"days":  strconv.Itoa(int(hi.Sub(d) / day)), "days_end": chHour(d.Add(hi.Sub(d) / day * day)),
 	}
-	// Two inserts, each whole: should the second fail, sessions_hourly
-	// is as before this pass, so what made it recompute these hours makes
-	// the next pass recompute them again.
+	// Inserts each whole, sessions_hourly's last: should one fail,
+	// sessions_hourly is as before this pass, so what made it recompute
+	// these hours makes the next pass recompute them again.
+	if err := f.st.Write(ctx, visitorsSQL, params); err != nil {
+		return 0, fmt.Errorf("finalise the exact visitors of %s to %s: %w", d.Format(time.DateTime), hi.Format(time.DateTime), err)
+	}
 	if err := f.st.Write(ctx, byTypeSQL, params); err != nil {
 		return 0, fmt.Errorf("finalise the sessions per event type of %s to %s: %w", d.Format(time.DateTime), hi.Format(time.DateTime), err)
 	}

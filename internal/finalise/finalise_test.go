@@ -63,6 +63,27 @@ const finalTypeSQL = `SELECT event_type, toUnixTimestamp(minute) AS m, is_bot, s
 WHERE source_id != '' AND (hour, version) IN (SELECT hour, max(version) FROM trackstream.sessions_by_type WHERE event_type = '' AND source_id = '' GROUP BY hour)
 GROUP BY event_type, m, is_bot HAVING sum(sessions) > 0 ORDER BY event_type, m, is_bot FORMAT TSV`
 
+// visitorsRefSQL is the exact unique visitors of the events before until,
+// counted another way than the finaliser does (each event fanned out to
+// every type/source/period row it belongs to): per event type and source
+// (empty for all), hour (hours 1) and whole UTC day before until (hours 24),
+// with bots and without.
+const visitorsRefSQL = `SELECT et AS event_type, src AS source_id, hours, toUnixTimestamp(start) AS s, uniqExact(v) AS visitors, uniqExactIf(v, NOT is_bot) AS human_visitors FROM (
+SELECT t.1 AS et, t.2 AS src, p.1 AS hours, p.2 AS start, v, is_bot FROM (
+SELECT event_type, source_id, is_bot, toDateTime(event_time, 'UTC') AS tm,
+multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id) AS v
+FROM trackstream.events WHERE v != '' AND event_time < {until:DateTime('UTC')})
+ARRAY JOIN [(event_type, source_id), ('', source_id), (event_type, ''), ('', '')] AS t
+ARRAY JOIN [(toUInt8(1), toStartOfHour(tm)), (toUInt8(24), toStartOfDay(tm))] AS p)
+WHERE hours = 1 OR start + 86400 <= {until:DateTime('UTC')}
+GROUP BY et, src, hours, s ORDER BY event_type, source_id, hours, s FORMAT TSV`
+
+// finalVisitorsSQL is what visitors_exact holds (rows with visitors),
+// each period at its newest version (migration 0019).
+const finalVisitorsSQL = `SELECT event_type, source_id, hours, toUnixTimestamp(start) AS s, visitors, human_visitors FROM trackstream.visitors_exact FINAL
+WHERE visitors > 0 AND (hours, start, version) IN (SELECT hours, start, max(version) FROM trackstream.visitors_exact WHERE event_type = '' AND source_id = '' GROUP BY hours, start)
+ORDER BY event_type, source_id, hours, s FORMAT TSV`
+
 // TestUpgradeCatchesUp writes events on the schema of migrations 1-5
 // (sessions over three days, across midnight and a month boundary, some
 // bot-first, with stored copies), computes the session figures from the
@@ -70,8 +91,10 @@ GROUP BY event_type, m, is_bot HAVING sum(sessions) > 0 ORDER BY event_type, m, 
 // checks that one pass of the finaliser writes exactly those figures for
 // every closed hour, and a marker for every hour from the first with
 // data; the figures per event type too, and again after they are gone
-// (hours finalised before migration 0018). Mutations tried: needs()
-// ignoring hours without typed rows (the last pass recomputed nothing).
+// (hours finalised before migration 0018); the exact visitors of every
+// closed hour and whole day likewise (before migration 0019). Mutations
+// tried: needs() ignoring hours without typed rows (the last pass
+// recomputed nothing).
 func TestUpgradeCatchesUp(t *testing.T) {
 	testkit.SkipShort(t)
 	ctx := context.Background()
@@ -228,5 +251,47 @@ func TestUpgradeCatchesUp(t *testing.T) {
 	}
 	if got, err := check.Query(ctx, finalTypeSQL, "TSV"); err != nil || string(got) != string(typed) {
 		t.Errorf("sessions_by_type after the recompute (%v):\n%s\nraw events:\n%s", err, got, typed)
+	}
+
+	// Exact visitors: as the raw events say, a marker for every closed
+	// hour and whole day, and recomputed once when an hour has none
+	// (finalised before migration 0019).
+	visitors := func() string {
+		t.Helper()
+		rows, err := st.QueryJSON(ctx, strings.TrimSuffix(visitorsRefSQL, " FORMAT TSV"), map[string]string{"until": res.Until.Format(time.DateTime)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d %s", len(rows), rows)
+	}
+	final := func() string {
+		t.Helper()
+		rows, err := st.QueryJSON(ctx, strings.TrimSuffix(finalVisitorsSQL, " FORMAT TSV"), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d %s", len(rows), rows)
+	}
+	want := visitors()
+	if got := final(); !strings.Contains(want, `"hours":24`) || !strings.Contains(want, `"human_visitors"`) || got != want {
+		t.Errorf("visitors_exact:\n%.2000s\nraw events:\n%.2000s", got, want)
+	}
+	if err := st.Write(ctx, "TRUNCATE TABLE trackstream.visitors_exact", nil); err != nil {
+		t.Fatal(err)
+	}
+	up, err = fin.Pass(ctx, now)
+	if err != nil || up.Hours != res.Hours || up.Corrections != 0 {
+		t.Errorf("the pass after hours without exact visitors: %+v, %v; want every hour (%d) recomputed, none changed", up, err, res.Hours)
+	}
+	if got := final(); got != want {
+		t.Errorf("visitors_exact after the recompute:\n%.2000s\nraw events:\n%.2000s", got, want)
+	}
+	markers, err = st.QueryJSON(ctx, "SELECT countIf(hours = 1) AS h, countIf(hours = 24) AS d FROM (SELECT DISTINCT hours, start FROM trackstream.visitors_exact WHERE event_type = '' AND source_id = '')", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := start.Truncate(24 * time.Hour)
+	if w := fmt.Sprintf(`{"h":%d,"d":%d}`, int(res.Until.Sub(first)/time.Hour), int(res.Until.Sub(first)/(24*time.Hour))); string(markers[0]) != w {
+		t.Errorf("visitors_exact markers %s, want %s (every closed hour and whole day)", markers[0], w)
 	}
 }

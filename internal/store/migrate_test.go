@@ -643,18 +643,24 @@ func TestUpgradeAddsSessionsByType(t *testing.T) {
 }
 
 // before0018 is a store as the finaliser saw it before migration 0018:
-// without sessions_by_type (writes to it are dropped, reads find nothing).
+// without sessions_by_type and visitors_exact (0019; writes to them are
+// dropped, reads find nothing).
 type before0018 struct{ *Embedded }
 
+// missing reports whether sql uses a table before0018 lacks.
+func (before0018) missing(sql string) bool {
+	return strings.Contains(sql, "sessions_by_type") || strings.Contains(sql, "visitors_exact")
+}
+
 func (s before0018) Write(ctx context.Context, sql string, params map[string]string) error {
-	if strings.Contains(sql, "sessions_by_type") {
+	if s.missing(sql) {
 		return nil
 	}
 	return s.Embedded.Write(ctx, sql, params)
 }
 
 func (s before0018) QueryJSON(ctx context.Context, sql string, params, settings map[string]string) ([]json.RawMessage, error) {
-	if strings.Contains(sql, "sessions_by_type") {
+	if s.missing(sql) {
 		return nil, nil
 	}
 	return s.Embedded.QueryJSON(ctx, sql, params, settings)
@@ -745,4 +751,34 @@ func rowsAt(source string, n int, typ string, when time.Time) []Row {
 		out[i].Event.ID, out[i].Event.Type = fmt.Sprintf("at-%d", i), typ
 	}
 	return out
+}
+
+// A data dir from before migration 0019 gets visitors_exact (empty: the
+// finaliser fills it, see internal/finalise) and a late-event mark for
+// events without a session id too: exact visitors count them, so a day
+// that is over recomputes when one arrives. Mutation tried: keeping the
+// old view's session_id condition (the day stays unmarked).
+func TestUpgradeMarksSessionlessLateEvents(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 19)
+	day := time.Date(2026, 2, 11, 0, 0, 0, 0, time.UTC)
+	const dirty = "SELECT toString(day) FROM trackstream.sessions_dirty ORDER BY day"
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at, profile_id",
+		[]string{fmt.Sprintf("('src-sl', 'old-1', 'page', '%s', '%s', 'p-1')", day.Add(time.Hour).Format(chTimeLayout), day.Add(time.Hour).Format(chTimeLayout))})
+	if got, err := old.queryString(ctx, "SELECT count() FROM trackstream.sessions_dirty"); err != nil || strings.TrimSpace(got) != "0" {
+		_ = db.Close()
+		t.Fatalf("before the upgrade a sessionless event marked %s days (%v), want 0", got, err)
+	}
+	s := upgrade(t, db, dir)
+	if got := query(t, s, "SELECT count() FROM trackstream.visitors_exact"); got != "0\n" {
+		t.Errorf("visitors_exact after the upgrade holds %q rows, want 0 (the finaliser writes it)", got)
+	}
+	if err := write(ctx, s, "t-sessionless", rows("src-sl", 2, day.Add(24*time.Hour+3*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := query(t, s, dirty), day.Add(24*time.Hour).Format(time.DateOnly)+"\n"; got != want {
+		t.Errorf("days marked after sessionless late events: %q, want %q", got, want)
+	}
 }
