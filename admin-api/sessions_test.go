@@ -128,6 +128,30 @@ func refFigures(ss []*refSession, lo, hi time.Time, source string, bots bool) se
 	return f
 }
 
+// visFigures are the visitors of a period or bucket as answered.
+type visFigures struct {
+	Visitors  uint64 `json:"visitors"`
+	Estimated bool   `json:"visitors_estimated"`
+}
+
+// refVisitors are the distinct visitors of the rows in [lo, hi) (the
+// admin API's visitor of these rows is their anonymous id, v-<session>).
+func refVisitors(rows []sessEvent, lo, hi time.Time, source string, bots bool) uint64 {
+	seen := map[string]bool{}
+	for _, e := range rows {
+		if !e.at.Before(lo) && e.at.Before(hi) && (source == "" || e.source == source) && (bots || !e.bot) {
+			seen[e.session] = true
+		}
+	}
+	return uint64(len(seen))
+}
+
+// wholePeriod reports whether [lo, hi) is one whole hour or UTC day: the
+// buckets whose visitors the finaliser counts exactly (migration 0019).
+func wholePeriod(lo, hi time.Time) bool {
+	return hi.Sub(lo) == time.Hour && lo.Equal(lo.Truncate(time.Hour)) || hi.Sub(lo) == 24*time.Hour && lo.Equal(lo.Truncate(24*time.Hour))
+}
+
 // sessionsWindow is where the differential test's sessions start: over
 // midnight of a new year (a day, month and year boundary), far from the
 // other tests' data.
@@ -216,6 +240,18 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	qs := func(from, to time.Time) string {
 		return "from=" + url.QueryEscape(from.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339Nano))
 	}
+	// exactUntil is where the finalised exact visitors end (zero: none
+	// yet): whole hours and days before it answer exact visitors.
+	var exactUntil time.Time
+	visitors := func(phase, what string, rows []sessEvent, lo, hi time.Time, source string, bots, rollup bool, types int, got visFigures) {
+		t.Helper()
+		exact := types <= 1 && rollup && wholePeriod(lo, hi) && !hi.After(exactUntil)
+		n := refVisitors(rows, lo, hi, source, bots)
+		// Sketches of no visitors are no estimate.
+		if want := (visFigures{n, rollup && !exact && n > 0}); got != want {
+			t.Errorf("%s: %s: visitors %+v, want %+v (exact from visitors_exact: %v)", phase, what, got, want, exact)
+		}
+	}
 	check := func(phase string) {
 		t.Helper()
 		for _, filters := range []struct {
@@ -224,7 +260,8 @@ func TestSessionFiguresDifferential(t *testing.T) {
 			types  []string
 		}{{"", false, nil}, {"sess-a", false, nil}, {"", true, nil}, {"sess-b", true, nil},
 			{"", false, []string{"signup"}}, {"sess-a", true, []string{"signup"}}, {"", true, []string{"click"}}, {"", false, []string{"signup", "click"}}} {
-			ss := refSessions(ofTypes(stored, filters.types))
+			typed := ofTypes(stored, filters.types)
+			ss := refSessions(typed)
 			extra := ""
 			if filters.source != "" {
 				extra += "&source=" + filters.source
@@ -256,17 +293,25 @@ func TestSessionFiguresDifferential(t *testing.T) {
 			for _, rg := range ranges {
 				from, to := rg[0], rg[1]
 				prev := from.Add(-to.Sub(from))
+				type metrics struct {
+					sessFigures
+					visFigures
+				}
 				var got struct {
-					Metrics  sessFigures
-					Previous struct{ Metrics sessFigures }
+					Metrics  metrics
+					Previous struct{ Metrics metrics }
+					Rollup   bool
 				}
 				e.get(tok, "/api/v1/stats/summary?"+qs(from, to)+extra, http.StatusOK, &got)
-				if want := refFigures(ss, from, to, filters.source, filters.bots); got.Metrics != want {
+				if want := refFigures(ss, from, to, filters.source, filters.bots); got.Metrics.sessFigures != want {
 					t.Errorf("%s: summary %s..%s%s: got %+v, want %+v", phase, from, to, extra, got.Metrics, want)
 				}
-				if want := refFigures(ss, prev, from, filters.source, filters.bots); got.Previous.Metrics != want {
+				if want := refFigures(ss, prev, from, filters.source, filters.bots); got.Previous.Metrics.sessFigures != want {
 					t.Errorf("%s: summary %s..%s%s previous: got %+v, want %+v", phase, from, to, extra, got.Previous.Metrics, want)
 				}
+				what := "summary " + qs(from, to) + extra
+				visitors(phase, what, typed, from, to, filters.source, filters.bots, got.Rollup, len(filters.types), got.Metrics.visFigures)
+				visitors(phase, what+" previous", typed, prev, from, filters.source, filters.bots, got.Rollup, len(filters.types), got.Previous.Metrics.visFigures)
 			}
 			for _, sc := range []struct {
 				iv       string
@@ -283,7 +328,9 @@ func TestSessionFiguresDifferential(t *testing.T) {
 					Points []struct {
 						T string
 						sessFigures
+						visFigures
 					}
+					Rollup bool
 				}
 				e.get(tok, "/api/v1/stats/series?interval="+sc.iv+"&"+qs(sc.from, sc.to)+extra, http.StatusOK, &got)
 				for _, p := range got.Points {
@@ -301,6 +348,8 @@ func TestSessionFiguresDifferential(t *testing.T) {
 					if want := refFigures(ss, lo, hi, filters.source, filters.bots); p.sessFigures != want {
 						t.Errorf("%s: series by %s %s..%s%s, bucket %s: got %+v, want %+v", phase, sc.iv, sc.from, sc.to, extra, p.T, p.sessFigures, want)
 					}
+					visitors(phase, "series by "+sc.iv+" "+qs(sc.from, sc.to)+extra+", bucket "+p.T, typed, lo, hi, filters.source, filters.bots,
+						got.Rollup, len(filters.types), p.visFigures)
 				}
 			}
 		}
@@ -316,6 +365,7 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	if want := sessionsWindow.Add(9 * time.Hour); !res.Until.Equal(want) {
 		t.Fatalf("finalised until %s, want %s", res.Until, want)
 	}
+	exactUntil = res.Until
 	check("finalised hours and the open tail")
 
 	// Hours finalised before migration 0015: each hour's newest rows as
@@ -371,6 +421,19 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	}
 	check("hours recomputed with event types")
 
+	// Hours finalised before migration 0019: no exact visitors, so every
+	// bucket merges sketches; the next pass writes them.
+	if err := st.Write(ctx, "TRUNCATE TABLE trackstream.visitors_exact", nil); err != nil {
+		t.Fatal(err)
+	}
+	exactUntil = time.Time{}
+	check("hours finalised before migration 0019")
+	if res, err = fin.Pass(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	exactUntil = res.Until
+	check("hours recomputed with exact visitors")
+
 	// Late events: a first event before some sessions' start (a bot one
 	// for every other), and a second event for some one-event sessions.
 	var late []sessEvent
@@ -395,9 +458,10 @@ func TestSessionFiguresDifferential(t *testing.T) {
 	}
 	check("after late events")
 
-	if _, err := fin.Pass(ctx, sessionsWindow.Add(50*time.Hour)); err != nil {
+	if res, err = fin.Pass(ctx, sessionsWindow.Add(50*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	exactUntil = res.Until
 	check("after the re-check")
 
 	// Two finalisers at once, then once more: nothing counts twice.

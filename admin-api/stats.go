@@ -100,7 +100,9 @@ type summaryMetrics struct {
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
 	// VisitorsEstimated says Visitors is an estimate (merged sketches of
-	// the rollups, measured within 1.5% for totals and series, up to 4.4% for breakdowns); every other figure is exact.
+	// the rollups, measured within 1.5% for totals and series, up to 4.4%
+	// for breakdowns): not for a finalised period of one whole hour or
+	// day, which reads exact visitors. Every other figure is exact.
 	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 
@@ -111,6 +113,9 @@ type countsRow struct {
 	Visitors  uint64 `json:"visitors"`
 	Sessions  uint64 `json:"sessions"`
 	Pageviews uint64 `json:"pageviews"`
+	// VisitorsExact says Visitors was read from visitors_exact (a
+	// finalised hour or day), not merged from sketches.
+	VisitorsExact bool `json:"visitors_exact"`
 }
 
 // sessionsRow is the session figures of a period or bucket: the
@@ -164,10 +169,12 @@ func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request, _ principa
 		return err
 	}
 	rollup := f.countsRollup()
-	per := map[string]*summaryMetrics{"current": {VisitorsEstimated: rollup}, "previous": {VisitorsEstimated: rollup}}
+	// A period without events has no visitors, exactly.
+	per := map[string]*summaryMetrics{"current": {}, "previous": {}}
 	for _, c := range counts {
 		if m := per[c.Period]; m != nil {
 			m.Events, m.Visitors, m.Pageviews = c.Events, c.Visitors, c.Pageviews
+			m.VisitorsEstimated = rollup && !c.VisitorsExact
 		}
 	}
 	for _, c := range sess {
@@ -207,6 +214,9 @@ type seriesPoint struct {
 	Pageviews          uint64  `json:"pageviews"`
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
+	// VisitorsEstimated says Visitors is an estimate from the rollups'
+	// sketches; a finalised whole hour or day bucket reads exact visitors.
+	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 
 // statsSeries: GET /api/v1/stats/series — the figures per minute, hour,
@@ -257,20 +267,23 @@ func (s *Server) statsSeries(w http.ResponseWriter, r *http.Request, _ principal
 		points[i].T = b.Format(time.RFC3339)
 		at[b.Unix()] = &points[i]
 	}
+	// A bucket without events has no visitors, exactly.
+	rollup := seriesRollup(f, iv)
 	for _, c := range counts {
 		if pt := at[c.T]; pt != nil {
 			pt.Events, pt.Visitors, pt.Pageviews = c.Events, c.Visitors, c.Pageviews
+			pt.VisitorsEstimated = rollup && !c.VisitorsExact
 		}
 	}
+	estimated := slices.ContainsFunc(points, func(p seriesPoint) bool { return p.VisitorsEstimated })
 	for _, c := range sess {
 		if pt := at[c.T]; pt != nil {
 			pt.Sessions, pt.BounceRate, pt.AvgSessionDuration = c.Sessions, ratio(c.Bounces, c.Sessions), round3(c.AvgDuration)
 		}
 	}
-	rollup := seriesRollup(f, iv)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"range": rangeOf(f), "interval": iv, "points": points,
-		"rollup": rollup, "visitors_estimated": rollup, "scanned": countsQ.scans() || sessQ.scans(),
+		"rollup": rollup, "visitors_estimated": estimated, "scanned": countsQ.scans() || sessQ.scans(),
 	})
 }
 

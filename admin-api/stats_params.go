@@ -110,6 +110,14 @@ func ceilMinute(t time.Time) time.Time {
 	return t
 }
 
+// ceilDay is the first whole UTC day at or after t.
+func ceilDay(t time.Time) time.Time {
+	if d := t.Truncate(24 * time.Hour); d.Before(t) {
+		return d.Add(24 * time.Hour)
+	}
+	return t
+}
+
 // ceilHour is the first whole hour at or after t.
 func ceilHour(t time.Time) time.Time {
 	if h := t.Truncate(time.Hour); h.Before(t) {

@@ -67,6 +67,9 @@ const (
 	// countsMinutely holds events, pageviews and a visitor sketch per
 	// source, minute and bot flag for good (migration 0013).
 	countsMinutely = schemas.Database + ".counts_minutely"
+	// visitorsExact holds the exact visitors of closed hours and days,
+	// written by the session finaliser (migration 0019).
+	visitorsExact = schemas.Database + ".visitors_exact"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
 	visitorMerge = "uniqCombined64Merge(15)(visitors)"
 	// visitorState is the sketch of event rows' visitors, of the rollups'
@@ -408,8 +411,15 @@ func rollupRunStart(spans []span, floor time.Time) time.Time {
 // visitors_hourly (one sketch per day or hour), otherwise from the typed
 // tables' sketches (byType: the key involves the event type). Minute
 // spans (no type filter, not byType) read counts_minutely for all three.
-func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span, col string) string, rowKey func(b *builder) string, byType bool) query {
+//
+// exact are the answer's buckets whose visitors visitors_exact may
+// answer (exactVisitorsSQL); a bucket finalised there is read as an exact
+// number, its sketches left out, and the row says so (visitors_exact).
+func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span, col string) string, rowKey func(b *builder) string, byType bool, exact []exactPiece) query {
 	b := newBuilder()
+	if !f.exactVisitors() {
+		exact = nil
+	}
 	// One statement per rollup table, its spans OR-ed: every statement
 	// has a fixed cost of its own, larger than reading a few more granules
 	// (measured at 10M events: the unaligned 7-day summary's seven
@@ -426,6 +436,14 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 			hourly.add(b.spanTime(sp), key(b, sp, "hour"))
 		}
 	}
+	// Finalised buckets of each granularity: their sketches are left out.
+	finalised := func(hours int, col string) string {
+		if c := exactRanges(b, exact, hours); c != "" {
+			return " AND " + col + " NOT IN (SELECT " + map[int]string{1: "start", 24: "toDate(start)"}[hours] + " FROM " + visitorsExact +
+				" WHERE event_type = '' AND source_id = '' AND " + c + ")"
+		}
+		return ""
+	}
 	var counts, visitors []string
 	if !minutely.empty() {
 		where := minutely.where() + b.spanConds(f, false)
@@ -435,7 +453,9 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 	for _, g := range []struct {
 		spans           *spanGroup
 		table, perVisit string
-	}{{&hourly, countsHourly, visitorsHourly}, {&daily, countsDaily, visitorsDaily}} {
+		hours           int
+		col             string
+	}{{&hourly, countsHourly, visitorsHourly, 1, "hour"}, {&daily, countsDaily, visitorsDaily, 24, "day"}} {
 		if g.spans.empty() {
 			continue
 		}
@@ -446,19 +466,85 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 			if table == visitorsHourly && f.source == "" {
 				table = visitorsHourlyAll
 			}
-			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+table+" WHERE "+g.spans.where()+b.spanConds(f, false))
+			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+table+" WHERE "+g.spans.where()+b.spanConds(f, false)+finalised(g.hours, g.col))
 		} else {
-			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.table+" WHERE "+typed)
+			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.table+" WHERE "+typed+finalised(g.hours, g.col))
 		}
 	}
 	if c, v := edgeSQL(b, f, spans, rowKey); c != "" {
 		counts, visitors = append(counts, c), append(visitors, v)
 	}
-	return b.done("SELECT c.k AS " + name + ", c.n AS events, c.pv AS pageviews, v.vis AS visitors FROM (" +
+	sketches := "SELECT k, " + visitorMerge + " AS vis FROM (" + strings.Join(visitors, " UNION ALL ") + ") GROUP BY k"
+	if len(exact) == 0 {
+		return b.done("SELECT c.k AS " + name + ", c.n AS events, c.pv AS pageviews, v.vis AS visitors FROM (" +
+			"SELECT k, sum(n) AS n, sum(pv) AS pv FROM (" + strings.Join(counts, " UNION ALL ") + ") GROUP BY k" +
+			") AS c LEFT JOIN (" + sketches + ") AS v USING k ORDER BY " + name)
+	}
+	return b.done("SELECT c.k AS " + name + ", c.n AS events, c.pv AS pageviews, if(e.exact, e.vis, v.vis) AS visitors, e.exact AS visitors_exact FROM (" +
 		"SELECT k, sum(n) AS n, sum(pv) AS pv FROM (" + strings.Join(counts, " UNION ALL ") + ") GROUP BY k" +
-		") AS c LEFT JOIN (" +
-		"SELECT k, " + visitorMerge + " AS vis FROM (" + strings.Join(visitors, " UNION ALL ") + ") GROUP BY k" +
-		") AS v USING k ORDER BY " + name)
+		") AS c LEFT JOIN (" + sketches + ") AS v USING k LEFT JOIN (" + exactVisitorsSQL(b, f, exact) + ") AS e USING k ORDER BY " + name)
+}
+
+// exactPiece is a range of an answer's buckets that visitors_exact may
+// answer (migration 0019): the hours (hours = 1) or UTC days (hours = 24)
+// starting in [from, to), each bucket exactly one of them, keyed by key
+// (an expression of the column start, of the answer's key type).
+type exactPiece struct {
+	hours    int
+	from, to time.Time
+	key      string
+}
+
+// exactVisitors reports whether visitors_exact has f's visitors: the
+// count rollups answer f (no event-level filter) and it has at most one
+// event type (the table has each type, and all types, not their
+// combinations).
+func (f filter) exactVisitors() bool { return f.countsRollup() && len(f.types) <= 1 }
+
+// exactRanges is the condition on visitors_exact's start and hours of the
+// pieces of one granularity (hours), empty when there are none.
+func exactRanges(b *builder, pieces []exactPiece, hours int) string {
+	var c []string
+	for _, p := range pieces {
+		if p.hours == hours {
+			c = append(c, "(start >= "+b.hour(p.from)+" AND start < "+b.hour(p.to)+")")
+		}
+	}
+	if len(c) == 0 {
+		return ""
+	}
+	return "hours = " + strconv.Itoa(hours) + " AND (" + strings.Join(c, " OR ") + ")"
+}
+
+// exactVisitorsSQL selects (k, vis, exact) for the buckets of pieces that
+// the finaliser has counted (a marker row, event type and source empty,
+// at their newest version): f's exact visitors, with bots or without, of f's
+// event type and source (empty for all), zero when that row is missing (no
+// such visitor in the bucket). Every pass writes a bucket's rows under
+// one version (FINAL keeps one row per key should two passes share one).
+func exactVisitorsSQL(b *builder, f filter, pieces []exactPiece) string {
+	var periods, keys spanGroup
+	for _, hours := range []int{1, 24} {
+		if c := exactRanges(b, pieces, hours); c != "" {
+			periods.add(c, "")
+		}
+	}
+	for _, p := range pieces {
+		keys.add("hours = "+strconv.Itoa(p.hours)+" AND start >= "+b.hour(p.from)+" AND start < "+b.hour(p.to), p.key)
+	}
+	typ, source := "", f.source
+	if len(f.types) == 1 {
+		typ = f.types[0]
+	}
+	col := "human_visitors"
+	if f.bots {
+		col = "visitors"
+	}
+	match := "event_type = " + b.str(typ) + " AND source_id = " + b.str(source)
+	return "SELECT " + keys.key() + " AS k, sumIf(" + col + ", " + match + ") AS vis, true AS exact FROM " + visitorsExact +
+		" FINAL WHERE event_type IN ('', " + b.str(typ) + ") AND source_id IN ('', " + b.str(source) + ") AND " + periods.where() +
+		" AND (hours, start, version) IN (SELECT hours, start, max(version) FROM " + visitorsExact +
+		" WHERE event_type = '' AND source_id = '' AND " + periods.where() + " GROUP BY hours, start) GROUP BY k"
 }
 
 // spanGroup is the spans one rollup table answers: each span's time
@@ -495,8 +581,22 @@ func summaryCountsSQL(f filter) query {
 	if f.countsRollup() {
 		minutely := len(f.types) == 0
 		spans := append(spansOf(prev, f.from, true, minutely, "previous"), spansOf(f.from, f.to, true, minutely, "current")...)
+		// A period of one whole hour or UTC day has exact visitors once
+		// it is finalised.
+		var exact []exactPiece
+		for _, p := range []struct {
+			from, to time.Time
+			key      string
+		}{{prev, f.from, "'previous'"}, {f.from, f.to, "'current'"}} {
+			switch {
+			case p.to.Sub(p.from) == time.Hour && p.from.Equal(p.from.Truncate(time.Hour)):
+				exact = append(exact, exactPiece{1, p.from, p.to, p.key})
+			case p.to.Sub(p.from) == 24*time.Hour && p.from.Equal(p.from.Truncate(24*time.Hour)):
+				exact = append(exact, exactPiece{24, p.from, p.to, p.key})
+			}
+		}
 		return rollupSQL(f, spans, "period", func(b *builder, sp span, _ string) string { return b.str(sp.period) },
-			func(b *builder) string { return "if(event_time >= " + b.time(f.from) + ", 'current', 'previous')" }, false)
+			func(b *builder) string { return "if(event_time >= " + b.time(f.from) + ", 'current', 'previous')" }, false, exact)
 	}
 	return rawSummaryCountsSQL(f)
 }
@@ -548,6 +648,17 @@ func seriesCountsSQL(f filter, iv interval) query {
 		if iv != minute {
 			spans = spansOf(f.from, f.to, iv != hour, len(f.types) == 0, "")
 		}
+		// Whole hour and day buckets have exact visitors once finalised.
+		var exact []exactPiece
+		switch iv {
+		case hour:
+			exact = []exactPiece{{1, ceilHour(f.from), f.to.Truncate(time.Hour), "toUnixTimestamp(start)"}}
+		case day:
+			exact = []exactPiece{{24, ceilDay(f.from), f.to.Truncate(24 * time.Hour), "toUnixTimestamp(start)"}}
+		}
+		if len(exact) == 1 && !exact[0].from.Before(exact[0].to) {
+			exact = nil
+		}
 		return rollupSQL(f, spans, "t", func(_ *builder, sp span, col string) string {
 			if sp.daily {
 				col = "toDateTime(day, 'UTC')"
@@ -555,7 +666,7 @@ func seriesCountsSQL(f filter, iv interval) query {
 			return "toUnixTimestamp(" + bucketExpr(iv, col) + ")"
 		}, func(*builder) string {
 			return "toUnixTimestamp(" + bucketExpr(iv, "toDateTime(event_time, 'UTC')") + ")"
-		}, false)
+		}, false, exact)
 	}
 	return rawSeriesCountsSQL(f, iv)
 }
@@ -599,7 +710,7 @@ func typeRollup(f filter, dimension, property string) bool {
 func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[time.Time]bool) (query, error) {
 	if typeRollup(f, dimension, property) {
 		q := rollupSQL(f, spansOf(f.from, f.to, true, false, ""), "value", func(_ *builder, _ span, _ string) string { return "event_type" },
-			func(*builder) string { return "event_type" }, true)
+			func(*builder) string { return "event_type" }, true, nil)
 		// The limit joins q's parameters (p0..pN-1 stay as they are).
 		b := newBuilder()
 		b.params, b.n = q.params, len(q.params)
