@@ -178,9 +178,10 @@ type visitorsFigure struct {
 }
 
 // answerVisitors reads the visitors figures of a summary ("metrics" and
-// "previous.metrics", each with its visitors_estimated), series ("points")
-// or breakdown ("rows") answer, by row key (see ExactVisitors); the rows
-// of a series or breakdown take the answer's visitors_estimated.
+// "previous.metrics", each with its visitors_estimated), series ("points",
+// each with its visitors_estimated, else the answer's) or breakdown
+// ("rows") answer, by row key (see ExactVisitors); the rows of a
+// breakdown take the answer's visitors_estimated.
 func answerVisitors(answer []byte) map[string]visitorsFigure {
 	type metrics struct {
 		Visitors  *uint64 `json:"visitors"`
@@ -193,8 +194,9 @@ func answerVisitors(answer []byte) map[string]visitorsFigure {
 			Metrics *metrics `json:"metrics"`
 		} `json:"previous"`
 		Points []struct {
-			T        string  `json:"t"`
-			Visitors *uint64 `json:"visitors"`
+			T         string  `json:"t"`
+			Visitors  *uint64 `json:"visitors"`
+			Estimated *bool   `json:"visitors_estimated"`
 		} `json:"points"`
 		Rows []struct {
 			Value    string  `json:"value"`
@@ -212,7 +214,11 @@ func answerVisitors(answer []byte) map[string]visitorsFigure {
 	}
 	for _, p := range a.Points {
 		if p.Visitors != nil {
-			out[p.T] = visitorsFigure{*p.Visitors, a.Estimated}
+			est := a.Estimated
+			if p.Estimated != nil {
+				est = *p.Estimated
+			}
+			out[p.T] = visitorsFigure{*p.Visitors, est}
 		}
 	}
 	for _, r := range a.Rows {

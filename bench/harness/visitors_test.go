@@ -29,6 +29,18 @@ func TestCompareVisitors(t *testing.T) {
 		t.Errorf("a figure labelled exact but off by one meets the target: %+v", e)
 	}
 	series := []byte(`{"visitors_estimated":true,"points":[{"t":"2025-06-01T00:00:00Z","visitors":10}]}`)
+	if e := compareVisitors(series, map[string]uint64{"2025-06-01T00:00:00Z": 10}); e == nil || e.Estimated != 1 {
+		t.Errorf("series points without a flag of their own: %+v, want the answer's (estimated)", e)
+	}
+	// Points with flags of their own: a finalised bucket exact, the
+	// open tail estimated.
+	mixed := []byte(`{"visitors_estimated":true,"points":[{"t":"a","visitors":10,"visitors_estimated":false},{"t":"b","visitors":101,"visitors_estimated":true}]}`)
+	if e := compareVisitors(mixed, map[string]uint64{"a": 10, "b": 100}); e == nil || e.Rows != 2 || e.Estimated != 1 || !visitorsErrorMet(e) {
+		t.Errorf("mixed series: %+v, want 2 rows, 1 estimated, within the target", e)
+	}
+	if e := compareVisitors(mixed, map[string]uint64{"a": 11, "b": 100}); e == nil || visitorsErrorMet(e) {
+		t.Errorf("a point labelled exact but off by one meets the target: %+v", e)
+	}
 	if e := compareVisitors(series, nil); e != nil {
 		t.Errorf("no reference: %+v, want nil", e)
 	}
