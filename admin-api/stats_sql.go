@@ -40,7 +40,10 @@ import (
 // minute too), and the rest from event rows (edgeSQL: exact distinct
 // counts, visitor sketches of the same kind merged with the rollups'). Breakdowns of the other dimensions read
 // dims_daily over whole days without an event type. Visitors from the
-// rollups are sketches (uniqCombined64), an estimate the answers label. The session rollup (events_sessions: per source, hour,
+// rollups are sketches (uniqCombined64), an estimate the answers label,
+// except in the whole hours and days the session finaliser has closed:
+// a series by hour or day, or a summary of one hour or day, reads their
+// exact visitors from visitors_exact (migration 0019, exactVisitorsSQL). The session rollup (events_sessions: per source, hour,
 // bot flag and session, the first and last event time and the smallest and
 // largest event id, all min/max, so duplicates change nothing) and the
 // finalised sessions_hourly answer the session figures (sessions_sql.go).

@@ -327,3 +327,35 @@ func TestOneStatementPerRollupTable(t *testing.T) {
 		}
 	}
 }
+
+// TestExactVisitorsLeaveSketchesOut checks which answers read
+// visitors_exact and that they leave the finalised buckets' sketches out
+// of the merge (what makes a series by hour cheap at 100M events: a full
+// sketch per hour is ~25 KB to read and merge), and that the others do
+// not read it.
+func TestExactVisitorsLeaveSketchesOut(t *testing.T) {
+	d0 := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
+	span := filter{from: d0, to: d0.Add(7 * 24 * time.Hour)}
+	typed := span
+	typed.types = []string{"signup"}
+	twoTypes := span
+	twoTypes.types = []string{"signup", "page"}
+	oneDay := filter{from: d0, to: d0.Add(24 * time.Hour), source: "a"}
+	unaligned := filter{from: d0.Add(time.Minute), to: d0.Add(24*time.Hour + time.Minute)}
+	for _, c := range []struct {
+		name, sql, exclusion string
+	}{
+		{"series by hour", seriesCountsSQL(span, hour).sql, "hour NOT IN (SELECT start FROM " + visitorsExact},
+		{"series by hour, one type", seriesCountsSQL(typed, hour).sql, "hour NOT IN (SELECT start FROM " + visitorsExact},
+		{"series by day", seriesCountsSQL(span, day).sql, "day NOT IN (SELECT toDate(start) FROM " + visitorsExact},
+		{"summary of one day", summaryCountsSQL(oneDay).sql, "day NOT IN (SELECT toDate(start) FROM " + visitorsExact},
+		{"series by week", seriesCountsSQL(span, week).sql, ""},
+		{"series by hour, two types", seriesCountsSQL(twoTypes, hour).sql, ""},
+		{"summary of a day off the hour", summaryCountsSQL(unaligned).sql, ""},
+	} {
+		reads := strings.Contains(c.sql, visitorsExact+" FINAL")
+		if want := c.exclusion != ""; reads != want || want && !strings.Contains(c.sql, c.exclusion) {
+			t.Errorf("%s: reads visitors_exact %v, want %v (with %q): %s", c.name, reads, want, c.exclusion, c.sql)
+		}
+	}
+}
