@@ -733,8 +733,8 @@ func (s *Server) produce(events []event.Event) error {
 	for i := range recs {
 		s.producer.TryProduce(ctx, &recs[i], w.done)
 	}
-	t := time.NewTimer(s.cfg.ProduceTimeout + time.Second)
-	defer t.Stop()
+	t := getTimer(s.cfg.ProduceTimeout + time.Second)
+	defer putTimer(t)
 	select {
 	case <-w.acked:
 	case <-w.full:
@@ -751,6 +751,27 @@ func (s *Server) produce(events []event.Event) error {
 		return err
 	}
 	return nil
+}
+
+// timers keeps the timers that bound each request's wait for Kafka: a new
+// timer and its channel were three allocations per request.
+var timers sync.Pool
+
+// getTimer takes a timer that fires once after d.
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t and hands it back. Since Go 1.23 a stopped timer's
+// channel holds no value, even one that fired unread, so the next
+// request cannot receive this one's expiry.
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // ackWait collects the acknowledgements of one request's records.

@@ -89,3 +89,18 @@ func TestRecordSetTooLargeNotPooled(t *testing.T) {
 		t.Fatal("a set larger than maxPooledRecordBytes was emptied for the pool")
 	}
 }
+
+// TestPooledTimerCarriesNoExpiry: a timer that fired unread before it
+// went back to the pool does not fire at once for the next request.
+func TestPooledTimerCarriesNoExpiry(t *testing.T) {
+	first := getTimer(time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // fired, never read
+	putTimer(first)
+	next := getTimer(time.Hour)
+	defer putTimer(next)
+	select {
+	case <-next.C:
+		t.Fatal("a pooled timer delivered the expiry of its previous use")
+	case <-time.After(20 * time.Millisecond):
+	}
+}
