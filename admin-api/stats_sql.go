@@ -882,24 +882,34 @@ func (f filter) realtimeRollup(now time.Time) bool {
 
 // realtimeSQL counts per minute of [from, to) the distinct events,
 // visitors and sessions, plus the totals of the whole range (t = 0 row):
-// from counts_minute when rollup (f must pass realtimeRollup), else from
-// raw rows. Both answers are exact and equal.
+// from counts_minute when rollup (f must pass realtimeRollup; without an
+// event type its rows of every type together, counts_minute_all_types),
+// else from raw rows. Both answers are exact and equal.
 func realtimeSQL(f filter, rollup bool) query {
+	// countsMinuteAllTypes is counts_minute over every event type, per
+	// source and under source_id '' over all sources (migration 0020): a
+	// set per minute to merge instead of one per source and type, where a
+	// visitor of several is in each.
+	const countsMinuteAllTypes = schemas.Database + ".counts_minute_all_types"
 	b := newBuilder()
 	if rollup {
-		c := []string{"minute >= " + b.hour(f.from), "minute < " + b.hour(f.to)}
-		if f.source != "" {
-			c = append(c, "source_id = "+b.str(f.source))
-		}
+		table, c := countsMinute, []string{"minute >= " + b.hour(f.from), "minute < " + b.hour(f.to)}
 		if len(f.types) > 0 {
+			if f.source != "" {
+				c = append(c, "source_id = "+b.str(f.source))
+			}
 			c = append(c, "event_type IN ("+strings.Join(b.strs(f.types), ", ")+")")
+		} else {
+			// source_id '' holds every source's rows together.
+			table = countsMinuteAllTypes
+			c = append(c, "source_id = "+b.str(f.source))
 		}
 		if !f.bots {
 			c = append(c, "NOT is_bot")
 		}
 		return b.done("SELECT if(grouping(minute) = 1, 0, toUnixTimestamp(minute)) AS t, sum(events) AS events, " +
 			"uniqExactMerge(visitors) AS visitors, uniqExactMerge(sessions) AS sessions " +
-			"FROM " + countsMinute + " WHERE " + strings.Join(c, " AND ") +
+			"FROM " + table + " WHERE " + strings.Join(c, " AND ") +
 			" GROUP BY GROUPING SETS ((minute), ()) ORDER BY t")
 	}
 	return b.done("SELECT if(grouping(m) = 1, 0, toUnixTimestamp(m)) AS t, " + b.eventCount(f, "") + " AS events, " +

@@ -106,6 +106,10 @@ func TestClusterVariant(t *testing.T) {
 		"DROP TABLE IF EXISTS trackstream.counts_hourly ON CLUSTER 'events_cluster'",
 		"DROP VIEW IF EXISTS trackstream.counts_daily_mv_local ON CLUSTER 'events_cluster'",
 		"DROP TABLE IF EXISTS trackstream.counts_daily_local ON CLUSTER 'events_cluster'",
+		// A view on a rollup reads the shard's local rollup.
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS trackstream.counts_minute_all_types_mv_local ON CLUSTER 'events_cluster'\nTO trackstream.counts_minute_all_types_local",
+		"FROM trackstream.counts_minute_local\nARRAY JOIN",
+		"ENGINE = Distributed('events_cluster', trackstream, counts_minute_all_types_local, cityHash64(source_id))",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("cluster migrations lack %q", want)

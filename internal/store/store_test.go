@@ -100,7 +100,7 @@ func TestEmbeddedStore(t *testing.T) {
 			t.Fatalf("three inserts with one token stored %d rows, want 50", got)
 		}
 		// The retries reach no materialized view twice.
-		for _, table := range []string{"counts_by_type_hourly", "counts_by_type_daily", "counts_minutely"} {
+		for _, table := range []string{"counts_by_type_hourly", "counts_by_type_daily", "counts_minutely", "counts_minute", "counts_minute_all_types"} {
 			if got := query(t, s, "SELECT sum(events) FROM trackstream."+table+" WHERE source_id = 'src-token'"); got != "50\n" {
 				t.Fatalf("%s counts %q after three inserts with one token, want 50", table, got)
 			}
