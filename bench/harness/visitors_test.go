@@ -53,27 +53,34 @@ func TestCompareVisitors(t *testing.T) {
 // statement; those without visitors or with filters the reference does
 // not model have none.
 func TestExactVisitorsSQL(t *testing.T) {
-	want := map[string]string{
-		"summary, 30 days, all sources":         "'current', 'previous'",
-		"series by hour, 7 days":                "toStartOfHour(event_time)",
-		"series by hour, 7 days, type=signup":   "event_type = {type:String}",
-		"series by week, 30 days":               "toMonday(event_time)",
-		"breakdown by page, 30 days":            "toString(url_path)",
-		"breakdown by device, 30 days":          "toString(device_type)",
-		"summary, 7 days unaligned, one source": "source_id = {source:String}",
+	want := map[string][]string{
+		"summary, 30 days, all sources":         {"'current', 'previous'"},
+		"series by hour, 7 days":                {"toStartOfHour(event_time)"},
+		"series by hour, 7 days, type=signup":   {"event_type = {type:String}"},
+		"series by week, 30 days":               {"toMonday(event_time)"},
+		"breakdown by page, 30 days":            {"toString(url_path)"},
+		"breakdown by device, 30 days":          {"toString(device_type)"},
+		"summary, 7 days unaligned, one source": {"source_id = {source:String}"},
+		"summary, 7 days, type=signup":          {"'current', 'previous'", "event_type = {type:String}"},
 	}
 	none := []string{"series by minute, 6 hours", "breakdown by entry_page, 30 days", "breakdown by property plan, 7 days",
 		"breakdown by page, prop.plan=pro, 7 days", "search, newest 50, 30 days", "realtime, last 5 minutes"}
 	for _, c := range QueryCases() {
 		sql, _, ok := exactVisitorsSQL(c)
-		if frag, listed := want[c.Name]; listed && (!ok || !strings.Contains(sql, frag) || !strings.Contains(sql, "NOT is_bot")) {
-			t.Errorf("%s: %v %q, want a statement with %q and NOT is_bot", c.Name, ok, sql, frag)
+		for _, frag := range want[c.Name] {
+			if !ok || !strings.Contains(sql, frag) || !strings.Contains(sql, "NOT is_bot") {
+				t.Errorf("%s: %v %q, want a statement with %q and NOT is_bot", c.Name, ok, sql, frag)
+			}
 		}
+		delete(want, c.Name)
 		for _, n := range none {
 			if c.Name == n && ok {
 				t.Errorf("%s: reference %q, want none", c.Name, sql)
 			}
 		}
+	}
+	for name := range want {
+		t.Errorf("%s: not a query case", name)
 	}
 }
 
