@@ -192,6 +192,9 @@ func QueryCases() []QueryCase {
 		{"summary, 30 days, all sources", "summary", "/api/v1/stats/summary?" + month},
 		{"summary, 7 days unaligned, one source", "summary", "/api/v1/stats/summary?source=bench-a&" + weekUnaligned},
 		{"summary, 7 days, type=signup", "summary", "/api/v1/stats/summary?type=signup&" + week},
+		// One whole UTC day and the day before: visitors counted exactly
+		// by the session finaliser (visitors_exact), not sketches.
+		{"summary, 1 day, all sources", "summary", "/api/v1/stats/summary?" + rng(9*d, 10*d)},
 		{"series by minute, 6 hours", "series", "/api/v1/stats/series?interval=minute&" + rng(10*d+8*time.Hour, 10*d+14*time.Hour)},
 		{"series by hour, 7 days", "series", "/api/v1/stats/series?interval=hour&" + week},
 		{"series by hour, 7 days, type=signup", "series", "/api/v1/stats/series?interval=hour&type=signup&" + week},

@@ -62,6 +62,7 @@ func TestExactVisitorsSQL(t *testing.T) {
 		"breakdown by device, 30 days":          {"toString(device_type)"},
 		"summary, 7 days unaligned, one source": {"source_id = {source:String}"},
 		"summary, 7 days, type=signup":          {"'current', 'previous'", "event_type = {type:String}"},
+		"summary, 1 day, all sources":           {"'current', 'previous'"},
 	}
 	none := []string{"series by minute, 6 hours", "breakdown by entry_page, 30 days", "breakdown by property plan, 7 days",
 		"breakdown by page, prop.plan=pro, 7 days", "search, newest 50, 30 days", "realtime, last 5 minutes"}
