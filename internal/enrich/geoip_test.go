@@ -1,0 +1,184 @@
+package enrich
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trackstream/trackstream/internal/testkit"
+)
+
+// TestGeoIPKeepsAnsweringWhileTheFileIsRewrittenInPlace: the database in
+// use is a copy, so a file truncated and rewritten in place (not renamed
+// over) changes nothing under a lookup; a mapping of the file itself
+// would fault on the pages beyond the new end.
+func TestGeoIPKeepsAnsweringWhileTheFileIsRewrittenInPlace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
+	g, err := OpenGeoIP(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("short"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
+			t.Fatalf("after the file was rewritten in place: %+v", got)
+		}
+	}
+}
+
+// TestGeoIPReloadWhileLookingUp replaces the file again and again while
+// lookups run and the garbage collector unmaps the databases no longer in
+// use: every lookup answers from one whole database, old or new.
+func TestGeoIPReloadWhileLookingUp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "country.mmdb")
+	countries := []string{"GB", "IE"}
+	write := func(i int) {
+		tmp := filepath.Join(dir, fmt.Sprintf("next-%d.mmdb", i))
+		writeFlatDB(t, tmp, map[string]string{"81.2.69.0/24": countries[i%2]})
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	g, err := OpenGeoIP(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watched := make(chan struct{})
+	go func() { defer close(watched); g.Watch(ctx, 5*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+
+	var wrong atomic.Value
+	var lookups atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) && got != (Geo{Country: "IE"}) {
+					wrong.Store(got)
+				}
+				lookups.Add(1)
+			}
+		})
+	}
+	for i := 1; i <= 20; i++ {
+		// A modification time within the file system's granularity of
+		// the last one could hide the change from Watch; the sizes are
+		// equal, so wait for a visibly newer time.
+		time.Sleep(20 * time.Millisecond)
+		write(i)
+		want := countries[i%2]
+		testkit.Eventually(t, 10*time.Second, "reload "+strconv.Itoa(i), func() bool {
+			runtime.GC() // unmaps the databases replaced so far
+			return g.LookupString("81.2.69.7").Country == want
+		})
+	}
+	cancel()
+	wg.Wait()
+	<-watched
+	if got := wrong.Load(); got != nil {
+		t.Errorf("a lookup during the reloads answered %+v", got)
+	}
+	if lookups.Load() == 0 {
+		t.Error("no lookup ran during the reloads")
+	}
+}
+
+// TestGeoIPUnmapsReplacedDatabases: a database no longer in use gives its
+// memory back, so a process reloading a changing file for months does
+// not grow.
+func TestGeoIPUnmapsReplacedDatabases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
+	const pad, loads = 4 << 20, 16
+	padDB(t, path, pad)
+	before := vmSizeKiB(t)
+	dbs := make([]*geoDB, loads)
+	for i := range dbs {
+		db, err := loadGeoDB(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbs[i] = db
+	}
+	held := vmSizeKiB(t)
+	if held-before < loads*pad>>10 {
+		t.Fatalf("VmSize grew %d KiB for %d databases of %d bytes; the test cannot see them", held-before, loads, pad)
+	}
+	g := &GeoIP{path: path}
+	g.db.Store(dbs[loads-1])
+	if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
+		t.Fatalf("padded database answers %+v", got)
+	}
+	dbs, g = nil, nil // unreachable from here: their cleanups may run
+	testkit.Eventually(t, 10*time.Second, "the dropped databases unmapped", func() bool {
+		runtime.GC()
+		return vmSizeKiB(t) < held-(loads-2)*pad>>10
+	}, func() string { return fmt.Sprintf("VmSize %d KiB, %d KiB with the databases held", vmSizeKiB(t), held) })
+}
+
+// padDB grows the database file at path by n bytes of unused data
+// section (before the metadata marker), so loading it takes n more bytes
+// of memory.
+func padDB(t *testing.T, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("\xab\xcd\xefMaxMind.com")
+	i := bytes.LastIndex(b, marker)
+	if i < 0 {
+		t.Fatalf("%s has no metadata marker", path)
+	}
+	padded := append(append(append([]byte{}, b[:i]...), make([]byte, n)...), b[i:]...)
+	if err := os.WriteFile(path, padded, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// vmSizeKiB is this process's virtual memory size: every mapping counts,
+// touched or not, merged with a neighbour or not.
+func vmSizeKiB(t *testing.T) int {
+	t.Helper()
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmSize:"); ok {
+			kib, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kib
+		}
+	}
+	t.Fatal("no VmSize in /proc/self/status")
+	return 0
+}
