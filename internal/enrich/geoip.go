@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -76,7 +79,9 @@ func OpenGeoIP(path string) (*GeoIP, error) {
 // collector lets the process grow to (GOGC=100), which for the default
 // country database costs 8 MiB more resident memory than the copy
 // itself (S5 in docs/benchmarks.md). The mapping is read-only once
-// filled and is unmapped by a cleanup when the geoDB becomes unreachable.
+// filled and is unmapped by a cleanup when the geoDB becomes unreachable;
+// while it is mapped, a soft memory limit leaves room for it
+// (reserveMemory).
 func loadGeoDB(path string) (*geoDB, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -102,8 +107,49 @@ func loadGeoDB(path string) (*geoDB, error) {
 		_ = syscall.Munmap(data)
 		return nil, err
 	}
-	runtime.AddCleanup(db, func(data []byte) { _ = syscall.Munmap(data) }, data)
+	m := mapping{data: data, reserved: reserveMemory(int64(len(data)))}
+	runtime.AddCleanup(db, func(m mapping) {
+		_ = syscall.Munmap(m.data)
+		if m.reserved {
+			releaseMemory(int64(len(m.data)))
+		}
+	}, m)
 	return db, nil
+}
+
+// mapping is a database copy's memory, for the cleanup that unmaps it.
+type mapping struct {
+	data []byte
+	// reserved is set when the soft memory limit was lowered by
+	// len(data) (reserveMemory).
+	reserved bool
+}
+
+// memoryLimitMu serialises the read-modify-write of the runtime's soft
+// memory limit by loads and cleanups running at once.
+var memoryLimitMu sync.Mutex
+
+// reserveMemory lowers the runtime's soft memory limit (GOMEMLIMIT), where
+// one is set, by n bytes of memory the runtime does not see, and reports
+// whether it did. deploy/kubernetes sets the limit to the container's
+// memory limit: without the reservation the heap could grow into the
+// memory a database copy takes and the container be killed for it.
+func reserveMemory(n int64) bool {
+	memoryLimitMu.Lock()
+	defer memoryLimitMu.Unlock()
+	limit := debug.SetMemoryLimit(-1)
+	if limit == math.MaxInt64 || limit <= n {
+		return false
+	}
+	debug.SetMemoryLimit(limit - n)
+	return true
+}
+
+// releaseMemory gives back n bytes reserveMemory took.
+func releaseMemory(n int64) {
+	memoryLimitMu.Lock()
+	defer memoryLimitMu.Unlock()
+	debug.SetMemoryLimit(debug.SetMemoryLimit(-1) + n)
 }
 
 // readGeoDB fills data from f (the file at path, described by st) and

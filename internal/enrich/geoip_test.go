@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,4 +182,36 @@ func vmSizeKiB(t *testing.T) int {
 	}
 	t.Fatal("no VmSize in /proc/self/status")
 	return 0
+}
+
+// TestGeoIPLeavesRoomUnderTheMemoryLimit: the database copy is memory the
+// runtime does not see, so a soft memory limit (GOMEMLIMIT, which
+// deploy/kubernetes sets to the container's limit) is lowered by its size
+// while it is mapped, and raised again once it is unmapped.
+func TestGeoIPLeavesRoomUnderTheMemoryLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
+	padDB(t, path, 4<<20)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 1 << 40
+	prev := debug.SetMemoryLimit(limit)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	g, err := OpenGeoIP(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := debug.SetMemoryLimit(-1), int64(limit)-st.Size(); got != want {
+		t.Fatalf("memory limit with the database mapped = %d, want %d", got, want)
+	}
+	if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
+		t.Fatalf("lookup: %+v", got)
+	}
+	g = nil // unreachable from here: its cleanup may run
+	testkit.Eventually(t, 10*time.Second, "the memory limit raised again", func() bool {
+		runtime.GC()
+		return debug.SetMemoryLimit(-1) == limit
+	}, func() string { return fmt.Sprintf("memory limit %d", debug.SetMemoryLimit(-1)) })
 }
