@@ -440,9 +440,10 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 		}
 	}
 	// Finalised buckets of each granularity: their sketches are left out.
-	finalised := func(hours int, col string) string {
+	// col is the rollup's time column, start the same of visitors_exact.
+	finalised := func(hours int, col, start string) string {
 		if c := exactRanges(b, exact, hours); c != "" {
-			return " AND " + col + " NOT IN (SELECT " + map[int]string{1: "start", 24: "toDate(start)"}[hours] + " FROM " + visitorsExact +
+			return " AND " + col + " NOT IN (SELECT " + start + " FROM " + visitorsExact +
 				" WHERE event_type = '' AND source_id = '' AND " + c + ")"
 		}
 		return ""
@@ -457,8 +458,8 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 		spans           *spanGroup
 		table, perVisit string
 		hours           int
-		col             string
-	}{{&hourly, countsHourly, visitorsHourly, 1, "hour"}, {&daily, countsDaily, visitorsDaily, 24, "day"}} {
+		col, start      string
+	}{{&hourly, countsHourly, visitorsHourly, 1, "hour", "start"}, {&daily, countsDaily, visitorsDaily, 24, "day", "toDate(start)"}} {
 		if g.spans.empty() {
 			continue
 		}
@@ -469,9 +470,9 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 			if table == visitorsHourly && f.source == "" {
 				table = visitorsHourlyAll
 			}
-			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+table+" WHERE "+g.spans.where()+b.spanConds(f, false)+finalised(g.hours, g.col))
+			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+table+" WHERE "+g.spans.where()+b.spanConds(f, false)+finalised(g.hours, g.col, g.start))
 		} else {
-			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.table+" WHERE "+typed+finalised(g.hours, g.col))
+			visitors = append(visitors, "SELECT "+k+" AS k, visitors FROM "+g.table+" WHERE "+typed+finalised(g.hours, g.col, g.start))
 		}
 	}
 	if c, v := edgeSQL(b, f, spans, rowKey); c != "" {
@@ -526,12 +527,14 @@ func exactRanges(b *builder, pieces []exactPiece, hours int) string {
 // such visitor in the bucket). Every pass writes a bucket's rows under
 // one version (FINAL keeps one row per key should two passes share one).
 func exactVisitorsSQL(b *builder, f filter, pieces []exactPiece) string {
-	var periods, keys spanGroup
+	var ranges []string
 	for _, hours := range []int{1, 24} {
 		if c := exactRanges(b, pieces, hours); c != "" {
-			periods.add(c, "")
+			ranges = append(ranges, "("+c+")")
 		}
 	}
+	periods := "(" + strings.Join(ranges, " OR ") + ")"
+	var keys spanGroup
 	for _, p := range pieces {
 		keys.add("hours = "+strconv.Itoa(p.hours)+" AND start >= "+b.hour(p.from)+" AND start < "+b.hour(p.to), p.key)
 	}
@@ -545,9 +548,9 @@ func exactVisitorsSQL(b *builder, f filter, pieces []exactPiece) string {
 	}
 	match := "event_type = " + b.str(typ) + " AND source_id = " + b.str(source)
 	return "SELECT " + keys.key() + " AS k, sumIf(" + col + ", " + match + ") AS vis, true AS exact FROM " + visitorsExact +
-		" FINAL WHERE event_type IN ('', " + b.str(typ) + ") AND source_id IN ('', " + b.str(source) + ") AND " + periods.where() +
+		" FINAL WHERE event_type IN ('', " + b.str(typ) + ") AND source_id IN ('', " + b.str(source) + ") AND " + periods +
 		" AND (hours, start, version) IN (SELECT hours, start, max(version) FROM " + visitorsExact +
-		" WHERE event_type = '' AND source_id = '' AND " + periods.where() + " GROUP BY hours, start) GROUP BY k"
+		" WHERE event_type = '' AND source_id = '' AND " + periods + " GROUP BY hours, start) GROUP BY k"
 }
 
 // spanGroup is the spans one rollup table answers: each span's time

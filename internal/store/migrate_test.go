@@ -116,7 +116,7 @@ func TestUpgradeBackfillsRealtimeRollup(t *testing.T) {
 
 // A data dir written before counts_minute_all_types (every migration
 // before 0020) gets it backfilled from counts_minute at the upgrade: per
-// source (and over all sources, source_id ''), minute and bot flag, the
+// source (and over all sources, an empty source_id), minute and bot flag, the
 // events of every type and the union of the types' and sources' visitor
 // and session sets (a visitor of two types or sources in one minute
 // once); events stored after the upgrade reach it through its view
