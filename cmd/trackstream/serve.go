@@ -190,7 +190,7 @@ func start(ctx context.Context, roles config.Set, cfg config.Config, log *slog.L
 			return n, err
 		}
 		n.goRun(ctx, "processor", func(ctx context.Context) error { return p.Run(ctx, cfg.ShutdownTimeout/2) })
-		fin, err := finalise.New(st, finalise.Settings{Interval: cfg.Processor.SessionsFinaliseInterval, Lateness: cfg.Processor.SessionsFinaliseLateness},
+		fin, err := finalise.New(st, finalise.Settings{Interval: cfg.Processor.SessionsFinaliseInterval, Lateness: cfg.Processor.SessionsFinaliseLateness, TTL: cfg.ClickHouse.TTL},
 			log.With("role", "processor", "job", "session finaliser"), reg)
 		if err != nil {
 			return n, err

@@ -23,7 +23,9 @@ type ClickHouse struct {
 	// needs DSN. Every process of a deployment must agree on it.
 	Cluster string
 	// TTL drops events this long after their event time (whole hours);
-	// 0 keeps them. Applied by the processes that migrate the schema.
+	// 0 keeps them. Applied by the processes that migrate the schema; the
+	// session finaliser stops recomputing a day an hour before its first
+	// events reach it (its figures would miss the dropped events).
 	TTL time.Duration
 }
 

@@ -24,6 +24,11 @@
 // with session data, so a data directory written before migration 0006,
 // 0009, 0015, 0018 or 0019 is caught up on the first pass.
 //
+// With an events TTL (Settings.TTL) a day is recomputed only while none of
+// its raw events can have expired: a day past that horizon keeps the rows
+// it was finalised with, whatever marks it (a late event, a missing
+// marker); Pass counts such days and Run reports them once.
+//
 // Passes are idempotent and may run in several processes at once: a pass
 // writes every row of the hours it computes, and a marker row per hour,
 // in one insert under a version of its own, and readers take each hour's
@@ -58,6 +63,10 @@ type Settings struct {
 	Interval time.Duration
 	// Lateness is how long after an hour's start it is first finalised.
 	Lateness time.Duration
+	// TTL is the events table's TTL (internal/config ClickHouse.TTL; the
+	// store applies it in whole hours); 0: events are kept. The finaliser
+	// never recomputes a day any of whose events may have expired.
+	TTL time.Duration
 }
 
 const (
@@ -79,6 +88,13 @@ const (
 	day        = 24 * time.Hour
 	// maxSpanDays is the most UTC days one statement recomputes.
 	maxSpanDays = 7
+	// ttlMargin is how long before its first events reach the TTL a day
+	// stops being recomputed. ClickHouse drops expired rows by its own
+	// clock, which may run minutes ahead of this process's (dirtySlack),
+	// and a pass's statements run after the now it was given, minutes
+	// later for a catch-up of many days; an hour covers both with room, and
+	// costs only that a day is left alone an hour earlier.
+	ttlMargin = time.Hour
 )
 
 // Finaliser writes the finalised figures. Its passes are serialised by Run;
@@ -88,6 +104,10 @@ type Finaliser struct {
 	set Settings
 	log *slog.Logger
 	m   *metrics
+
+	// reported is the expired days (and their marks) Run last logged, so
+	// that the same days are logged once, not at every pass.
+	reported string
 }
 
 // New returns a finaliser over st, its metrics registered on reg.
@@ -111,12 +131,20 @@ func (f *Finaliser) Run(ctx context.Context) error {
 		start := time.Now()
 		res, err := f.Pass(ctx, start)
 		switch {
-		case err != nil && ctx.Err() == nil:
-			f.m.errors.Inc()
-			f.log.Warn("session finaliser pass failed; retrying at the next interval", "error", err, "interval", f.set.Interval)
+		case err != nil:
+			if ctx.Err() == nil {
+				f.m.errors.Inc()
+				f.log.Warn("session finaliser pass failed; retrying at the next interval", "error", err, "interval", f.set.Interval)
+			}
 		case res.Hours > 0:
 			f.log.Info("finalised session figures", "days", res.Days, "hours", res.Hours, "corrections", res.Corrections,
 				"finalised_until", res.Until, "took", time.Since(start).Round(time.Millisecond))
+		}
+		if e := res.Expired; err == nil && e.Days > 0 && e.key != f.reported {
+			f.reported = e.key
+			f.log.Warn("session finaliser left days alone: some of their raw events may have expired under the events TTL, and figures recomputed from the rest would be too small; "+
+				"their finalised rows stay as they were, their hours never finalised are answered as before finalisation",
+				"days", e.Days, "first", e.First.Format(time.DateOnly), "last", e.Last.Format(time.DateOnly), "with_late_events", e.Dirty, "ttl", f.set.TTL)
 		}
 		select {
 		case <-ctx.Done():
@@ -134,6 +162,21 @@ type Result struct {
 	Corrections int
 	// Until is the end of the finalised hours after the pass (zero: none).
 	Until time.Time
+	// Expired are the days that needed a pass but were left alone: past
+	// the events TTL (Settings.TTL), some of their events may be gone.
+	Expired Expired
+}
+
+// Expired are days a pass left alone because of the events TTL.
+type Expired struct {
+	// Days is how many days needed a pass; Dirty how many of them because
+	// they received events after their last pass (the others have hours
+	// never finalised, or finalised by an older version, or no pages).
+	Days, Dirty int
+	// First and Last are the first and last of them.
+	First, Last time.Time
+	// key identifies the days and their marks, for Run to log a change.
+	key string
 }
 
 // Pass finalises, as of now, every closed hour that needs it, a UTC day
@@ -181,6 +224,23 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			return nil
 		}
 		d := first.Truncate(day)
+		// Days before keep may have lost events to the TTL: needs() is asked
+		// only to report them.
+		for keep := f.keepFrom(now); d.Before(keep) && d.Before(end); d = d.Add(day) {
+			if !st.needs(d, minTime(d.Add(day), end), now) {
+				continue
+			}
+			e := &res.Expired
+			if e.Days == 0 {
+				e.First = d
+			}
+			e.Days, e.Last = e.Days+1, d
+			mark, dirty := st.dirty[d]
+			if dirty {
+				e.Dirty++
+			}
+			e.key += fmt.Sprintf("%d:%d,", d.Unix(), mark.UnixMilli())
+		}
 		for ; d.Before(end); d = d.Add(day) {
 			hi := minTime(d.Add(day), end)
 			if !st.needs(d, hi, now) {
@@ -212,8 +272,21 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 		f.m.lag.Set(now.Sub(res.Until).Seconds())
 	}
 	f.m.hours.Add(float64(res.Hours))
+	f.m.expired.Set(float64(res.Expired.Days))
 	f.m.corrections.Add(float64(res.Corrections))
 	return res, nil
+}
+
+// keepFrom is the first day a pass at now may recompute: every day before
+// it may have lost events to the TTL (its first hour's events expire
+// TTL after its start, ttlMargin early here). Zero without a TTL.
+func (f *Finaliser) keepFrom(now time.Time) time.Time {
+	ttl := f.set.TTL.Truncate(time.Hour) // as the store applies it
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	// The days d with d + ttl - ttlMargin > now.
+	return now.Add(ttlMargin - ttl).Truncate(day).Add(day)
 }
 
 // state is what sessions_hourly, events_sessions and sessions_dirty say

@@ -11,6 +11,7 @@ type metrics struct {
 	until, lag         prometheus.Gauge
 	hours, corrections prometheus.Counter
 	errors             prometheus.Counter
+	expired            prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,8 +36,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "trackstream_processor_sessions_finalise_errors_total",
 			Help: "Finaliser passes that failed (retried at the next interval).",
 		}),
+		expired: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trackstream_processor_sessions_finalise_expired_days",
+			Help: "Days the last pass left alone although they needed one (late events, hours never finalised): some of their raw events may have expired under the events TTL.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.until, m.lag, m.hours, m.corrections, m.errors} {
+	for _, c := range []prometheus.Collector{m.until, m.lag, m.hours, m.corrections, m.errors, m.expired} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register session finaliser metrics: %w", err)
 		}
