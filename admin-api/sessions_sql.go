@@ -162,16 +162,20 @@ type finalPiece struct {
 	key    string
 }
 
-// finalised is where the finaliser's hours are: every hour before until
-// is finalised (zero: none), and those from minutes on have per-minute
-// rows (the hours before it were finalised before migration 0015; zero:
-// every finalised hour has them).
-type finalised struct{ until, minutes time.Time }
+// finalised is where the finaliser's hours are: every hour from from
+// (zero: from the first) to until is finalised (until zero: none), and
+// those from minutes on have per-minute rows (the hours before it were
+// finalised before migration 0015; zero: every finalised hour has them).
+// The hours before from are read as if never finalised: the finaliser
+// leaves alone the days whose events the events TTL may have dropped
+// (internal/finalise), so hours it never finalised can lie before
+// finalised ones.
+type finalised struct{ from, until, minutes time.Time }
 
 // byMinute reports whether the hour starting at h is finalised with
 // per-minute rows.
 func (fin finalised) byMinute(h time.Time) bool {
-	return !h.Before(fin.minutes) && !h.Add(time.Hour).After(fin.until)
+	return !h.Before(fin.from) && !h.Before(fin.minutes) && !h.Add(time.Hour).After(fin.until)
 }
 
 // sessionParts are the pieces of a session query over the sessions
@@ -218,6 +222,11 @@ func sessionParts(b *builder, f filter, lo, hi time.Time, fin finalised, useRoll
 	if h := minTime(ceilHour(lo), hi); h.After(lo) {
 		partialHour(lo, h)
 		lo = h
+	}
+	// The whole hours before the finalised ones, from the sessions.
+	if from := minTime(fin.from, hi.Truncate(time.Hour)); from.After(lo) {
+		parts = append(parts, perSession(sessions(f, lo, from)))
+		lo = from
 	}
 	end := minTime(fin.until, hi.Truncate(time.Hour))
 	switch {
@@ -449,31 +458,41 @@ func (s *Server) finalisedPageDays(r *http.Request, f filter) (map[time.Time]boo
 // about the hours of its pieces only.
 func lookupFrom(f filter) time.Time { return f.from.Add(-f.to.Sub(f.from)).Truncate(time.Hour) }
 
-// finalisedUntilSQL is where the finalised hours end: the newest hour
-// with a marker row (the finaliser writes hours in order, from the first
-// with data, so every hour before it is finalised too), and the newest
-// hour whose newest marker was written without per-minute rows (before
-// migration 0015: minute != hour), l of nl; both among the hours from
-// since on. Whether an hour h is finalised (a marker at or after h) and
-// has minutes (no marker at or after h without them) depends on the
-// markers from h on only, so for every hour from since on the answer is
-// the one over all history; grouping every marker of history cost 17-22 ms
-// at 100M events on every summary and series.
+// finalisedUntilSQL is where the finalised hours are: the newest hour
+// with a marker row, the first hour f of the unbroken run of hours with
+// markers that ends there (the finaliser writes hours in order, from the
+// first with data, but leaves alone the days whose events the TTL may
+// have dropped: hours never finalised can lie before finalised ones), and
+// the newest hour whose newest marker was written without per-minute
+// rows (before migration 0015: minute != hour), l of nl; all among the
+// hours from since on. Whether an hour h is finalised (a marker at h and
+// at every hour after it up to the newest) and has minutes (no marker at
+// or after h without them) depends on the markers from h on only, so for
+// every hour from since on the answer is the one over all history;
+// grouping every marker of history cost 17-22 ms at 100M events on every
+// summary and series.
 func finalisedUntilSQL(since time.Time) query {
 	b := newBuilder()
-	return b.done("SELECT toUnixTimestamp(max(hour)) AS t, count() AS n, toUnixTimestamp(maxIf(hour, m != hour)) AS l, countIf(m != hour) AS nl " +
-		"FROM (SELECT hour, argMax(minute, version) AS m FROM " + sessionsHourly + " WHERE source_id = '' AND hour >= " + b.hour(since) + " GROUP BY hour)")
+	return b.done("SELECT toUnixTimestamp(max(hour)) AS t, count() AS n, toUnixTimestamp(maxIf(hour, m != hour)) AS l, countIf(m != hour) AS nl, " +
+		"toUnixTimestamp(maxIf(hour, gap)) AS f FROM (SELECT hour, m, " + runStart + " AS gap " +
+		"FROM (SELECT hour, argMax(minute, version) AS m FROM " + sessionsHourly + " WHERE source_id = '' AND hour >= " + b.hour(since) + " GROUP BY hour))")
 }
 
+// runStart is true for a marker hour that does not follow the one before
+// it (or has none before it): maxIf(hour, runStart) over every marker
+// hour is the first hour of the newest run.
+const runStart = "toUnixTimestamp(hour) - lagInFrame(toUnixTimestamp(hour), 1, 0) OVER (ORDER BY hour ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) != 3600"
+
 // finalisedByTypeSQL is where the finalised hours of sessions_by_type
-// end: the newest hour with a marker row there, among the hours from
-// since on (as finalisedUntilSQL). The finaliser writes hours in order
-// and recomputes those finalised before migration 0018 from the first
-// on, so every hour before it has its typed rows, all with minutes.
+// are: the newest hour with a marker row there and the first of the run of
+// marker hours that ends there, among the hours from since on (as
+// finalisedUntilSQL). The finaliser recomputes the hours finalised
+// before migration 0018 from the first on, so every hour of the run has
+// its typed rows, all with minutes.
 func finalisedByTypeSQL(since time.Time) query {
 	b := newBuilder()
-	return b.done("SELECT toUnixTimestamp(max(hour)) AS t, count() AS n FROM " + sessionsByType +
-		" WHERE event_type = '' AND source_id = '' AND hour >= " + b.hour(since))
+	return b.done("SELECT toUnixTimestamp(max(hour)) AS t, count() AS n, toUnixTimestamp(maxIf(hour, gap)) AS f FROM (SELECT hour, " + runStart + " AS gap FROM (SELECT DISTINCT hour FROM " + sessionsByType +
+		" WHERE event_type = '' AND source_id = '' AND hour >= " + b.hour(since) + "))")
 }
 
 // finalisedFor is where the finalised hours are, for the hours a session
@@ -483,21 +502,21 @@ func (s *Server) finalisedFor(r *http.Request, f filter) (finalised, error) {
 	var fin finalised
 	since := lookupFrom(f)
 	if f.sessionByType() {
-		rows, err := runQuery[struct{ T, N int64 }](s, r, finalisedByTypeSQL(since))
+		rows, err := runQuery[struct{ T, N, F int64 }](s, r, finalisedByTypeSQL(since))
 		if err != nil {
 			return fin, err
 		}
 		if len(rows) == 1 && rows[0].N > 0 {
-			fin.until = time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
+			fin.from, fin.until = time.Unix(rows[0].F, 0).UTC(), time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
 		}
 	}
 	if f.sessionRollup() {
-		rows, err := runQuery[struct{ T, N, L, NL int64 }](s, r, finalisedUntilSQL(since))
+		rows, err := runQuery[struct{ T, N, L, NL, F int64 }](s, r, finalisedUntilSQL(since))
 		if err != nil {
 			return fin, err
 		}
 		if len(rows) == 1 && rows[0].N > 0 {
-			fin.until = time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
+			fin.from, fin.until = time.Unix(rows[0].F, 0).UTC(), time.Unix(rows[0].T, 0).UTC().Add(time.Hour)
 			if rows[0].NL > 0 {
 				fin.minutes = time.Unix(rows[0].L, 0).UTC().Add(time.Hour)
 			}

@@ -528,7 +528,9 @@ func newFinaliser(t *testing.T, st finalise.Store) *finalise.Finaliser {
 // previous period's finalised hours read as open, an hour finalised
 // without minutes read as having them), and both lookups reading only
 // the hours before f.to (an hour finalised without minutes after the
-// range no longer held the range's hours back).
+// range no longer held the range's hours back), the run's first hour
+// ignored (hours before a gap in the markers, as the finaliser leaves
+// under the events TTL, read as finalised).
 func TestFinalisedLookupInRange(t *testing.T) {
 	testkit.SkipShort(t)
 	st, _ := chStore(t)
@@ -538,7 +540,7 @@ func TestFinalisedLookupInRange(t *testing.T) {
 	w := time.Date(2031, 5, 5, 0, 0, 0, 0, time.UTC)
 	t.Cleanup(func() {
 		for _, table := range []string{sessionsHourly, sessionsByType} {
-			if err := st.Write(ctx, "DELETE FROM "+table+" WHERE hour >= {w:DateTime('UTC')}", map[string]string{"w": w.Format(time.DateTime)}); err != nil {
+			if err := st.Write(ctx, "DELETE FROM "+table+" WHERE hour >= {w:DateTime('UTC')}", map[string]string{"w": w.Add(-24 * time.Hour).Format(time.DateTime)}); err != nil {
 				t.Error(err)
 			}
 		}
@@ -547,15 +549,17 @@ func TestFinalisedLookupInRange(t *testing.T) {
 	// Hours w to w+5 finalised, w+6 on open: w and w+1 at their newest
 	// version without minutes (before migration 0015; w+1 also has an
 	// older version with them), the others with. Typed rows (migration
-	// 0018) for w to w+3 only.
+	// 0018) for w to w+3 only. Hours w-5 to w-3 finalised too, w-2 and
+	// w-1 not (days the finaliser left alone under the events TTL): only
+	// the run of finalised hours from w on reads as finalised.
 	var hourly, typed []string
-	for h := range 6 {
+	for _, h := range []int{-5, -4, -3, 0, 1, 2, 3, 4, 5} {
 		minute := at(h)
 		if h < 2 {
 			minute = "1970-01-01 00:00:00"
 		}
 		hourly = append(hourly, fmt.Sprintf("SELECT '', '%s', false, '%s', 0, 0, 0, 2", at(h), minute))
-		if h < 4 {
+		if h < 4 && h >= 0 || h < -2 {
 			typed = append(typed, fmt.Sprintf("SELECT '', '', '%s', false, '%s', 0, 0, 0, 2", at(h), at(h)))
 		}
 	}
@@ -572,8 +576,9 @@ func TestFinalisedLookupInRange(t *testing.T) {
 		{hm(4, 0), hm(8, 0)},   // previous period w..w+4
 		{hm(8, 0), hm(12, 0)},  // previous period w+4..w+8: the last finalised hours
 		{hm(2, 30), hm(3, 10)}, // previous period from w+1:50: an hour without minutes
-		{hm(-2, 0), hm(1, 0)},  // hours before w: finalised, without minutes
-		{hm(-3, 0), hm(-1, 0)}, // no marker in the range or its previous period
+		{hm(-2, 0), hm(1, 0)},  // previous period from w-5: hours finalised before the gap
+		{hm(-3, 0), hm(-1, 0)}, // previous period from w-5: before the run only
+		{hm(-9, 0), hm(-7, 0)}, // no marker in the range or its previous period
 		{hm(20, 0), hm(30, 0)}, // nothing finalised
 		{hm(5, 59), hm(6, 1)},  // over the end of the finalised hours
 	} {
@@ -586,11 +591,11 @@ func TestFinalisedLookupInRange(t *testing.T) {
 			// From the previous period's first hour (sessionStatsFrom).
 			for h := rg[0].Add(-rg[1].Sub(rg[0])).Truncate(time.Hour); h.Before(rg[1]); h = h.Add(time.Hour) {
 				i := int(h.Sub(w) / time.Hour)
-				wantFinal, wantMinutes := i < 6, i >= 2 && i < 6
+				wantFinal, wantMinutes := i >= 0 && i < 6, i >= 2 && i < 6
 				if types != nil {
-					wantFinal, wantMinutes = i < 4, i < 4
+					wantFinal, wantMinutes = i >= 0 && i < 4, i >= 0 && i < 4
 				}
-				if got := !h.Add(time.Hour).After(fin.until); got != wantFinal {
+				if got := !h.Before(fin.from) && !h.Add(time.Hour).After(fin.until); got != wantFinal {
 					t.Errorf("range %s..%s, types %v: hour %s finalised %v, want %v (lookup %+v)", rg[0], rg[1], types, h, got, wantFinal, fin)
 				}
 				if got := fin.byMinute(h); got != wantMinutes {
