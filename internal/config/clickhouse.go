@@ -55,7 +55,7 @@ func (c *ClickHouse) fields() []field {
 		{"chdb-lib", secClickHouse, false, "path to libchdb.so for the embedded ClickHouse engine", (*stringValue)(&c.CHDBLib)},
 		{"clickhouse-query-timeout", secClickHouse, false, "bound on every admin query", (*durationValue)(&c.QueryTimeout)},
 		{"clickhouse-cluster", secClickHouse, false, "ClickHouse cluster name for an ON CLUSTER/Replicated/Distributed schema; empty: one server", (*stringValue)(&c.Cluster)},
-		{"clickhouse-ttl", secClickHouse, false, "drop events this long after their event time (e.g. 8760h); 0 keeps them", (*durationValue)(&c.TTL)},
+		{"clickhouse-ttl", secClickHouse, false, "drop events this long after their event time (e.g. 8760h); 0 keeps them; the session finaliser then leaves days older than it less 1h as they are", (*durationValue)(&c.TTL)},
 	}
 }
 
