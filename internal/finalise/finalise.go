@@ -169,9 +169,10 @@ type Result struct {
 
 // Expired are days a pass left alone because of the events TTL.
 type Expired struct {
-	// Days is how many days needed a pass; Dirty how many of them because
-	// they received events after their last pass (the others have hours
-	// never finalised, or finalised by an older version, or no pages).
+	// Days is how many days needed a pass; Dirty how many of them received
+	// events after their last pass (a day may also need one for hours never
+	// finalised, not re-checked at 24 h or finalised before a migration, or
+	// for its pages).
 	Days, Dirty int
 	// First and Last are the first and last of them.
 	First, Last time.Time
