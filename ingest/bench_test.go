@@ -118,7 +118,7 @@ func BenchmarkPipeline(b *testing.B) {
 					if rerr != nil {
 						b.Fatal(rerr)
 					}
-					events, rejected := judge(bt, src, goldenMeta, lim, set, budget)
+					events, rejected := judge(bt, &src, &goldenMeta, &lim, set, budget)
 					if len(events) != n || len(rejected) != 0 {
 						b.Fatalf("%d events accepted, %v rejected", len(events), rejected)
 					}

@@ -51,7 +51,7 @@ func TestCountryBeforeIPPolicy(t *testing.T) {
 		src, _ := goldenSources().Get(tc.source)
 		meta := goldenMeta
 		meta.clientIP, meta.hints, meta.geo = netip.MustParseAddr(tc.addr), hints, geo
-		events, rejected := judge(b, src, meta, lim, goldenSchemas(t), nil)
+		events, rejected := judge(b, &src, &meta, &lim, goldenSchemas(t), nil)
 		if len(events) != 1 {
 			t.Fatalf("%s: %v", tc.source, rejected)
 		}

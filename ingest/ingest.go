@@ -442,9 +442,15 @@ func replyGIF(c *fiber.Ctx, _ trackResponse) error {
 // collect is every collection endpoint: read the body, decode it,
 // authenticate the source, rate limit, judge each event, produce the
 // accepted ones and answer once Kafka acknowledged them.
+//
+// It only reads and decodes; accept does the rest. Decoding is the
+// deepest call of a request, and on top of accept's frame (the request's
+// metadata, source and answer) it made a request need more than the
+// 8 KiB a goroutine's stack starts with: each of ingest's connection
+// goroutines then kept a 16 KiB stack, 8 MiB more at 1,000 connections
+// (S5 in docs/benchmarks.md; TestRequestStack).
 func (s *Server) collect(c *fiber.Ctx, types contentTypes, decode func([]byte) (*batch, error), missing *requestError, reply func(*fiber.Ctx, trackResponse) error) error {
 	start := time.Now()
-	meta := s.meta(c, start)
 	var body []byte
 	if c.Method() == fiber.MethodPost {
 		var err error
@@ -457,6 +463,13 @@ func (s *Server) collect(c *fiber.Ctx, types contentTypes, decode func([]byte) (
 	if err != nil {
 		return err
 	}
+	return s.accept(c, b, start, missing, reply)
+}
+
+// accept is collect once the body is decoded into b; start is when the
+// request began.
+func (s *Server) accept(c *fiber.Ctx, b *batch, start time.Time, missing *requestError, reply func(*fiber.Ctx, trackResponse) error) error {
+	meta := s.meta(c, start)
 	src, rerr := authenticate(b, meta, s.sources, missing)
 	if rerr != nil {
 		return rerr
@@ -470,7 +483,7 @@ func (s *Server) collect(c *fiber.Ctx, types contentTypes, decode func([]byte) (
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return &requestError{fiber.StatusTooManyRequests, "rate_limited", fmt.Sprintf("the source may send %d requests per second to each collector; retry later", src.RateLimit)}
 	}
-	events, rejected := judge(b, src, meta, s.lim, s.schemas, s.paths)
+	events, rejected := judge(b, &src, &meta, &s.lim, s.schemas, s.paths)
 	for _, r := range rejected {
 		s.m.rejected.WithLabelValues(r.Code).Inc()
 	}

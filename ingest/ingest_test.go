@@ -76,7 +76,7 @@ type testEnv struct {
 }
 
 // newEnv starts a test environment; tune adjusts the ingest configuration.
-func newEnv(t testing.TB, tune func(*config.Ingest)) *testEnv {
+func newEnv(t testing.TB, tune func(*config.Ingest), opts ...Option) *testEnv {
 	t.Helper()
 	cfg := config.Default().Ingest
 	cfg.DrainDelay = 0 // tests that drain set their own
@@ -130,7 +130,7 @@ func newEnv(t testing.TB, tune func(*config.Ingest)) *testEnv {
 	}
 	t.Cleanup(producer.Close)
 
-	env.srv, err = New(cfg, producer, registry, log, env.metrics)
+	env.srv, err = New(cfg, producer, registry, log, env.metrics, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func authenticate(b *batch, meta requestMeta, lookup sourceLookup, missing *requ
 // the accepted ones into the records to produce. Accepted events and
 // rejections keep the order of the request.
 // budget (nil for none) bounds the distinct paths of src's events.
-func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *schemaSet, budget *pathBudget) ([]event.Event, []Rejection) {
+func judge(b *batch, src *sources.Source, meta *requestMeta, lim *Limits, schemas *schemaSet, budget *pathBudget) ([]event.Event, []Rejection) {
 	events := make([]event.Event, 0, len(b.items))
 	var rejected []Rejection
 	keys := newKeyScan(lim.MaxKeys, budget.hashSeed())
@@ -94,7 +94,7 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 	for i := range b.items {
 		it := &b.items[i]
 		if it.reject == nil {
-			check(it, i, eventLimitsAtRisk(b.facts, lim), src, lim, schemas, keys)
+			check(it, i, eventLimitsAtRisk(b.facts, *lim), src, lim, schemas, keys)
 		}
 		if it.reject == nil {
 			checkTime(it, i, meta, lim)
@@ -109,7 +109,8 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 			rejected = append(rejected, *it.reject)
 			continue
 		}
-		events = append(events, normalise(it, b.facts.Spaces, src, meta, lim))
+		events = events[:len(events)+1] // within the capacity made for every item
+		normalise(&events[len(events)-1], it, b.facts.Spaces, src, meta, lim)
 	}
 	return events, rejected
 }
@@ -117,7 +118,7 @@ func judge(b *batch, src sources.Source, meta requestMeta, lim Limits, schemas *
 // check validates one decoded event, leaving the first problem in
 // it.reject. atRisk: the body may hold events over eventLimits, so this
 // one is checked against them again.
-func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas *schemaSet, keys *keyScan) {
+func check(it *item, i int, atRisk bool, src *sources.Source, lim *Limits, schemas *schemaSet, keys *keyScan) {
 	ev := &it.ev
 	if n := len(it.raw.Raw()) + it.inherited; n > lim.MaxEventBytes {
 		if it.inherited > 0 {
@@ -128,7 +129,7 @@ func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas
 		return
 	}
 	if atRisk {
-		if _, _, err := jsonread.Validate(it.raw.Raw(), eventLimits(lim)); err != nil {
+		if _, _, err := jsonread.Validate(it.raw.Raw(), eventLimits(*lim)); err != nil {
 			code := rejectTooLarge
 			if err.Code == jsonread.CodeNumberOverflow {
 				code = rejectInvalid
@@ -148,7 +149,7 @@ func check(it *item, i int, atRisk bool, src sources.Source, lim Limits, schemas
 	if it.reject != nil {
 		return
 	}
-	if reason := checkID(ev.ID, lim); reason != "" {
+	if reason := checkID(ev.ID, *lim); reason != "" {
 		it.rejectf(i, rejectInvalid, idField(it), "%s", reason)
 		return
 	}
@@ -251,9 +252,13 @@ func objectKeys(obj jsonread.Value) int {
 // an id, the corrected time, the client's country (looked up before the IP
 // policy), the client IP after the source's policy, a browser's client
 // hints, the page the event happened on, and its JSON objects compacted (when the
-// body had whitespace between tokens).
-func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim Limits) event.Event {
-	ev := it.ev
+// body had whitespace between tokens). It writes the record into ev and
+// takes the request's large values by pointer: copies of them and of the
+// record, in its frame and judge's, made the deepest call of a request
+// need more than the 8 KiB a goroutine's stack starts with
+// (TestRequestStack).
+func normalise(ev *event.Event, it *item, spaces bool, src *sources.Source, meta *requestMeta, lim *Limits) {
+	*ev = it.ev
 	ev.SourceID = src.ID
 	if ev.ID == "" {
 		ev.ID = uuid.Must(uuid.NewV7()).String()
@@ -295,7 +300,6 @@ func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim 
 	}
 	ev.UserAgent = clip(ev.UserAgent, lim.MaxStringBytes)
 	ev.URL, ev.Referrer = cf.url, cf.referrer
-	return ev
 }
 
 // checkTime refuses an event whose time, corrected for the client's
@@ -304,7 +308,7 @@ func normalise(it *item, spaces bool, src sources.Source, meta requestMeta, lim 
 // ranges from event.MinTime). The rejection names the client's time
 // field and the accepted range. (Times after event.MaxTime are in the
 // future, clamped to the receive time.)
-func checkTime(it *item, i int, meta requestMeta, lim Limits) {
+func checkTime(it *item, i int, meta *requestMeta, lim *Limits) {
 	t, _ := eventTime(it.ev.ClientTime, it.ev.SentAt, meta.receivedAt, lim)
 	if !t.Before(event.MinTime) {
 		return
@@ -322,7 +326,7 @@ func checkTime(it *item, i int, meta requestMeta, lim Limits) {
 // receivedAt - (sentAt - timestamp), clamped to receivedAt when further
 // than FutureSkew in the future, flagged late when older than LateAfter.
 // Without a client time it is receivedAt.
-func eventTime(client, sent *time.Time, receivedAt time.Time, lim Limits) (t time.Time, late bool) {
+func eventTime(client, sent *time.Time, receivedAt time.Time, lim *Limits) (t time.Time, late bool) {
 	t = receivedAt
 	if client != nil {
 		t = *client

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -258,11 +259,19 @@ func decodeTrackEvent(raw jsonread.Value) (te trackEvent, err *fieldError) {
 // item.reject. The paths of the request's shared objects are hashed with
 // seed, the one judge's key scans use (pathBudget.hashSeed).
 func decodeTrack(body []byte, lim Limits, seed maphash.Seed) (*batch, error) {
-	var top topMembers
+	top := getTopMembers()
+	defer top.release()
 	_, facts, members, err := scan(body, lim, top[:0])
 	if err != nil {
 		return nil, err
 	}
+	return decodeTrackMembers(members, facts, lim, seed)
+}
+
+// decodeTrackMembers is decodeTrack once the body is checked: a function
+// of its own so that its locals are not on the stack while scan runs
+// (see getTopMembers).
+func decodeTrackMembers(members []jsonread.Member, facts jsonread.Facts, lim Limits, seed maphash.Seed) (*batch, error) {
 	p, ferr := decodeTrackPayload(members)
 	if ferr != nil {
 		return nil, badRequest("invalid_json", "%s", ferr.Error())
@@ -428,9 +437,27 @@ func scan(body []byte, lim Limits, members []jsonread.Member) (jsonread.Value, j
 	return v, facts, members, nil
 }
 
-// topMembers is room on the stack for the top-level members of a body:
-// real requests have a handful.
+// topMembers is room for the top-level members of a body: real requests
+// have a handful.
 type topMembers [16]jsonread.Member
+
+// topMemberSets keeps topMembers for decodeTrack and decodeSegment.
+// They were locals of the decoders, 768 bytes on the stack under the
+// deepest call of a request (scan); with the decoders' other locals they
+// made a /track request need more than the 8 KiB a goroutine's stack
+// starts with, so each of ingest's connection goroutines kept 16 KiB
+// (S5 in docs/benchmarks.md; TestRequestStack).
+var topMemberSets = sync.Pool{New: func() any { return new(topMembers) }}
+
+// getTopMembers takes a topMembers from the pool; release gives it back.
+func getTopMembers() *topMembers { return topMemberSets.Get().(*topMembers) }
+
+// release gives t back to the pool holding nothing of the request's
+// body.
+func (t *topMembers) release() {
+	clear(t[:])
+	topMemberSets.Put(t)
+}
 
 // checkShared checks an object the request shares among its events
 // (Tracardi's top-level context and properties, a Segment batch's

@@ -159,7 +159,8 @@ func outcome(t testing.TB, name string, body []byte, set *schemaSet) (goldenOutc
 		var src sources.Source
 		var rerr *requestError
 		if src, rerr = authenticate(b, meta, lookup, missing); rerr == nil {
-			events, rejected := judge(b, src, meta, goldenLimits(), set, budget)
+			lim := goldenLimits()
+			events, rejected := judge(b, &src, &meta, &lim, set, budget)
 			if rejected == nil {
 				rejected = []Rejection{}
 			}
@@ -433,7 +434,7 @@ func TestEventTime(t *testing.T) {
 		{"huge skew saturates", at("0001-01-01T00:00:00Z"), at("9999-12-31T00:00:00Z"), recv.Add(-time.Duration(1<<63 - 1)), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, late := eventTime(tc.client, tc.sent, recv, lim)
+			got, late := eventTime(tc.client, tc.sent, recv, &lim)
 			if !got.Equal(tc.want) || late != tc.late || got.Location() != time.UTC {
 				t.Fatalf("eventTime = %v late=%v, want %v late=%v", got, late, tc.want, tc.late)
 			}

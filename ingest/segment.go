@@ -130,11 +130,18 @@ func decodeSegmentBatch(members []jsonread.Member) (sb segmentBatch, err *fieldE
 // callType is "batch") into a batch. The paths of a batch's shared
 // context are hashed with seed, as in decodeTrack.
 func decodeSegment(body []byte, callType string, lim Limits, seed maphash.Seed) (*batch, error) {
-	var top topMembers
+	top := getTopMembers()
+	defer top.release()
 	v, facts, members, rerr := scan(body, lim, top[:0])
 	if rerr != nil {
 		return nil, rerr
 	}
+	return decodeSegmentMembers(v, facts, members, callType, lim, seed)
+}
+
+// decodeSegmentMembers is decodeSegment once the body is checked, a
+// function of its own for the reason decodeTrackMembers is.
+func decodeSegmentMembers(v jsonread.Value, facts jsonread.Facts, members []jsonread.Member, callType string, lim Limits, seed maphash.Seed) (*batch, error) {
 	if callType != "batch" {
 		b := &batch{items: make([]item, 1), facts: facts}
 		c, err := decodeSegmentCallMembers(members)

@@ -219,7 +219,7 @@ func TestRecordsAreCompact(t *testing.T) {
 			t.Fatal(err)
 		}
 		src, _ := goldenSources().Get("src_test")
-		events, rejected := judge(b, src, goldenMeta, lim, goldenSchemas(t), nil)
+		events, rejected := judge(b, &src, &goldenMeta, &lim, goldenSchemas(t), nil)
 		if len(events) != 1 {
 			t.Fatalf("%v", rejected)
 		}

@@ -15,6 +15,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -106,9 +107,18 @@ func ValidateObject(b []byte, lim Limits, members []Member) (Value, Facts, []Mem
 	return validate(b, lim, members, true)
 }
 
+// decoders keeps validate's Decoders. A Decoder is about 1.2 KiB: on
+// validate's stack it made ingest's /track requests need more than the
+// 8 KiB a goroutine's stack starts with, so every one of ingest's
+// connection goroutines kept a 16 KiB stack (16 MiB at 1,000
+// connections, S5 in docs/benchmarks.md). The pool costs no allocation
+// once warm.
+var decoders = sync.Pool{New: func() any { return new(Decoder) }}
+
 // validate is Validate, and ValidateObject when collect is set.
 func validate(b []byte, lim Limits, members []Member, collect bool) (Value, Facts, []Member, *Error) {
-	var d Decoder
+	d := decoders.Get().(*Decoder)
+	defer d.release()
 	d.Reset(b, lim)
 	d.ws()
 	if d.i >= len(b) {
@@ -176,6 +186,17 @@ const manyKeys = 32
 func (d *Decoder) Reset(b []byte, lim Limits) {
 	d.b, d.i, d.lim, d.facts = b, 0, lim, Facts{}
 	d.depth, d.deep, d.nkeys, d.deepKeys = 0, d.deep[:0], 0, d.deepKeys[:0]
+}
+
+// release gives d back to decoders, holding nothing of its input: a
+// pooled Decoder must not keep a request's body alive.
+func (d *Decoder) release() {
+	d.b = nil
+	clear(d.shallow[:])
+	clear(d.shallowKeys[:])
+	clear(d.deep[:cap(d.deep)])
+	clear(d.deepKeys[:cap(d.deepKeys)])
+	decoders.Put(d)
 }
 
 // key is the i-th key kept for duplicate keys.
