@@ -244,8 +244,12 @@ type Report struct {
 	Version     string    `json:"version"`
 	Settings    string    `json:"settings"`
 	// Merged, when set, says which results came from which run (a run
-	// with -only merged into an earlier one).
+	// with -only merged into an earlier one): the scenarios of each run,
+	// built from Provenance.
 	Merged string `json:"merged,omitempty"`
+	// Provenance is, per scenario of a merged report, the run its results
+	// come from (when it started, at which version, the load then).
+	Provenance map[string]string `json:"provenance,omitempty"`
 
 	H       Scenario        `json:"ceiling_h"`
 	K       []ProduceResult `json:"ceiling_k"`
@@ -1262,9 +1266,52 @@ func Merge(prev, cur *Report, skipped map[string]bool) *Report {
 	take("S7", func() { out.S7 = mergeQueryRuns(prev.S7, cur.S7) })
 	take("profile", func() { out.Profiles = cur.Profiles })
 	out.Version = cur.Version
-	out.Merged = fmt.Sprintf("%s measured in a run started %s (load average %.1f at its start); the other results come from the run started %s",
-		strings.Join(ran, ", "), cur.Started.Format("2006-01-02 15:04 UTC"), cur.LoadAvgStart, prev.Started.Format("2006-01-02 15:04 UTC"))
+	// Scenarios an earlier merge did not attribute come from prev's run
+	// (or, when prev was itself merged before provenance was kept, from
+	// a run its Merged note names).
+	out.Provenance = map[string]string{}
+	for _, name := range ScenarioNames {
+		switch {
+		case slices.Contains(ran, name):
+			out.Provenance[name] = runLabel(cur)
+		case prev.Provenance[name] != "":
+			out.Provenance[name] = prev.Provenance[name]
+		case prev.Merged == "":
+			out.Provenance[name] = runLabel(prev)
+		default:
+			out.Provenance[name] = "an earlier run (" + prev.Merged + ")"
+		}
+	}
+	out.Merged = provenanceNote(out.Provenance)
 	return &out
+}
+
+// runLabel says which run r is: when it started, the version measured and
+// the load then.
+func runLabel(r *Report) string {
+	return fmt.Sprintf("the run started %s at %s (load average %.1f at its start)", r.Started.Format("2006-01-02 15:04 UTC"), r.Version, r.LoadAvgStart)
+}
+
+// provenanceNote groups the scenarios by the run they come from, in the
+// order of ScenarioNames: "H, S1 from the run started ...; C from ...".
+func provenanceNote(prov map[string]string) string {
+	var runs []string
+	byRun := map[string][]string{}
+	for _, name := range ScenarioNames {
+		run, ok := prov[name]
+		if !ok {
+			continue
+		}
+		if _, seen := byRun[run]; !seen {
+			runs = append(runs, run)
+		}
+		byRun[run] = append(byRun[run], name)
+	}
+	parts := make([]string, len(runs))
+	for i, run := range runs {
+		parts[i] = strings.Join(byRun[run], ", ") + " from " + run
+	}
+	return strings.Join(parts, "; ")
 }
 
 // mergeQueryRuns is cur plus the runs of prev at dataset sizes cur did

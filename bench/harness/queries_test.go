@@ -37,8 +37,20 @@ func TestMergeKeepsSkippedScenarios(t *testing.T) {
 	if len(m.S7) != 2 || m.S1.Median().EPS != prev.S1.Median().EPS || m.S6 != prev.S6 || m.Version != "v2" {
 		t.Fatalf("merge: S7 %d runs, S1 %.0f, S6 %v, version %q", len(m.S7), m.S1.Median().EPS, m.S6, m.Version)
 	}
-	if !strings.Contains(m.Merged, "S7 measured in a run started 2026-01-02 03:04 UTC") {
-		t.Errorf("merged note: %q", m.Merged)
+	if !strings.Contains(m.Merged, "S7 from the run started 2026-01-02 03:04 UTC at v2") || m.Provenance["S1"] != runLabel(prev) {
+		t.Errorf("merged note: %q, provenance %v", m.Merged, m.Provenance)
+	}
+	// A second partial run keeps what the first one attributed.
+	cur2 := &Report{Started: time.Date(2026, 1, 3, 4, 5, 0, 0, time.UTC), Version: "v3"}
+	skip2, err := ParseSkip("", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := Merge(m, cur2, skip2)
+	for _, want := range []string{"H from the run started 2026-01-03 04:05 UTC at v3", "S7 from the run started 2026-01-02 03:04 UTC at v2", "S1, "} {
+		if !strings.Contains(m2.Merged, want) {
+			t.Errorf("second merge note %q lacks %q", m2.Merged, want)
+		}
 	}
 	if len(prev.S7) != 0 {
 		t.Error("merge changed the earlier report")
@@ -79,8 +91,10 @@ func TestMarkdownS7AndS8(t *testing.T) {
 		"| S7 breakdown by page, 30 days at 10M events | p50 <= 50 ms, p95 <= 200 ms | admin GET: status 504":                  "**not met** |",
 		// S8: sizes in ascending order; rollup growth 10x is not flat,
 		// search growth 3x is within linear.
-		"| summary, 30 days, all sources | summary | yes | 40.0 / 80.0 (CPU 0) | 400.0 / 800.0 (CPU 0) | 10.00x | flat (<= 1.5x)": "**not met** |",
-		"| search, newest 50, 30 days | search | - | 30.0 / 30.0 (CPU 0) | 90.0 / 90.0 (CPU 0) | 3.00x | at most linear (10x)":    "**met** |",
+		// The read path's growth between the two largest sizes: 10x is
+		// more than 2x for a dashboard query; a search is not judged.
+		"| summary, 30 days, all sources | summary | yes | 40.0 / 80.0 (CPU 0) | 400.0 / 800.0 (CPU 0) | 10.00x | flat (<= 1.5x)": "**not met** | 10.00x | **not met** |",
+		"| search, newest 50, 30 days | search | - | 30.0 / 30.0 (CPU 0) | 90.0 / 90.0 (CPU 0) | 3.00x | at most linear (10x)":    "**met** | 3.00x | - |",
 	} {
 		line := lineWith(md, prefix)
 		if line == "" || !strings.HasSuffix(line, suffix) {
@@ -113,6 +127,24 @@ func TestQuerySeedSQLNumbersItsRange(t *testing.T) {
 	for _, want := range []string{"FROM numbers(2000000, 1000000)", "INSERT INTO trackstream.events", "toDateTime64('2025-06-01 00:00:00.000', 3, 'UTC')", "% 666666 AS v"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("seed SQL lacks %q", want)
+		}
+	}
+}
+
+func TestFlatVerdict(t *testing.T) {
+	for _, c := range []struct {
+		class      string
+		prev, last float64
+		want       string
+	}{
+		{"realtime", 6.5, 12.0, "1.85x | **met**"},
+		{"realtime", 6.5, 14.6, "2.25x | **not met**"},
+		{"breakdown", 20, 40, "2.00x | **met**"},
+		{"scan", 400, 4000, "10.00x | -"},
+		{"series", 0, 30, "- | not measured"},
+	} {
+		if got := flatVerdict(c.class, c.prev, c.last); got != c.want {
+			t.Errorf("flatVerdict(%q, %v, %v) = %q, want %q", c.class, c.prev, c.last, got, c.want)
 		}
 	}
 }

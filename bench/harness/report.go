@@ -138,7 +138,7 @@ func (r *Report) WriteMarkdown(w io.Writer, svgName, command, notes string) erro
 		p("- CPU pressure (PSI some, 5-minute average): %.0f%% at the start, %.0f%% at the end — the share of time runnable tasks waited for a CPU; near 0 on a quiet machine\n", r.CPUPressure[0], r.CPUPressure[1])
 	}
 	if r.Merged != "" {
-		p("- partial run merged into an earlier one: %s\n", r.Merged)
+		p("- results merged from several runs (the settings, machine load and CPU pressure above are the first run's; each run's load is in its rows' `load` column): %s\n", r.Merged)
 	}
 	p("- every ceiling is measured in the same run, so ratios compare like with like on a noisy box; medians of the repetitions\n")
 	p("- traffic: realistic generated events (`bench/loadgen`): Zipf-distributed URLs over 4 sites, search/social/internal referrers, 10 real user agents, UTM campaigns on 20%% of sessions, typed properties; %s\n\n", r.meanBody())

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -275,13 +274,13 @@ func visitorsErrorMet(e *VisitorsError) bool {
 // visitorsErrorCell writes e as "max 0.84% / median 0.21% of 10 estimated
 // rows (worst /p/3: 9,916 for 10,000)".
 func visitorsErrorCell(e *VisitorsError) string {
-	kind := "estimated"
+	rows := fmt.Sprintf("%d estimated rows", e.Rows)
 	if e.Estimated == 0 {
-		kind = "exact"
+		rows = fmt.Sprintf("%d exact rows", e.Rows)
 	} else if e.Estimated < e.Rows {
-		kind = strconv.Itoa(e.Estimated) + " estimated"
+		rows = fmt.Sprintf("%d rows, %d of them estimated", e.Rows, e.Estimated)
 	}
-	return fmt.Sprintf("max %.2f%% / median %.2f%% of %d %s rows (worst %s: %d for %d)", e.MaxPct, e.MedianPct, e.Rows, kind, e.Worst, e.WorstGot, e.WorstExact)
+	return fmt.Sprintf("max %.2f%% / median %.2f%% of %s (worst %s: %d for %d)", e.MaxPct, e.MedianPct, rows, e.Worst, e.WorstGot, e.WorstExact)
 }
 
 // writeS7Visitors writes the visitors errors of every dataset size.

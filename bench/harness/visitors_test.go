@@ -107,3 +107,19 @@ func TestMarkdownVisitorsError(t *testing.T) {
 		}
 	}
 }
+
+// The table cell says how many of the compared figures were estimates.
+func TestVisitorsErrorCell(t *testing.T) {
+	for _, c := range []struct {
+		e    VisitorsError
+		want string
+	}{
+		{VisitorsError{Rows: 10, Estimated: 10, MaxPct: 1.5, Worst: "/a", WorstGot: 985, WorstExact: 1000}, "of 10 estimated rows (worst /a"},
+		{VisitorsError{Rows: 2, Estimated: 0, Worst: "current", WorstGot: 5, WorstExact: 5}, "of 2 exact rows (worst current"},
+		{VisitorsError{Rows: 2, Estimated: 1, Worst: "current", WorstGot: 5, WorstExact: 5}, "of 2 rows, 1 of them estimated (worst current"},
+	} {
+		if got := visitorsErrorCell(&c.e); !strings.Contains(got, c.want) {
+			t.Errorf("visitorsErrorCell(%+v) = %q, want it to contain %q", c.e, got, c.want)
+		}
+	}
+}
