@@ -7,8 +7,9 @@
 // Its other subcommands are the helper processes the suite starts:
 // broker (the kfake broker of the ingest-only scenarios), http-ceiling
 // (ceiling H), chdb-ceiling (ceiling C), chdb-size (S6), seed-queries
-// (the dataset of S7/S8) and exact-visitors (the exact counts S7's
-// visitors figures are compared with). Run only some scenarios with -only
+// (the dataset of S7/S8), upgrade-seed (a seeded dataset migrated and
+// finalised once by this version, for -query-seeded) and exact-visitors
+// (the exact counts S7's visitors figures are compared with). Run only some scenarios with -only
 // (e.g. `-only s7`, or `-only s3split` for S3 on separate processes and
 // Apache Kafka); the other scenarios' results are then kept from the
 // existing benchmarks.json in -out, so the report stays complete.
@@ -47,7 +48,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return errors.New("usage: trackstream-bench run|render|broker|http-ceiling|chdb-ceiling|chdb-size|seed-queries|exact-visitors [flags]")
+		return errors.New("usage: trackstream-bench run|render|broker|http-ceiling|chdb-ceiling|chdb-size|seed-queries|upgrade-seed|exact-visitors [flags]")
 	}
 	fs := flag.NewFlagSet("trackstream-bench "+args[0], flag.ContinueOnError)
 	lib := fs.String("lib", config.DefaultCHDBLib(), "libchdb.so")
@@ -113,6 +114,21 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 			return err
 		}
 		return json.NewEncoder(stdout).Encode(res)
+	case "upgrade-seed":
+		from := fs.String("from", "", "data dir seeded by seed-queries, possibly by an older trackstream (read only)")
+		to := fs.String("to", "", "new data dir: the copy, migrated and with its session figures finalised")
+		bin := fs.String("bin", "bin/trackstream", "trackstream binary that serves the copy")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *from == "" || *to == "" {
+			return errors.New("upgrade-seed: -from and -to are required")
+		}
+		res, err := harness.UpgradeSeed(ctx, *bin, *lib, *from, *to, log)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(res)
 	case "exact-visitors":
 		dir := fs.String("data-dir", "", "trackstream data dir seeded by seed-queries (not in use by another process)")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -150,7 +166,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		}
 		return writeReport(&rep, *out, *command, notesText, false)
 	}
-	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling, chdb-size, seed-queries or exact-visitors", args[0])
+	return fmt.Errorf("unknown subcommand %q: want run, render, broker, http-ceiling, chdb-ceiling, chdb-size, seed-queries, upgrade-seed or exact-visitors", args[0])
 }
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -170,7 +186,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, lib *string, args []string,
 	fs.StringVar(&skip, "skip", "", "comma-separated scenarios to skip: "+strings.Join(harness.ScenarioNames, ","))
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run, skipping the others (e.g. s7); results of the others are kept from -out/benchmarks.json")
 	fs.StringVar(&queryEvents, "query-events", "1000000,10000000", "comma-separated dataset sizes of S7/S8 (events seeded before the admin queries are timed)")
-	fs.StringVar(&querySeeded, "query-seeded", "", "comma-separated size=dir pairs (e.g. 10000000=/data/10m): S7 copies these data dirs, made by seed-queries, instead of seeding")
+	fs.StringVar(&querySeeded, "query-seeded", "", "comma-separated size=dir pairs (e.g. 10000000=/data/10m): S7 copies these data dirs, made by seed-queries (and upgrade-seed, to skip the finaliser's catch-up in every run), instead of seeding")
 	fs.StringVar(&queryMatch, "query-match", "", "regular expression: time only the S7 queries whose name matches")
 	fs.IntVar(&cfg.QueryCalls, "query-calls", 20, "timed calls per S7 query, after one warm-up call")
 	fs.StringVar(&notes, "notes", "", "Markdown file appended to the report (analysis written by hand)")
