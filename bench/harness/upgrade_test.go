@@ -15,9 +15,10 @@ import (
 // UpgradeSeed serves a copy of a seeded data dir until the session
 // finaliser has finalised every hour of its history, and leaves the
 // source alone: the copy has a marker for each of the dataset's hours,
-// the source none. A destination that exists is refused.
+// the source none. A destination that exists is refused. Not skipped by
+// -short: the bench module's tests run with it (task bench:test), and this
+// one takes about 20 s.
 func TestUpgradeSeed(t *testing.T) {
-	testkit.SkipShort(t)
 	lib := testkit.CHDBLib(t)
 	log := testkit.Logger(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
