@@ -46,7 +46,7 @@ var (
 )
 
 // benchTrackBody is a /track request of n page-view events.
-func benchTrackBody(b *testing.B, n int) []byte {
+func benchTrackBody(b testing.TB, n int) []byte {
 	b.Helper()
 	events := make([]any, n)
 	for i := range events {

@@ -23,7 +23,7 @@ import (
 // path a real request takes.
 func TestRequestStack(t *testing.T) {
 	env := newEnv(t, func(c *config.Ingest) { c.TrustedProxies = []string{"127.0.0.1/32"} }, WithGeoIP(testGeoIP(t)))
-	body := strings.Replace(string(benchTrackBody(&testing.B{}, 1)), "src_test", enabledSource, 1)
+	body := strings.Replace(string(benchTrackBody(t, 1)), "src_test", enabledSource, 1)
 	req := fmt.Sprintf("POST /track HTTP/1.1\r\nHost: collector\r\nContent-Type: application/json\r\n"+
 		"User-Agent: %s\r\nX-Forwarded-For: 203.0.113.77\r\nContent-Length: %d\r\n\r\n%s",
 		benchContext["browser"].(map[string]any)["userAgent"], len(body), body)
@@ -60,12 +60,14 @@ func TestRequestStack(t *testing.T) {
 			t.Fatalf("status %d, want 200", resp.StatusCode)
 		}
 	}
-	// At most 8 KiB per connection when the requests fit (less where a
-	// goroutine took a stack an ended one left in the pool); stacks that
-	// grew to 16 KiB measured 13 KiB and more per connection.
+	// About 8 KiB per connection when the requests fit (less where a
+	// goroutine took a stack an ended one left in the pool, a little more
+	// when other goroutines start meanwhile: 4.5-8.5 KiB measured, also on
+	// a loaded machine); stacks that grew to 16 KiB measured 13.7 KiB per
+	// connection. The line is halfway.
 	perConn := int64(stackBytes()-before) / conns
 	t.Logf("stack per connection: %d bytes", perConn)
-	if perConn > 10<<10 {
+	if perConn > 11<<10 {
 		t.Errorf("a /track request grew its goroutine's stack past 8 KiB: %d bytes of stack per connection; "+
 			"move large locals of the request's deepest calls off the stack (see collect)", perConn)
 	}
