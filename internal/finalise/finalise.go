@@ -119,8 +119,20 @@ func New(st Store, set Settings, log *slog.Logger, reg prometheus.Registerer) (*
 	if err != nil {
 		return nil, err
 	}
+	if ttl := set.TTL.Truncate(time.Hour); ttl > 0 && ttl < shortestFullTTL {
+		log.Warn("the events TTL is shorter than the session finaliser needs: a day's last hours lose their re-check a day later (sessions going on past a pass, late events), "+
+			"and below a day plus the lateness some closed hours are never finalised and are answered from the rollups and raw events as before finalisation; "+
+			"set TRACKSTREAM_CLICKHOUSE_TTL to at least "+shortestFullTTL.String()+" to keep them exact",
+			"ttl", ttl, "lateness", set.Lateness)
+	}
 	return &Finaliser{st: st, set: set, log: log, m: m}, nil
 }
+
+// shortestFullTTL is the shortest events TTL under which the finaliser
+// still makes every pass a day needs: the day's last hour is re-checked a
+// day after it closed, two days after the day's start, and a day is left
+// alone ttlMargin before its first events expire.
+const shortestFullTTL = 2*day + ttlMargin
 
 // Run makes a pass at once and then every interval until ctx ends. A
 // failed pass is logged, counted and tried again at the next interval.

@@ -193,3 +193,21 @@ func (c *countingStore) QueryJSON(ctx context.Context, sql string, params, setti
 	}
 	return c.Store.QueryJSON(ctx, sql, params, settings)
 }
+
+// A TTL too short for the finaliser's re-check of a day is said once, at
+// start, with the setting to change; one long enough, or none, is not.
+func TestShortTTLWarns(t *testing.T) {
+	for _, c := range []struct {
+		ttl  time.Duration
+		warn bool
+	}{{0, false}, {24 * time.Hour, true}, {48 * time.Hour, true}, {49 * time.Hour, false}, {8760 * time.Hour, false}} {
+		logs := &testkit.Buffer{}
+		if _, err := finalise.New(nil, finalise.Settings{Interval: time.Minute, Lateness: 2 * time.Hour, TTL: c.ttl},
+			slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry()); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), "TRACKSTREAM_CLICKHOUSE_TTL to at least 49h0m0s"); got != c.warn {
+			t.Errorf("TTL %s: warned %v, want %v; log: %q", c.ttl, got, c.warn, logs.String())
+		}
+	}
+}
