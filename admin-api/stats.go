@@ -395,8 +395,11 @@ type eventRow struct {
 	OS             string `json:"os"`
 	Device         string `json:"device_type"`
 	Bot            bool   `json:"is_bot"`
+	UserAgent      string `json:"user_agent"`
 	PropertiesJSON string `json:"properties_json"`
-	ContextJSON    string `json:"context_json"`
+	// ContextJSON is the context column's text: without the values the
+	// url, referrer and user_agent columns hold (store.ContextAsSent).
+	ContextJSON string `json:"context_json"`
 }
 
 // eventJSON is one event in an answer.
@@ -440,7 +443,7 @@ func (e eventRow) json() eventJSON {
 		URL: e.URL, Path: e.Path, Referrer: e.Referrer, ReferrerHost: e.ReferrerHost,
 		UTMSource: e.UTMSource, UTMMedium: e.UTMMedium, UTMCampaign: e.UTMCampaign,
 		Country: e.Country, Browser: e.Browser, OS: e.OS, Device: e.Device, Bot: e.Bot,
-		Properties: obj(e.PropertiesJSON), Context: obj(e.ContextJSON),
+		Properties: obj(e.PropertiesJSON), Context: obj(store.ContextAsSent(e.ContextJSON, e.URL, e.Referrer, e.UserAgent)),
 	}
 }
 

@@ -770,14 +770,16 @@ func breakdownSQL(f filter, dimension, property string, limit int, pageDays map[
 const eventColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(event_time) AS time_ms, " +
 	"toUnixTimestamp64Milli(received_at) AS received_ms, session_id, profile_id, anonymous_id, user_id, name, " +
 	"url, url_path, referrer, referrer_host, utm_source, utm_medium, utm_campaign, country, browser, os, device_type, is_bot, " +
-	"properties AS properties_json, context AS context_json"
+	"user_agent, properties AS properties_json, context AS context_json"
 
 // eventSizeColumns are what the first step of an event listing returns:
 // each event's sort key (fullKey), time and an estimate of its bytes in the answer (its
 // JSON objects and long strings, plus a fixed allowance for the rest), so
 // the page can be cut at maxListBytes before the wide columns are read.
+// The context read back may hold the url and referrer once more and the
+// user agent twice (store.ContextAsSent).
 const eventSizeColumns = "source_id, event_id, event_type, toUnixTimestamp64Milli(event_time) AS time_ms, " +
-	"length(properties) + length(context) + length(url) + length(referrer) + length(name) + 512 AS row_bytes"
+	"length(properties) + length(context) + 2 * (length(url) + length(referrer) + length(user_agent)) + length(name) + 512 AS row_bytes"
 
 // fullKey is the events table's sort key as a tuple: a listing's later
 // steps find their events by it, reading at most one granule per event

@@ -60,7 +60,7 @@ var columns = []column{
 	col("is_bot", "Bool", &template.Fields.Bot),
 	col("ua_rules", "LowCardinality(String)", &template.Fields.UARules),
 	col("properties", "String", &template.Event.Properties),
-	col("context", "String", &template.Event.Context),
+	col("context", "String", &template.Event.Context).liftingContext(),
 }
 
 // template is the row the column table's field pointers point into: a
@@ -75,6 +75,15 @@ type column struct {
 	kind   kind
 	// offset is where the column's value lies in a Row.
 	offset uintptr
+	// liftContext: the column is the context, stored without the values
+	// the row's typed columns hold (liftContext).
+	liftContext bool
+}
+
+// liftingContext marks c as the context column (see liftContext).
+func (c column) liftingContext() column {
+	c.liftContext = true
+	return c
 }
 
 // kind is how a column's value is encoded; the Go type of the value
@@ -163,7 +172,11 @@ func appendValues(dst []any, r *Row) []any {
 		case kindBool:
 			dst = append(dst, *(*bool)(c.value(r)))
 		case kindJSON:
-			dst = append(dst, string(appendObject(nil, *(*json.RawMessage)(c.value(r)))))
+			b := appendObject(nil, *(*json.RawMessage)(c.value(r)))
+			if c.liftContext {
+				b = liftContext(b, 0, &r.Event)
+			}
+			dst = append(dst, string(b))
 		}
 	}
 	return dst

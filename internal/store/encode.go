@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/trackstream/trackstream/internal/event"
 )
 
 const chTimeLayout = "2006-01-02 15:04:05.000"
@@ -15,7 +17,8 @@ const chTimeLayout = "2006-01-02 15:04:05.000"
 // per entry of columns, in their order. Strings are length-prefixed and go
 // byte for byte; times are Int64 milliseconds (DateTime64(3)); Nullable
 // values carry a null flag byte; Bool is one byte. JSON objects go as
-// their text (a String), normalised by appendObject.
+// their text (a String), normalised by appendObject; the context without
+// the values its row's typed columns hold (liftContext).
 func appendRowBinary(b []byte, r *Row) []byte {
 	for i := range columns {
 		c := &columns[i]
@@ -29,7 +32,11 @@ func appendRowBinary(b []byte, r *Row) []byte {
 		case kindBool:
 			b = appendBinBool(b, *(*bool)(c.value(r)))
 		case kindJSON:
-			b = appendBinJSON(b, *(*json.RawMessage)(c.value(r)))
+			var lift *event.Event
+			if c.liftContext {
+				lift = &r.Event
+			}
+			b = appendBinJSON(b, *(*json.RawMessage)(c.value(r)), lift)
 		}
 	}
 	return b
@@ -42,8 +49,9 @@ func appendBinString(b []byte, s string) []byte {
 }
 
 // appendBinJSON writes a JSON object as a String holding its text ({}
-// for an empty or null value).
-func appendBinJSON(b []byte, raw []byte) []byte {
+// for an empty or null value); with lift set, the context column's text
+// for that event (liftContext).
+func appendBinJSON(b []byte, raw []byte, lift *event.Event) []byte {
 	// The object is written after a length prefix that is only known once
 	// appendObject has normalised it: reserve the longest prefix a length
 	// below 2^35 can need, then move the bytes left when the prefix is
@@ -52,6 +60,9 @@ func appendBinJSON(b []byte, raw []byte) []byte {
 	start := len(b)
 	b = append(b, make([]byte, maxPrefix)...)
 	b = appendObject(b, raw)
+	if lift != nil {
+		b = liftContext(b, start+maxPrefix, lift)
+	}
 	n := len(b) - start - maxPrefix
 	var prefix [binary.MaxVarintLen64]byte
 	p := binary.PutUvarint(prefix[:], uint64(n))
