@@ -838,3 +838,52 @@ func TestUpgradeMarksSessionlessLateEvents(t *testing.T) {
 		t.Errorf("days marked after sessionless late events: %q, want %q", got, want)
 	}
 }
+
+// After migration 21 an insert's part of the events table is compact
+// (one data file) up to 65,536 rows, also where its size would have made
+// it wide (20,000 realistic rows are over the engine's 10 MiB default),
+// and merging parts past 65,536 rows writes a wide part, on a data dir
+// upgraded from 20 as on a new one. Mutations tried: without the
+// migration the first part was Wide; with min_rows_for_wide_part at
+// 1,000,000 the merged part was Compact.
+func TestUpgradeWritesCompactInsertParts(t *testing.T) {
+	testkit.SkipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, db := openBefore(t, dir, 21)
+	insertOld(ctx, t, old, db, "source_id, event_id, event_type, event_time, received_at", []string{"('src-old', 'o1', 'page', now64(3), now64(3))"})
+	s := upgrade(t, db, dir)
+	const parts = "SELECT part_type, sum(rows) FROM system.parts WHERE database = 'trackstream' AND table = 'events' AND active AND partition = '202611' GROUP BY part_type ORDER BY part_type"
+	check := func(name string, st *Embedded) {
+		query(t, st, "SYSTEM STOP MERGES trackstream.events")
+		start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		for b := range 4 {
+			rs := realisticRows("src-parts", 20000, start.Add(time.Duration(b)*time.Hour))
+			for i := range rs {
+				rs[i].Event.ID += fmt.Sprintf("-%d", b)
+			}
+			if err := st.InsertRows(ctx, fmt.Sprintf("parts-%d", b), rs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := query(t, st, parts), "Compact\t80000\n"; got != want {
+			t.Errorf("%s: the inserts' parts are %q, want %q", name, got, want)
+		}
+		query(t, st, "SYSTEM START MERGES trackstream.events")
+		query(t, st, "OPTIMIZE TABLE trackstream.events PARTITION '202611' FINAL")
+		if got, want := query(t, st, parts), "Wide\t80000\n"; got != want {
+			t.Errorf("%s: merged, the parts are %q, want %q", name, got, want)
+		}
+	}
+	check("upgraded", s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// chDB opens one data path per process.
+	fresh, err := OpenEmbedded(ctx, testkit.CHDBLib(t), t.TempDir(), quiet, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = fresh.Close() }()
+	check("new", fresh)
+}
