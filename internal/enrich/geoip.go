@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,8 +17,8 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
-// maxGeoIPBytes bounds the database file GeoIP reads into memory; the
-// largest city databases are a few hundred megabytes.
+// maxGeoIPBytes bounds the database file GeoIP maps; the largest city
+// databases are a few hundred megabytes.
 const maxGeoIPBytes = 1 << 30
 
 // GeoIP looks addresses up in a MaxMind-format database file, and reloads
@@ -35,9 +33,9 @@ type GeoIP struct {
 
 // geoDB is one loaded version of the database file.
 type geoDB struct {
-	// reader reads a copy of the file mapped outside the Go heap (see
-	// loadGeoDB), unmapped once the geoDB is unreachable: every use of
-	// reader must keep its geoDB alive.
+	// reader reads a read-only mapping of the file (see loadGeoDB),
+	// unmapped once the geoDB is unreachable: every use of reader must
+	// keep its geoDB alive and be guarded against faults (readMapped).
 	reader *maxminddb.Reader
 	// flat is set for ip-location-db's record layout.
 	flat bool
@@ -72,16 +70,19 @@ func OpenGeoIP(path string) (*GeoIP, error) {
 	return g, nil
 }
 
-// loadGeoDB copies the file at path into memory (so a file rewritten in
-// place never pulls pages from under a lookup) and checks it is a MaxMind
-// DB. The copy lives in an anonymous mapping rather than the Go heap:
-// as live heap it would count twice towards the heap size the garbage
-// collector lets the process grow to (GOGC=100), which for the default
-// country database costs 8 MiB more resident memory than the copy
-// itself (S5 in docs/benchmarks.md). The mapping is read-only once
-// filled and is unmapped by a cleanup when the geoDB becomes unreachable;
-// while it is mapped, a soft memory limit leaves room for it
-// (reserveMemory).
+// loadGeoDB maps the file at path read-only and checks it is a MaxMind
+// DB. Lookups read the kernel's page cache of the file: only the pages
+// they touch are resident, they are shared with every process mapping
+// the file, and being clean file pages the kernel can reclaim them under
+// memory pressure, where a copy is memory the process holds (8 MiB for
+// the default country database, S5 in docs/benchmarks.md). A file
+// renamed over the path, as updaters and trackstream's own fetch replace
+// it, leaves the mapping on the old file until Watch loads the new one. A
+// file rewritten in place is not supported: until Watch reloads it,
+// lookups read a mix of both versions, and a lookup of a page past a
+// truncated end faults, which readMapped turns into an unknown address
+// rather than a crash. The mapping is unmapped by a cleanup when the
+// geoDB becomes unreachable.
 func loadGeoDB(path string) (*geoDB, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -98,71 +99,46 @@ func loadGeoDB(path string) (*geoDB, error) {
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("GeoIP database %s is empty; it must be a MaxMind-format .mmdb file", path)
 	}
-	data, err := syscall.Mmap(-1, 0, int(st.Size()), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("map %d bytes for GeoIP database %s: %w", st.Size(), path, err)
+		return nil, fmt.Errorf("map GeoIP database %s (%d bytes) into memory: %w", path, st.Size(), err)
 	}
-	db, err := readGeoDB(f, path, st, data)
+	var db *geoDB
+	if ferr := readMapped(func() { db, err = openGeoDB(path, st, data) }); ferr != nil {
+		err = fmt.Errorf("GeoIP database %s changed while it was read (replace it by renaming a complete file over it): %w", path, ferr)
+	}
 	if err != nil {
 		_ = syscall.Munmap(data)
 		return nil, err
 	}
-	m := mapping{data: data, reserved: reserveMemory(int64(len(data)))}
-	runtime.AddCleanup(db, func(m mapping) {
-		_ = syscall.Munmap(m.data)
-		if m.reserved {
-			releaseMemory(int64(len(m.data)))
-		}
-	}, m)
+	runtime.AddCleanup(db, func(data []byte) { _ = syscall.Munmap(data) }, data)
 	return db, nil
 }
 
-// mapping is a database copy's memory, for the cleanup that unmaps it.
-type mapping struct {
-	data []byte
-	// reserved is set when the soft memory limit was lowered by
-	// len(data) (reserveMemory).
-	reserved bool
+// readMapped runs f, which reads a database mapping, and returns the
+// fault f met, if any, instead of crashing: a file truncated in place
+// leaves pages of its mapping with nothing behind them (SIGBUS).
+func readMapped(f func()) (fault error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err, ok := r.(runtime.Error)
+			if !ok {
+				panic(r)
+			}
+			if _, ok := err.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			fault = err
+		}
+	}()
+	f()
+	return nil
 }
 
-// memoryLimitMu serialises the read-modify-write of the runtime's soft
-// memory limit by loads and cleanups running at once.
-var memoryLimitMu sync.Mutex
-
-// reserveMemory lowers the runtime's soft memory limit (GOMEMLIMIT), where
-// one is set, by n bytes of memory the runtime does not see, and reports
-// whether it did. deploy/kubernetes sets the limit to the container's
-// memory limit: without the reservation the heap could grow into the
-// memory a database copy takes and the container be killed for it.
-func reserveMemory(n int64) bool {
-	memoryLimitMu.Lock()
-	defer memoryLimitMu.Unlock()
-	limit := debug.SetMemoryLimit(-1)
-	if limit == math.MaxInt64 || limit <= n {
-		return false
-	}
-	debug.SetMemoryLimit(limit - n)
-	return true
-}
-
-// releaseMemory gives back n bytes reserveMemory took.
-func releaseMemory(n int64) {
-	memoryLimitMu.Lock()
-	defer memoryLimitMu.Unlock()
-	debug.SetMemoryLimit(debug.SetMemoryLimit(-1) + n)
-}
-
-// readGeoDB fills data from f (the file at path, described by st) and
-// opens the database in it.
-func readGeoDB(f *os.File, path string, st os.FileInfo, data []byte) (*geoDB, error) {
-	if _, err := f.ReadAt(data, 0); err != nil {
-		return nil, fmt.Errorf("read GeoIP database %s: %w", path, err)
-	}
-	// Read-only from here: a stray write would fault rather than
-	// silently change answers.
-	if err := syscall.Mprotect(data, syscall.PROT_READ); err != nil {
-		return nil, fmt.Errorf("protect GeoIP database %s in memory: %w", path, err)
-	}
+// openGeoDB opens the database in data, the mapping of the file at path
+// described by st.
+func openGeoDB(path string, st os.FileInfo, data []byte) (*geoDB, error) {
 	reader, err := maxminddb.OpenBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("GeoIP database %s is not a MaxMind-format .mmdb file: %w", path, err)
@@ -254,7 +230,12 @@ func (g *GeoIP) Lookup(addr netip.Addr) Geo {
 		return Geo{}
 	}
 	db := g.db.Load()
-	geo := db.lookup(addr)
+	var geo Geo
+	if readMapped(func() { geo = db.lookup(addr) }) != nil {
+		// The file was truncated in place under the mapping; Watch
+		// loads what replaces it.
+		return Geo{}
+	}
 	// The decoded strings are copies, but decoding reads the mapping
 	// that db's cleanup unmaps: db must stay alive until here.
 	runtime.KeepAlive(db)

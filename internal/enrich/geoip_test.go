@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,31 +19,59 @@ import (
 	"github.com/trackstream/trackstream/internal/testkit"
 )
 
-// TestGeoIPKeepsAnsweringWhileTheFileIsRewrittenInPlace: the database in
-// use is a copy, so a file truncated and rewritten in place (not renamed
-// over) changes nothing under a lookup; a mapping of the file itself
-// would fault on the pages beyond the new end.
-func TestGeoIPKeepsAnsweringWhileTheFileIsRewrittenInPlace(t *testing.T) {
+// TestGeoIPSurvivesAFileTruncatedInPlace: the database in use is a
+// mapping of the file, so a file rewritten in place (not renamed over,
+// as documented), here caught as cp leaves it once it truncated the
+// file, leaves the lookups with nothing behind the mapping: they must
+// answer "unknown", not crash the process (SIGBUS), and the database
+// Watch loads next answers again.
+func TestGeoIPSurvivesAFileTruncatedInPlace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "country.mmdb")
 	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
 	g, err := OpenGeoIP(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("short"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
 	for range 100 {
-		if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
-			t.Fatalf("after the file was rewritten in place: %+v", got)
+		if got := g.LookupString("81.2.69.7"); got != (Geo{}) {
+			t.Fatalf("after the file was truncated in place: %+v, want unknown", got)
 		}
+	}
+	if _, err := loadGeoDB(path); err == nil {
+		t.Fatal("the truncated file loaded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); g.Watch(ctx, 5*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "IE"})
+	testkit.Eventually(t, 10*time.Second, "the rewritten file loaded", func() bool { return g.LookupString("81.2.69.7").Country == "IE" })
+	cancel()
+	<-done
+}
+
+// TestGeoIPMapsTheFile: lookups read the file's pages in the kernel's page
+// cache (reclaimable, shared with other processes, resident only where
+// touched), not a copy the process holds.
+func TestGeoIPMapsTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
+	g, err := OpenGeoIP(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(maps, []byte(" "+path+"\n")) {
+		t.Errorf("/proc/self/maps has no mapping of %s:\n%s", path, maps)
+	}
+	if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
+		t.Fatalf("lookup: %+v", got)
 	}
 }
 
@@ -182,36 +209,4 @@ func vmSizeKiB(t *testing.T) int {
 	}
 	t.Fatal("no VmSize in /proc/self/status")
 	return 0
-}
-
-// TestGeoIPLeavesRoomUnderTheMemoryLimit: the database copy is memory the
-// runtime does not see, so a soft memory limit (GOMEMLIMIT, which
-// deploy/kubernetes sets to the container's limit) is lowered by its size
-// while it is mapped, and raised again once it is unmapped.
-func TestGeoIPLeavesRoomUnderTheMemoryLimit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "country.mmdb")
-	writeFlatDB(t, path, map[string]string{"81.2.69.0/24": "GB"})
-	padDB(t, path, 4<<20)
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const limit = 1 << 40
-	prev := debug.SetMemoryLimit(limit)
-	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
-	g, err := OpenGeoIP(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := debug.SetMemoryLimit(-1), int64(limit)-st.Size(); got != want {
-		t.Fatalf("memory limit with the database mapped = %d, want %d", got, want)
-	}
-	if got := g.LookupString("81.2.69.7"); got != (Geo{Country: "GB"}) {
-		t.Fatalf("lookup: %+v", got)
-	}
-	g = nil // unreachable from here: its cleanup may run
-	testkit.Eventually(t, 10*time.Second, "the memory limit raised again", func() bool {
-		runtime.GC()
-		return debug.SetMemoryLimit(-1) == limit
-	}, func() string { return fmt.Sprintf("memory limit %d", debug.SetMemoryLimit(-1)) })
 }
