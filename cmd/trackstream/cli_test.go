@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackstream/trackstream/internal/config"
 	"github.com/trackstream/trackstream/internal/testkit"
 )
 
@@ -148,5 +149,34 @@ func TestReadmeSettingsTableIsCurrent(t *testing.T) {
 	}
 	if table != out.String() {
 		t.Fatalf("README.md's settings table is out of date; replace it with the output of `go run ./cmd/trackstream help settings`")
+	}
+}
+
+// TestGCPercent: a process running ingest alone collects garbage at
+// GOGC=75 unless GOGC is set; other processes keep the runtime's default.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		roles   string
+		env     map[string]string
+		want    int
+		wantSet bool
+	}{
+		{roles: "ingest", want: ingestGCPercent, wantSet: true},
+		{roles: "ingest", env: map[string]string{"GOGC": "100"}},
+		{roles: "ingest", env: map[string]string{"GOGC": "off"}},
+		{roles: "ingest", env: map[string]string{"GOGC": ""}},
+		{roles: "all"},
+		{roles: "processor"},
+		{roles: "admin-api"},
+		{roles: "ingest,admin-api"},
+	} {
+		roles, err := config.ParseSet(tc.roles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, set := gcPercent(roles, lookupOf(tc.env))
+		if got != tc.want || set != tc.wantSet {
+			t.Errorf("%s with %v: gcPercent = %d, %v; want %d, %v", tc.roles, tc.env, got, set, tc.want, tc.wantSet)
+		}
 	}
 }
