@@ -132,19 +132,28 @@ func TestQuerySeedSQLNumbersItsRange(t *testing.T) {
 }
 
 func TestFlatVerdict(t *testing.T) {
+	n := func(v uint64) *uint64 { return &v }
+	at := func(p50 float64, distinct *uint64) QueryTiming { return QueryTiming{P50: p50, Distinct: distinct} }
 	for _, c := range []struct {
 		class      string
-		prev, last float64
+		prev, last QueryTiming
 		want       string
 	}{
-		{"realtime", 6.5, 12.0, "1.85x | **met**"},
-		{"realtime", 6.5, 14.6, "2.25x | **not met**"},
-		{"breakdown", 20, 40, "2.00x | **met**"},
-		{"scan", 400, 4000, "10.00x | -"},
-		{"series", 0, 30, "- | not measured"},
+		{"realtime", at(6.5, n(11937)), at(12.0, n(93785)), "1.85x | **met**"},
+		{"realtime", at(6.5, nil), at(14.6, nil), "2.25x | **not met**"},
+		// Within the growth of what it counts, though not within 2x.
+		{"realtime", at(6.5, n(11937)), at(14.6, n(93785)), "2.25x (visitors and sessions in the window 7.86x) | **met** (grows with the distinct values it counts, not with the events)"},
+		// Faster than what it counts: something grows with the events.
+		{"realtime", at(6.5, n(10000)), at(14.6, n(12000)), "2.25x (visitors and sessions in the window 1.20x) | **not met**"},
+		{"realtime", at(6.5, n(0)), at(14.6, n(93785)), "2.25x | **not met**"},
+		// Only realtime answers are judged by what they count.
+		{"breakdown", at(20, n(100)), at(50, n(1000)), "2.50x | **not met**"},
+		{"breakdown", at(20, nil), at(40, nil), "2.00x | **met**"},
+		{"scan", at(400, nil), at(4000, nil), "10.00x | -"},
+		{"series", at(0, nil), at(30, nil), "- | not measured"},
 	} {
 		if got := flatVerdict(c.class, c.prev, c.last); got != c.want {
-			t.Errorf("flatVerdict(%q, %v, %v) = %q, want %q", c.class, c.prev, c.last, got, c.want)
+			t.Errorf("flatVerdict(%q, %v, %v) = %q, want %q", c.class, c.prev.P50, c.last.P50, got, c.want)
 		}
 	}
 }
