@@ -349,7 +349,10 @@ func TestExactVisitorsLeaveSketchesOut(t *testing.T) {
 		{"series by hour, one type", seriesCountsSQL(typed, hour).sql, "hour NOT IN (SELECT start FROM " + visitorsExact},
 		{"series by day", seriesCountsSQL(span, day).sql, "day NOT IN (SELECT toDate(start) FROM " + visitorsExact},
 		{"summary of one day", summaryCountsSQL(oneDay).sql, "day NOT IN (SELECT toDate(start) FROM " + visitorsExact},
-		{"series by week", seriesCountsSQL(span, week).sql, ""},
+		{"series by week", seriesCountsSQL(span, week).sql, "toMonday(day) NOT IN (SELECT toDate(start) FROM " + visitorsExact},
+		{"summary of a week from Monday", summaryCountsSQL(span).sql, "toMonday(day) NOT IN (SELECT toDate(start) FROM " + visitorsExact},
+		{"series by week, no whole week", seriesCountsSQL(filter{from: d0.Add(24 * time.Hour), to: d0.Add(7 * 24 * time.Hour)}, week).sql, ""},
+		{"summary of 7 days from Tuesday", summaryCountsSQL(filter{from: d0.Add(24 * time.Hour), to: d0.Add(8 * 24 * time.Hour)}).sql, ""},
 		{"series by hour, two types", seriesCountsSQL(twoTypes, hour).sql, ""},
 		{"summary of a day off the hour", summaryCountsSQL(unaligned).sql, ""},
 	} {
