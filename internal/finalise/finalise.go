@@ -91,6 +91,11 @@ const (
 	// week is a week of the admin API's series by week: Monday to Sunday,
 	// UTC.
 	week = 7 * day
+	// weekRecountAfter is how long a week's count stands before late
+	// events of its days make it count again: days with a steady trickle of
+	// late events are recomputed at every pass, and counting the week
+	// (seven days of events) at every pass too would cost far more.
+	weekRecountAfter = time.Hour
 	// maxSpanDays is the most UTC days one statement recomputes.
 	maxSpanDays = 7
 	// ttlMargin is how long before its first events reach the TTL a day
@@ -294,7 +299,7 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 		// their days before keep (the TTL may have taken some of their
 		// events).
 		for w := monday(first); !w.Add(week + recheckAfter).After(now); w = w.Add(week) {
-			if w.Before(keep) || !st.weekNeeds(w, redone) {
+			if w.Before(keep) || !st.weekNeeds(w, now, redone) {
 				continue
 			}
 			if err := f.finaliseWeek(ctx, w, st.weekVersion(w, now)); err != nil {
@@ -382,14 +387,17 @@ func monday(t time.Time) time.Time {
 	return d.Add(-time.Duration((int(d.Weekday())+6)%7) * day)
 }
 
-// weekNeeds reports whether week w's visitors need counting: it has no
-// figure yet, one of its days is recomputed by this pass (redone), or a
-// day was recomputed after the week was counted (a pass that stopped
-// between the two).
-func (s *state) weekNeeds(w time.Time, redone map[time.Time]bool) bool {
+// weekNeeds reports whether week w's visitors need counting at now: it
+// has no figure yet, or it was counted weekRecountAfter or longer ago and
+// one of its days has been recomputed since (by this pass, redone, or by
+// an earlier one).
+func (s *state) weekNeeds(w, now time.Time, redone map[time.Time]bool) bool {
 	v, ok := s.weeks[w]
 	if !ok {
 		return true
+	}
+	if now.Before(versionTime(v).Add(weekRecountAfter)) {
+		return false
 	}
 	for h := w; h.Before(w.Add(week)); h = h.Add(time.Hour) {
 		if redone[h.Truncate(day)] || s.versions[h] > v {
