@@ -331,6 +331,8 @@ func TestSessionFiguresDifferential(t *testing.T) {
 				{"hour", time.Hour, sessionsWindow.Add(time.Second), sessionsWindow.Add(18 * time.Hour)},
 				{"day", 24 * time.Hour, sessionsWindow.Add(-18 * time.Hour), sessionsWindow.Add(30 * time.Hour)},
 				{"week", weekLength, monday(sessionsWindow).Add(-weekLength - time.Hour), monday(sessionsWindow).Add(2 * weekLength)},
+				// One whole day, a partial week: the day's exact figure.
+				{"week", weekLength, sessionsWindow.Truncate(24 * time.Hour), sessionsWindow.Truncate(24 * time.Hour).Add(24 * time.Hour)},
 				{"minute", time.Minute, sessionsWindow.Add(5*time.Hour + 30*time.Minute), sessionsWindow.Add(7 * time.Hour)},
 				{"minute", time.Minute, sessionsWindow.Add(6*time.Hour + 20*time.Minute + 30*time.Second), sessionsWindow.Add(9*time.Hour + 10*time.Minute + 15*time.Second)},
 			} {

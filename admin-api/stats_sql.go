@@ -510,6 +510,33 @@ type exactPiece struct {
 // a week once it is over and its last day re-checked).
 const weekHours = 168
 
+// weekPieces are the buckets of a series by week over [from, to) that
+// visitors_exact may answer: the whole weeks, and a partial week at
+// either end that is one whole UTC day (that day's figure; a partial week
+// of several days stays an estimate).
+func weekPieces(from, to time.Time) []exactPiece {
+	const byWeek = "toUnixTimestamp(toDateTime(toMonday(start), 'UTC'))"
+	var pieces []exactPiece
+	for m := monday(from); m.Before(to); m = m.Add(weekLength) {
+		lo, hi := m, m.Add(weekLength)
+		if lo.Before(from) {
+			lo = from
+		}
+		if hi.After(to) {
+			hi = to
+		}
+		switch n := len(pieces); {
+		case hi.Sub(lo) == weekLength && n > 0 && pieces[n-1].hours == weekHours:
+			pieces[n-1].to = hi
+		case hi.Sub(lo) == weekLength:
+			pieces = append(pieces, exactPiece{weekHours, lo, hi, byWeek})
+		case hi.Sub(lo) == 24*time.Hour && lo.Equal(lo.Truncate(24*time.Hour)):
+			pieces = append(pieces, exactPiece{24, lo, hi, byWeek})
+		}
+	}
+	return pieces
+}
+
 // exactVisitors reports whether visitors_exact has f's visitors: the
 // count rollups answer f (no event-level filter) and it has at most one
 // event type (the table has each type, and all types, not their
@@ -676,7 +703,7 @@ func seriesCountsSQL(f filter, iv interval) query {
 		case day:
 			exact = []exactPiece{{24, ceilDay(f.from), f.to.Truncate(24 * time.Hour), "toUnixTimestamp(start)"}}
 		case week:
-			exact = []exactPiece{{weekHours, ceilWeek(f.from), monday(f.to), "toUnixTimestamp(start)"}}
+			exact = weekPieces(f.from, f.to)
 		}
 		if len(exact) == 1 && !exact[0].from.Before(exact[0].to) {
 			exact = nil
