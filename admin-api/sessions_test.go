@@ -152,10 +152,6 @@ func wholePeriod(lo, hi time.Time) bool {
 	return hi.Sub(lo) == time.Hour && lo.Equal(lo.Truncate(time.Hour)) || hi.Sub(lo) == 24*time.Hour && lo.Equal(lo.Truncate(24*time.Hour))
 }
 
-// wholeWeek reports whether [lo, hi) is one week from Monday 00:00 UTC,
-// which the finaliser counts once it is over.
-func wholeWeek(lo, hi time.Time) bool { return hi.Sub(lo) == weekLength && lo.Equal(monday(lo)) }
-
 // sessionsWindow is where the differential test's sessions start: over
 // midnight of a new year (a day, month and year boundary), far from the
 // other tests' data.
@@ -245,12 +241,11 @@ func TestSessionFiguresDifferential(t *testing.T) {
 		return "from=" + url.QueryEscape(from.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339Nano))
 	}
 	// exactUntil is where the finalised exact visitors end (zero: none
-	// yet): whole hours and days before it answer exact visitors; weeksUntil
-	// the same of weeks.
-	var exactUntil, weeksUntil time.Time
+	// yet): whole hours and days before it answer exact visitors.
+	var exactUntil time.Time
 	visitors := func(phase, what string, rows []sessEvent, lo, hi time.Time, source string, bots, rollup bool, types int, got visFigures) {
 		t.Helper()
-		exact := types <= 1 && rollup && (wholePeriod(lo, hi) && !hi.After(exactUntil) || wholeWeek(lo, hi) && !hi.After(weeksUntil))
+		exact := types <= 1 && rollup && wholePeriod(lo, hi) && !hi.After(exactUntil)
 		n := refVisitors(rows, lo, hi, source, bots)
 		// Sketches of no visitors are no estimate.
 		if want := (visFigures{n, rollup && !exact && n > 0}); got != want {
@@ -289,10 +284,6 @@ func TestSessionFiguresDifferential(t *testing.T) {
 				{sessionsWindow.Add(4*time.Hour + 17*time.Minute + 20*time.Second), sessionsWindow.Add(8*time.Hour + 41*time.Minute + 5*time.Second)},
 				{sessionsWindow.Add(6*time.Hour + 10*time.Minute), sessionsWindow.Add(6*time.Hour + 50*time.Minute + 30*time.Second)},
 				{sessionsWindow.Add(8*time.Hour + 30*time.Minute), sessionsWindow.Add(9*time.Hour + 30*time.Minute)},
-				// The week of the sessions, from Monday, and 7 days from
-				// the day after.
-				{monday(sessionsWindow), monday(sessionsWindow).Add(weekLength)},
-				{monday(sessionsWindow).Add(24 * time.Hour), monday(sessionsWindow).Add(weekLength + 24*time.Hour)},
 			}
 			// A range from just after a session's start to just before
 			// another's, within their minutes: those two are outside.
@@ -330,9 +321,6 @@ func TestSessionFiguresDifferential(t *testing.T) {
 				{"hour", time.Hour, sessionsWindow, sessionsWindow.Add(18 * time.Hour)},
 				{"hour", time.Hour, sessionsWindow.Add(time.Second), sessionsWindow.Add(18 * time.Hour)},
 				{"day", 24 * time.Hour, sessionsWindow.Add(-18 * time.Hour), sessionsWindow.Add(30 * time.Hour)},
-				{"week", weekLength, monday(sessionsWindow).Add(-weekLength - time.Hour), monday(sessionsWindow).Add(2 * weekLength)},
-				// One whole day, a partial week: the day's exact figure.
-				{"week", weekLength, sessionsWindow.Truncate(24 * time.Hour), sessionsWindow.Truncate(24 * time.Hour).Add(24 * time.Hour)},
 				{"minute", time.Minute, sessionsWindow.Add(5*time.Hour + 30*time.Minute), sessionsWindow.Add(7 * time.Hour)},
 				{"minute", time.Minute, sessionsWindow.Add(6*time.Hour + 20*time.Minute + 30*time.Second), sessionsWindow.Add(9*time.Hour + 10*time.Minute + 15*time.Second)},
 			} {
@@ -496,23 +484,6 @@ func TestSessionFiguresDifferential(t *testing.T) {
 		t.Errorf("a pass over unchanged data corrected %d hours", res.Corrections)
 	}
 	check("after a repeated pass")
-
-	// The sessions' week (Monday 30 December to Sunday 5 January) is over
-	// and its Sunday re-checked a day later: a pass counts its visitors,
-	// and a series by week and a summary of that week answer them
-	// exactly. A pass an hour earlier does not count it yet (its visitors
-	// still estimated). Other tests' weeks share the store, so the passes'
-	// counts of weeks say nothing here.
-	weekEnd := monday(sessionsWindow).Add(weekLength)
-	if _, err = fin.Pass(ctx, weekEnd.Add(23*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	check("the week over, not counted yet")
-	if res, err = fin.Pass(ctx, weekEnd.Add(24*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	exactUntil, weeksUntil = res.Until, weekEnd
-	check("the week counted")
 }
 
 // startInMinute is the start of the first session in the hour from h

@@ -101,9 +101,8 @@ type summaryMetrics struct {
 	AvgSessionDuration float64 `json:"avg_session_duration"`
 	// VisitorsEstimated says Visitors is an estimate (merged sketches of
 	// the rollups, measured within 1.5% for totals and series, up to 4.4%
-	// for breakdowns): not for a finalised period of one whole hour, day
-	// or week from Monday, which reads exact visitors. Every other figure
-	// is exact.
+	// for breakdowns): not for a finalised period of one whole hour or
+	// day, which reads exact visitors. Every other figure is exact.
 	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 
@@ -115,7 +114,7 @@ type countsRow struct {
 	Sessions  uint64 `json:"sessions"`
 	Pageviews uint64 `json:"pageviews"`
 	// VisitorsExact says Visitors was read from visitors_exact (a
-	// finalised hour, day or week), not merged from sketches.
+	// finalised hour or day), not merged from sketches.
 	VisitorsExact bool `json:"visitors_exact"`
 }
 
@@ -216,8 +215,7 @@ type seriesPoint struct {
 	BounceRate         float64 `json:"bounce_rate"`
 	AvgSessionDuration float64 `json:"avg_session_duration"`
 	// VisitorsEstimated says Visitors is an estimate from the rollups'
-	// sketches; a finalised whole hour, day or week bucket reads exact
-	// visitors.
+	// sketches; a finalised whole hour or day bucket reads exact visitors.
 	VisitorsEstimated bool `json:"visitors_estimated"`
 }
 

@@ -119,23 +119,6 @@ func ceilDay(t time.Time) time.Time {
 }
 
 // ceilHour is the first whole hour at or after t.
-// monday is the start of t's week, Monday 00:00 UTC (as toMonday buckets
-// a series by week).
-func monday(t time.Time) time.Time {
-	d := t.UTC().Truncate(24 * time.Hour)
-	return d.Add(-time.Duration((int(d.Weekday())+6)%7) * 24 * time.Hour)
-}
-
-// ceilWeek is the first Monday 00:00 UTC at or after t.
-func ceilWeek(t time.Time) time.Time {
-	if m := monday(t); m.Before(t) {
-		return m.Add(weekLength)
-	}
-	return t
-}
-
-const weekLength = 7 * 24 * time.Hour
-
 func ceilHour(t time.Time) time.Time {
 	if h := t.Truncate(time.Hour); h.Before(t) {
 		return h.Add(time.Hour)

@@ -41,9 +41,9 @@ import (
 // counts, visitor sketches of the same kind merged with the rollups'). Breakdowns of the other dimensions read
 // dims_daily over whole days without an event type. Visitors from the
 // rollups are sketches (uniqCombined64), an estimate the answers label,
-// except in the whole hours, days and weeks the session finaliser has
-// closed: a series by hour, day or week, or a summary of one hour, day or
-// week from Monday, reads their exact visitors from visitors_exact (migration 0019, exactVisitorsSQL). The session rollup (events_sessions: per source, hour,
+// except in the whole hours and days the session finaliser has closed:
+// a series by hour or day, or a summary of one hour or day, reads their
+// exact visitors from visitors_exact (migration 0019, exactVisitorsSQL). The session rollup (events_sessions: per source, hour,
 // bot flag and session, the first and last event time and the smallest and
 // largest event id, all min/max, so duplicates change nothing) and the
 // finalised sessions_hourly answer the session figures (sessions_sql.go).
@@ -70,8 +70,8 @@ const (
 	// countsMinutely holds events, pageviews and a visitor sketch per
 	// source, minute and bot flag for good (migration 0013).
 	countsMinutely = schemas.Database + ".counts_minutely"
-	// visitorsExact holds the exact visitors of closed hours, days and
-	// weeks, written by the session finaliser (migration 0019).
+	// visitorsExact holds the exact visitors of closed hours and days,
+	// written by the session finaliser (migration 0019).
 	visitorsExact = schemas.Database + ".visitors_exact"
 	// visitorMerge merges the rollups' visitor sketches: an estimate.
 	visitorMerge = "uniqCombined64Merge(15)(visitors)"
@@ -441,18 +441,12 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 	}
 	// Finalised buckets of each granularity: their sketches are left out.
 	// col is the rollup's time column, start the same of visitors_exact.
-	// A finalised week leaves out the hours and days in it.
 	finalised := func(hours int, col, start string) string {
-		out := ""
 		if c := exactRanges(b, exact, hours); c != "" {
-			out = " AND " + col + " NOT IN (SELECT " + start + " FROM " + visitorsExact +
+			return " AND " + col + " NOT IN (SELECT " + start + " FROM " + visitorsExact +
 				" WHERE event_type = '' AND source_id = '' AND " + c + ")"
 		}
-		if c := exactRanges(b, exact, weekHours); c != "" {
-			out += " AND toMonday(" + col + ") NOT IN (SELECT toDate(start) FROM " + visitorsExact +
-				" WHERE event_type = '' AND source_id = '' AND " + c + ")"
-		}
-		return out
+		return ""
 	}
 	var counts, visitors []string
 	if !minutely.empty() {
@@ -496,45 +490,13 @@ func rollupSQL(f filter, spans []span, name string, key func(b *builder, sp span
 }
 
 // exactPiece is a range of an answer's buckets that visitors_exact may
-// answer (migration 0019): the hours (hours = 1), UTC days (hours = 24)
-// or weeks from Monday (hours = weekHours) starting in [from, to), each
-// bucket exactly one of them, keyed by key (an expression of the column
-// start, of the answer's key type).
+// answer (migration 0019): the hours (hours = 1) or UTC days (hours = 24)
+// starting in [from, to), each bucket exactly one of them, keyed by key
+// (an expression of the column start, of the answer's key type).
 type exactPiece struct {
 	hours    int
 	from, to time.Time
 	key      string
-}
-
-// weekHours is visitors_exact's hours of a week (internal/finalise counts
-// a week once it is over and its last day re-checked).
-const weekHours = 168
-
-// weekPieces are the buckets of a series by week over [from, to) that
-// visitors_exact may answer: the whole weeks, and a partial week at
-// either end that is one whole UTC day (that day's figure; a partial week
-// of several days stays an estimate).
-func weekPieces(from, to time.Time) []exactPiece {
-	const byWeek = "toUnixTimestamp(toDateTime(toMonday(start), 'UTC'))"
-	var pieces []exactPiece
-	for m := monday(from); m.Before(to); m = m.Add(weekLength) {
-		lo, hi := m, m.Add(weekLength)
-		if lo.Before(from) {
-			lo = from
-		}
-		if hi.After(to) {
-			hi = to
-		}
-		switch n := len(pieces); {
-		case hi.Sub(lo) == weekLength && n > 0 && pieces[n-1].hours == weekHours:
-			pieces[n-1].to = hi
-		case hi.Sub(lo) == weekLength:
-			pieces = append(pieces, exactPiece{weekHours, lo, hi, byWeek})
-		case hi.Sub(lo) == 24*time.Hour && lo.Equal(lo.Truncate(24*time.Hour)):
-			pieces = append(pieces, exactPiece{24, lo, hi, byWeek})
-		}
-	}
-	return pieces
 }
 
 // exactVisitors reports whether visitors_exact has f's visitors: the
@@ -566,7 +528,7 @@ func exactRanges(b *builder, pieces []exactPiece, hours int) string {
 // one version (FINAL keeps one row per key should two passes share one).
 func exactVisitorsSQL(b *builder, f filter, pieces []exactPiece) string {
 	var ranges []string
-	for _, hours := range []int{1, 24, weekHours} {
+	for _, hours := range []int{1, 24} {
 		if c := exactRanges(b, pieces, hours); c != "" {
 			ranges = append(ranges, "("+c+")")
 		}
@@ -625,8 +587,8 @@ func summaryCountsSQL(f filter) query {
 	if f.countsRollup() {
 		minutely := len(f.types) == 0
 		spans := append(spansOf(prev, f.from, true, minutely, "previous"), spansOf(f.from, f.to, true, minutely, "current")...)
-		// A period of one whole hour, UTC day or week from Monday has
-		// exact visitors once it is finalised.
+		// A period of one whole hour or UTC day has exact visitors once
+		// it is finalised.
 		var exact []exactPiece
 		for _, p := range []struct {
 			from, to time.Time
@@ -637,8 +599,6 @@ func summaryCountsSQL(f filter) query {
 				exact = append(exact, exactPiece{1, p.from, p.to, p.key})
 			case p.to.Sub(p.from) == 24*time.Hour && p.from.Equal(p.from.Truncate(24*time.Hour)):
 				exact = append(exact, exactPiece{24, p.from, p.to, p.key})
-			case p.to.Sub(p.from) == weekLength && p.from.Equal(monday(p.from)):
-				exact = append(exact, exactPiece{weekHours, p.from, p.to, p.key})
 			}
 		}
 		return rollupSQL(f, spans, "period", func(b *builder, sp span, _ string) string { return b.str(sp.period) },
@@ -694,16 +654,13 @@ func seriesCountsSQL(f filter, iv interval) query {
 		if iv != minute {
 			spans = spansOf(f.from, f.to, iv != hour, len(f.types) == 0, "")
 		}
-		// Whole hour, day and week buckets have exact visitors once
-		// finalised.
+		// Whole hour and day buckets have exact visitors once finalised.
 		var exact []exactPiece
 		switch iv {
 		case hour:
 			exact = []exactPiece{{1, ceilHour(f.from), f.to.Truncate(time.Hour), "toUnixTimestamp(start)"}}
 		case day:
 			exact = []exactPiece{{24, ceilDay(f.from), f.to.Truncate(24 * time.Hour), "toUnixTimestamp(start)"}}
-		case week:
-			exact = weekPieces(f.from, f.to)
 		}
 		if len(exact) == 1 && !exact[0].from.Before(exact[0].to) {
 			exact = nil

@@ -3,15 +3,13 @@
 // counting every visitor: trackstream.sessions_hourly, the session figures
 // of closed hours (migration 0006), trackstream.sessions_by_type, the same
 // per event type (migration 0018), trackstream.visitors_exact, the exact
-// unique visitors of closed hours, days and weeks (migration 0019), and
+// unique visitors of closed hours and days (migration 0019), and
 // trackstream.session_pages, the entry and exit pages of closed days
 // (migrations 0009, 0014). One job: a pass finds the hours to (re)compute
 // and recomputes each of their UTC days, the figures from the per-session
 // rollup events_sessions, the figures per event type and the visitors
 // from the days' events and, for days that are over, the pages from the
-// day's events; then it counts the visitors of every week that is over
-// and has no figure yet or had a day recomputed; Run makes a pass every
-// interval.
+// day's events; Run makes a pass every interval.
 //
 // An hour is finalised once it is closed (now >= hour + lateness) and
 // recomputed when it is 24 h old (its UTC day, the longest a session can
@@ -88,14 +86,6 @@ const (
 	// ClickHouse clock and versions from this process's.
 	dirtySlack = 5 * time.Minute
 	day        = 24 * time.Hour
-	// week is a week of the admin API's series by week: Monday to Sunday,
-	// UTC.
-	week = 7 * day
-	// weekRecountAfter is how long a week's count stands before late
-	// events of its days make it count again: days with a steady trickle of
-	// late events are recomputed at every pass, and counting the week
-	// (seven days of events) at every pass too would cost far more.
-	weekRecountAfter = time.Hour
 	// maxSpanDays is the most UTC days one statement recomputes.
 	maxSpanDays = 7
 	// ttlMargin is how long before its first events reach the TTL a day
@@ -158,8 +148,8 @@ func (f *Finaliser) Run(ctx context.Context) error {
 				f.m.errors.Inc()
 				f.log.Warn("session finaliser pass failed; retrying at the next interval", "error", err, "interval", f.set.Interval)
 			}
-		case res.Hours > 0 || res.Weeks > 0:
-			f.log.Info("finalised session figures", "days", res.Days, "hours", res.Hours, "weeks", res.Weeks, "corrections", res.Corrections,
+		case res.Hours > 0:
+			f.log.Info("finalised session figures", "days", res.Days, "hours", res.Hours, "corrections", res.Corrections,
 				"finalised_until", res.Until, "took", time.Since(start).Round(time.Millisecond))
 		}
 		if e := res.Expired; err == nil && e.Days > 0 && e.key != f.reported {
@@ -178,9 +168,8 @@ func (f *Finaliser) Run(ctx context.Context) error {
 
 // Result is what one pass did.
 type Result struct {
-	// Days and Hours are the days recomputed and the hours written,
-	// Weeks the weeks whose visitors were counted.
-	Days, Hours, Weeks int
+	// Days and Hours are the days recomputed and the hours written.
+	Days, Hours int
 	// Corrections are the hours, finalised before, whose figures changed.
 	Corrections int
 	// Until is the end of the finalised hours after the pass (zero: none).
@@ -204,8 +193,7 @@ type Expired struct {
 }
 
 // Pass finalises, as of now, every closed hour that needs it, a UTC day
-// at a time in ascending order, then the visitors of the weeks that are
-// over and need it, stopping at the first error.
+// at a time in ascending order, stopping at the first error.
 func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 	var res Result
 	now = now.UTC()
@@ -220,9 +208,6 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			first = h
 		}
 	}
-	// The days this pass recomputes: their weeks are counted again.
-	redone := map[time.Time]bool{}
-	keep := f.keepFrom(now)
 	if !first.IsZero() {
 		// Consecutive days that need a pass are computed together, up to
 		// maxSpanDays at a time (a catch-up over many quiet days is a few
@@ -232,8 +217,7 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			if lo.IsZero() {
 				return nil
 			}
-			v := st.newVersion(lo, hi, now)
-			n, err := f.finaliseSpan(ctx, lo, hi, v)
+			n, err := f.finaliseSpan(ctx, lo, hi, st.newVersion(lo, hi, now))
 			if err != nil {
 				return err
 			}
@@ -241,7 +225,7 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			res.Hours += int(hi.Sub(lo) / time.Hour)
 			res.Corrections += n
 			for h := lo; h.Before(hi); h = h.Add(time.Hour) {
-				st.versions[h] = v // a week counted after this pass comes after it
+				st.versions[h] = 0 // present; the value no longer matters
 				delete(st.noMinutes, h)
 				st.typed[h] = true
 				st.exact[h] = true
@@ -249,16 +233,13 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 			for d := lo; !d.Add(day).After(hi); d = d.Add(day) {
 				st.pages[d] = true
 			}
-			for d := lo; d.Before(hi); d = d.Add(day) {
-				redone[d] = true
-			}
 			lo = time.Time{}
 			return nil
 		}
 		d := first.Truncate(day)
 		// Days before keep may have lost events to the TTL: needs() is asked
 		// only to report them.
-		for ; d.Before(keep) && d.Before(end); d = d.Add(day) {
+		for keep := f.keepFrom(now); d.Before(keep) && d.Before(end); d = d.Add(day) {
 			if !st.needs(d, minTime(d.Add(day), end), now) {
 				continue
 			}
@@ -292,20 +273,6 @@ func (f *Finaliser) Pass(ctx context.Context, now time.Time) (Result, error) {
 		}
 		if err := flush(minTime(d, end)); err != nil {
 			return res, err
-		}
-		// Weeks that are over and whose last hours had their re-check (a day
-		// after they closed, so a week is counted once, not again at each
-		// of its Sunday's re-checks), from the first with data; none of
-		// their days before keep (the TTL may have taken some of their
-		// events).
-		for w := monday(first); !w.Add(week + recheckAfter).After(now); w = w.Add(week) {
-			if w.Before(keep) || !st.weekNeeds(w, now, redone) {
-				continue
-			}
-			if err := f.finaliseWeek(ctx, w, st.weekVersion(w, now)); err != nil {
-				return res, err
-			}
-			res.Weeks++
 		}
 	}
 	for h := range st.versions {
@@ -355,9 +322,6 @@ type state struct {
 	dirty map[time.Time]time.Time
 	// pages are the days whose entry and exit pages are written.
 	pages map[time.Time]bool
-	// weeks is the newest version of every week with exact visitors
-	// (hours = 168 in visitors_exact).
-	weeks map[time.Time]uint64
 }
 
 // versionTime is when the pass that wrote version v ran: versions are
@@ -376,43 +340,6 @@ func (s *state) newVersion(d, hi, now time.Time) uint64 {
 		if old := s.versions[h]; old >= v {
 			v = old + 1 + uint64(rand.IntN(versionSpread))
 		}
-	}
-	return v
-}
-
-// monday is the start of t's week (Monday 00:00 UTC), as the admin API's
-// series by week buckets it (toMonday).
-func monday(t time.Time) time.Time {
-	d := t.UTC().Truncate(day)
-	return d.Add(-time.Duration((int(d.Weekday())+6)%7) * day)
-}
-
-// weekNeeds reports whether week w's visitors need counting at now: it
-// has no figure yet, or it was counted weekRecountAfter or longer ago and
-// one of its days has been recomputed since (by this pass, redone, or by
-// an earlier one).
-func (s *state) weekNeeds(w, now time.Time, redone map[time.Time]bool) bool {
-	v, ok := s.weeks[w]
-	if !ok {
-		return true
-	}
-	if now.Before(versionTime(v).Add(weekRecountAfter)) {
-		return false
-	}
-	for h := w; h.Before(w.Add(week)); h = h.Add(time.Hour) {
-		if redone[h.Truncate(day)] || s.versions[h] > v {
-			return true
-		}
-	}
-	return false
-}
-
-// weekVersion is the version of a count of week w at now: after the
-// week's and its hours' versions.
-func (s *state) weekVersion(w, now time.Time) uint64 {
-	v := s.newVersion(w, w.Add(week), now)
-	if old := s.weeks[w]; old >= v {
-		v = old + 1 + uint64(rand.IntN(versionSpread))
 	}
 	return v
 }
@@ -445,8 +372,7 @@ func (s *state) needs(d, hi, now time.Time) bool {
 }
 
 func (f *Finaliser) state(ctx context.Context) (*state, error) {
-	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, typed: map[time.Time]bool{}, exact: map[time.Time]bool{},
-		dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}, weeks: map[time.Time]uint64{}}
+	st := &state{versions: map[time.Time]uint64{}, noMinutes: map[time.Time]bool{}, typed: map[time.Time]bool{}, exact: map[time.Time]bool{}, dirty: map[time.Time]time.Time{}, pages: map[time.Time]bool{}}
 	var marks []struct {
 		H int64  `json:"h"`
 		V uint64 `json:"v"`
@@ -480,16 +406,6 @@ func (f *Finaliser) state(ctx context.Context) (*state, error) {
 	}
 	for _, m := range exact {
 		st.exact[time.Unix(m.H, 0).UTC()] = true
-	}
-	var weeks []struct {
-		W int64  `json:"w"`
-		V uint64 `json:"v"`
-	}
-	if err := f.query(ctx, &weeks, "SELECT toUnixTimestamp(start) AS w, max(version) AS v FROM "+visitorsExact+" WHERE event_type = '' AND source_id = '' AND hours = 168 GROUP BY start", nil); err != nil {
-		return nil, err
-	}
-	for _, m := range weeks {
-		st.weeks[time.Unix(m.W, 0).UTC()] = m.V
 	}
 	var first []struct {
 		H int64 `json:"h"`
@@ -585,20 +501,6 @@ const visitorsSQL = "INSERT INTO " + visitorsExact + " (event_type, source_id, h
 	" UNION ALL SELECT '', '', toUInt8(24), toDateTime(toUnixTimestamp({lo:DateTime('UTC')}) + 86400 * number, 'UTC'), toUInt64(0), toUInt64(0) FROM numbers({days:UInt32})" +
 	") WHERE hours = 1 OR start < {days_end:DateTime('UTC')} GROUP BY et, src, hours, start"
 
-// weekSQL writes the exact unique visitors of the week [lo, hi) (hours =
-// 168, start lo) as visitorsSQL does for hours and days, from the week's
-// events, with a marker row (type and source empty) with or without
-// visitors, under one version.
-const weekSQL = "INSERT INTO " + visitorsExact + " (event_type, source_id, hours, start, visitors, human_visitors, version) " +
-	"SELECT et, src, toUInt8(168), {lo:DateTime('UTC')}, sum(a), sum(h), {v:UInt64} FROM (" +
-	"SELECT if(grouping(event_type) = 1, '', event_type) AS et, if(grouping(source_id) = 1, '', source_id) AS src, " +
-	"uniqExact(visitor) AS a, uniqExactIf(visitor, NOT is_bot) AS h FROM (" +
-	"SELECT event_type, source_id, is_bot, " + visitorExpr + " AS visitor " +
-	"FROM " + eventsTable + " WHERE event_time >= {lo:DateTime64(3, 'UTC')} AND event_time < {hi:DateTime64(3, 'UTC')} AND visitor != '')" +
-	" GROUP BY GROUPING SETS ((event_type, source_id), (source_id), (event_type), ())" +
-	" UNION ALL SELECT '', '', toUInt64(0), toUInt64(0)" +
-	") GROUP BY et, src"
-
 // pagesSQL writes the entry and exit pages of the sessions of day
 // [d0, d1) and the day's marker row, under one version: per session its
 // first and last pageview's path and visitor (by event time, then event
@@ -677,16 +579,6 @@ func (f *Finaliser) finaliseSpan(ctx context.Context, d, hi time.Time, version u
 		}
 	}
 	return n, nil
-}
-
-// finaliseWeek counts the visitors of the week starting w (weekSQL) under
-// version.
-func (f *Finaliser) finaliseWeek(ctx context.Context, w time.Time, version uint64) error {
-	p := map[string]string{"v": strconv.FormatUint(version, 10), "lo": chHour(w), "hi": chHour(w.Add(week))}
-	if err := f.st.Write(ctx, weekSQL, p); err != nil {
-		return fmt.Errorf("finalise the exact visitors of the week of %s: %w", w.Format(time.DateOnly), err)
-	}
-	return nil
 }
 
 func (f *Finaliser) hourFigures(ctx context.Context, span map[string]string) (map[int64][3]uint64, error) {

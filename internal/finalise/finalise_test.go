@@ -66,17 +66,16 @@ GROUP BY event_type, m, is_bot HAVING sum(sessions) > 0 ORDER BY event_type, m, 
 // visitorsRefSQL is the exact unique visitors of the events before until,
 // counted another way than the finaliser does (each event fanned out to
 // every type/source/period row it belongs to): per event type and source
-// (empty for all), hour (hours 1), whole UTC day before until (hours 24)
-// and week (Monday to Sunday, hours 168) that ended a day or more before
-// now, with bots and without.
+// (empty for all), hour (hours 1) and whole UTC day before until (hours 24),
+// with bots and without.
 const visitorsRefSQL = `SELECT et AS event_type, src AS source_id, hours, toUnixTimestamp(start) AS s, uniqExact(v) AS visitors, uniqExactIf(v, NOT is_bot) AS human_visitors FROM (
 SELECT t.1 AS et, t.2 AS src, p.1 AS hours, p.2 AS start, v, is_bot FROM (
 SELECT event_type, source_id, is_bot, toDateTime(event_time, 'UTC') AS tm,
 multiIf(profile_id != '', profile_id, anonymous_id != '', anonymous_id, user_id != '', user_id, session_id) AS v
 FROM trackstream.events WHERE v != '' AND event_time < {until:DateTime('UTC')})
 ARRAY JOIN [(event_type, source_id), ('', source_id), (event_type, ''), ('', '')] AS t
-ARRAY JOIN [(toUInt8(1), toStartOfHour(tm)), (toUInt8(24), toStartOfDay(tm)), (toUInt8(168), toDateTime(toMonday(tm), 'UTC'))] AS p)
-WHERE hours = 1 OR hours = 24 AND start + 86400 <= {until:DateTime('UTC')} OR hours = 168 AND start + 8 * 86400 <= {now:DateTime('UTC')}
+ARRAY JOIN [(toUInt8(1), toStartOfHour(tm)), (toUInt8(24), toStartOfDay(tm))] AS p)
+WHERE hours = 1 OR start + 86400 <= {until:DateTime('UTC')}
 GROUP BY et, src, hours, s ORDER BY event_type, source_id, hours, s FORMAT TSV`
 
 // finalVisitorsSQL is what visitors_exact holds (rows with visitors),
@@ -200,8 +199,8 @@ func TestUpgradeCatchesUp(t *testing.T) {
 		t.Errorf("markers %s, want %s (every hour from the first day with data)", markers[0], want)
 	}
 	again, err := fin.Pass(ctx, now)
-	if err != nil || again.Hours != 0 || again.Weeks != 0 || res.Weeks != 1 {
-		t.Errorf("a second pass at the same time: %+v, %v; want nothing to do (the first counted 1 week: %d)", again, err, res.Weeks)
+	if err != nil || again.Hours != 0 {
+		t.Errorf("a second pass at the same time: %+v, %v; want nothing to do", again, err)
 	}
 	minutes, err := check.Query(ctx, perMinuteSQL, "TSV")
 	if err != nil {
@@ -259,7 +258,7 @@ func TestUpgradeCatchesUp(t *testing.T) {
 	// (finalised before migration 0019).
 	visitors := func() string {
 		t.Helper()
-		rows, err := st.QueryJSON(ctx, strings.TrimSuffix(visitorsRefSQL, " FORMAT TSV"), map[string]string{"until": res.Until.Format(time.DateTime), "now": now.Format(time.DateTime)}, nil)
+		rows, err := st.QueryJSON(ctx, strings.TrimSuffix(visitorsRefSQL, " FORMAT TSV"), map[string]string{"until": res.Until.Format(time.DateTime)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +273,7 @@ func TestUpgradeCatchesUp(t *testing.T) {
 		return fmt.Sprintf("%d %s", len(rows), rows)
 	}
 	want := visitors()
-	if got := final(); !strings.Contains(want, `"hours":24`) || !strings.Contains(want, `"hours":168`) || !strings.Contains(want, `"human_visitors"`) || got != want {
+	if got := final(); !strings.Contains(want, `"hours":24`) || !strings.Contains(want, `"human_visitors"`) || got != want {
 		t.Errorf("visitors_exact:\n%.2000s\nraw events:\n%.2000s", got, want)
 	}
 	if err := st.Write(ctx, "TRUNCATE TABLE trackstream.visitors_exact", nil); err != nil {
@@ -287,38 +286,12 @@ func TestUpgradeCatchesUp(t *testing.T) {
 	if got := final(); got != want {
 		t.Errorf("visitors_exact after the recompute:\n%.2000s\nraw events:\n%.2000s", got, want)
 	}
-	markers, err = st.QueryJSON(ctx, "SELECT countIf(hours = 1) AS h, countIf(hours = 24) AS d, countIf(hours = 168) AS w FROM (SELECT DISTINCT hours, start FROM trackstream.visitors_exact WHERE event_type = '' AND source_id = '')", nil, nil)
+	markers, err = st.QueryJSON(ctx, "SELECT countIf(hours = 1) AS h, countIf(hours = 24) AS d FROM (SELECT DISTINCT hours, start FROM trackstream.visitors_exact WHERE event_type = '' AND source_id = '')", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One week is over: Monday 26 January to Sunday 1 February.
 	first := start.Truncate(24 * time.Hour)
-	if w := fmt.Sprintf(`{"h":%d,"d":%d,"w":1}`, int(res.Until.Sub(first)/time.Hour), int(res.Until.Sub(first)/(24*time.Hour))); string(markers[0]) != w {
-		t.Errorf("visitors_exact markers %s, want %s (every closed hour and whole day, the week that is over)", markers[0], w)
-	}
-
-	// A late event of a new visitor on a day of the week that is over
-	// (sessions_dirty marks the day): the next pass recomputes the day; the
-	// week is counted again once its count is an hour old.
-	late := start.Add(30 * time.Hour).Format("2006-01-02 15:04:05.000")
-	if err := st.Write(ctx, "INSERT INTO trackstream.events (source_id, event_id, event_type, event_time, received_at, session_id, anonymous_id) "+
-		"SELECT 'up-a', 'late-1', 'page', toDateTime64({at:String}, 3, 'UTC'), now64(3, 'UTC'), 'late-s', 'late-visitor'", map[string]string{"at": late}); err != nil {
-		t.Fatal(err)
-	}
-	up, err = fin.Pass(ctx, now.Add(10*time.Minute))
-	if err != nil || up.Days != 1 || up.Weeks != 0 {
-		t.Errorf("the pass after a late event: %+v, %v; want its day recomputed, its week not yet", up, err)
-	}
-	now = now.Add(time.Hour + time.Minute)
-	up, err = fin.Pass(ctx, now)
-	if err != nil || up.Weeks != 1 {
-		t.Errorf("the pass an hour after the week's count: %+v, %v; want the week counted again", up, err)
-	}
-	if got, before := final(), want; got == before {
-		t.Errorf("visitors_exact did not change after a late event of a new visitor")
-	}
-	want = visitors()
-	if got := final(); got != want {
-		t.Errorf("visitors_exact after a late event:\n%.2000s\nraw events:\n%.2000s", got, want)
+	if w := fmt.Sprintf(`{"h":%d,"d":%d}`, int(res.Until.Sub(first)/time.Hour), int(res.Until.Sub(first)/(24*time.Hour))); string(markers[0]) != w {
+		t.Errorf("visitors_exact markers %s, want %s (every closed hour and whole day)", markers[0], w)
 	}
 }
