@@ -92,7 +92,7 @@ func BenchmarkStatsQueries(b *testing.B) {
 // startAdminAPI runs the admin API on st with a kfake cluster for its
 // state and sources, the clock stopped at now, and returns a client logged
 // in as the admin.
-func startAdminAPI(b *testing.B, st *store.Embedded, now time.Time) *client.Admin {
+func startAdminAPI(b testing.TB, st *store.Embedded, now time.Time) *client.Admin {
 	b.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
